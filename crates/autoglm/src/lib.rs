@@ -17,6 +17,7 @@ pub mod nn;
 pub mod ops;
 pub mod rng;
 pub mod tasks;
+pub mod testing;
 pub mod train;
 
 pub use error::{Error, Result};

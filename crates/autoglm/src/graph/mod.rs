@@ -11,10 +11,12 @@
 
 mod batch;
 mod builder;
+pub mod sparse;
 pub mod transform;
 
 pub use batch::Batch;
 pub use builder::GraphBuilder;
+pub use sparse::CsrMatrix;
 
 use std::sync::Arc;
 

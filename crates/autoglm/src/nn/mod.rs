@@ -1,1 +1,22 @@
-//! nn (being written).
+//! Neural-network building blocks: parameters, linear and normalisation layers,
+//! MLPs and the message-passing convolutions.
+//!
+//! Architecture invariant: `nn` does no IO; hyper-parameters live in serialisable
+//! `*Config` structs, weights in [`Params`] under stable hierarchical names.
+
+pub mod conv;
+mod input;
+mod linear;
+mod mlp;
+mod norm;
+mod params;
+
+pub use conv::*;
+pub use input::{Ctx, NodeInput};
+pub use linear::{Linear, LinearConfig, LinearInit};
+pub use mlp::{Mlp, MlpConfig};
+pub use norm::{BatchNorm, BatchNormConfig};
+pub use params::{Init, Params};
+
+#[cfg(test)]
+mod tests;
