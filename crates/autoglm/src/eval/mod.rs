@@ -1,1 +1,12 @@
-//! eval (being written).
+//! Evaluation: metrics for classification and link prediction.
+//!
+//! * [`metrics`]: accuracy, macro-F1, AUC-ROC, average precision, Hits@K, MRR, with
+//!   the tie conventions of scikit-learn and the OGB evaluators, and a
+//!   [`Metric`] interface selectable by name ([`metric_by_name`]).
+
+pub mod metrics;
+
+pub use metrics::{
+    accuracy, argmax_rows, auc_roc, average_precision, hits_at_k, macro_f1, metric_by_name, mrr,
+    ranked_hits_at_k, Metric, MetricKind, Predictions,
+};

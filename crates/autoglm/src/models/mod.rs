@@ -1,1 +1,8 @@
-//! models (being written).
+//! Models assembled from `nn` layers: the message-passing stack [`Gnn`] used as a
+//! node classifier, as a link-prediction encoder and (with a readout) as a
+//! graph classifier, and a registry of model names.
+
+mod gnn;
+pub mod readout;
+
+pub use gnn::{Activation, Gnn, GnnConfig, ModelKind, MODEL_KINDS};

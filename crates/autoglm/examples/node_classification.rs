@@ -1,0 +1,31 @@
+//! Node classification on Cora with the GCN recipe (Kipf & Welling 2017).
+//!
+//! Expected: test accuracy about 81 % (mean over seeds), a few ms per epoch,
+//! about a second in all in release mode.
+//!
+//! ```text
+//! cargo run --release -p autoglm --example node_classification -- [DATA_DIR] [MODEL] [SEEDS]
+//! ```
+
+use autoglm::data::{data_dir, load_planetoid, PlanetoidSource};
+use autoglm::models::ModelKind;
+use autoglm::tasks::node::{train, NodeData, NodeTrainConfig};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = data_dir(args.get(1).map(std::path::Path::new));
+    let model: ModelKind = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(ModelKind::Gcn);
+    let seeds: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let ds = load_planetoid(&dir, "cora", PlanetoidSource::Auto)?;
+    let data = NodeData::prepare(&ds, true)?;
+    let mut accs = vec![];
+    for seed in 0..seeds {
+        let cfg = NodeTrainConfig { seed, ..NodeTrainConfig::recipe(model) };
+        let (r, _) = train(&data, &cfg, &mut |_| {})?;
+        println!("seed {seed}: test acc {:.2} (best val {:.2} at epoch {}), final {:.2}, {:.2} ms/epoch", r.test_acc * 100.0, r.best_val_acc * 100.0, r.best_epoch, r.final_test_acc * 100.0, r.epoch_ms);
+        accs.push(r.test_acc);
+    }
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    println!("{model} on cora: mean test accuracy {:.2}", mean * 100.0);
+    Ok(())
+}
