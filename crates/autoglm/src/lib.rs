@@ -7,6 +7,7 @@
 //! Dependency direction (see `ARCHITECTURE.md`):
 //! `graph <- ops <- nn <- models <- tasks <- {train, eval}`; `data` feeds `graph`.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 /// Memoised derived structure of one graph.
 #[derive(Default)]
 pub(crate) struct Cache {
-    gcn: OnceLock<Arc<(Graph, Vec<f32>)>>,
-    gcn_weighted: OnceLock<Arc<(Graph, Vec<f32>)>>,
+    gcn: OnceLock<Arc<(Graph, Arc<Vec<f32>>)>>,
+    gcn_weighted: OnceLock<Arc<(Graph, Arc<Vec<f32>>)>>,
     self_loops: OnceLock<Graph>,
     mean_weight: OnceLock<Arc<Vec<f32>>>,
 }
@@ -118,7 +118,7 @@ impl Graph {
     /// loops plus one coefficient per edge, `dinv[src] * w * dinv[dst]`, with the
     /// degree taken over incoming edges (PyG `gcn_norm`, `add_remaining_self_loops`).
     /// When `use_edge_weight` is false the graph's weights are ignored.
-    pub fn gcn_norm(&self, use_edge_weight: bool) -> Arc<(Graph, Vec<f32>)> {
+    pub fn gcn_norm(&self, use_edge_weight: bool) -> Arc<(Graph, Arc<Vec<f32>>)> {
         let cell = if use_edge_weight && self.edge_weight().is_some() {
             &self.inner.cache.gcn_weighted
         } else {
@@ -146,7 +146,7 @@ impl Graph {
             let coef = (0..g.num_edges())
                 .map(|e| dinv[g.src()[e]] * w[e] * dinv[g.dst()[e]])
                 .collect();
-            Arc::new((g, coef))
+            Arc::new((g, Arc::new(coef)))
         })
         .clone()
     }

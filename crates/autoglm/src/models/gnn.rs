@@ -181,13 +181,15 @@ enum Layer {
 }
 
 impl Layer {
-    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
-        match self {
-            Layer::Gcn(l) => l.forward(g, x),
-            Layer::Gat(l) => l.forward(g, x, ctx),
-            Layer::Sage(l) => l.forward(g, x),
-            Layer::Gin(l) => l.forward(g, x, ctx),
-        }
+    /// Output, with ReLU applied when `relu` (fused where the layer can).
+    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx, relu: bool) -> Result<Tensor> {
+        let y = match self {
+            Layer::Gcn(l) => return l.forward_act(g, x, relu),
+            Layer::Sage(l) => return l.forward_act(g, x, relu),
+            Layer::Gat(l) => l.forward(g, x, ctx)?,
+            Layer::Gin(l) => l.forward(g, x, ctx)?,
+        };
+        Ok(if relu { y.relu()? } else { y })
     }
 }
 
@@ -214,12 +216,13 @@ impl Gnn {
         let mut h = ctx.dropout_input(x, self.cfg.dropout)?;
         let mut outs = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut y = layer.forward(g, &h, ctx)?;
-            if i + 1 < self.layers.len() {
-                y = match self.cfg.activation {
-                    Activation::Relu => y.relu()?,
-                    Activation::Elu => y.elu(1.0)?,
-                };
+            let hidden = i + 1 < self.layers.len();
+            let relu = hidden && self.cfg.activation == Activation::Relu;
+            let mut y = layer.forward(g, &h, ctx, relu)?;
+            if hidden {
+                if self.cfg.activation == Activation::Elu {
+                    y = y.elu(1.0)?;
+                }
                 outs.push(y.clone());
                 h = NodeInput::Hidden(ctx.dropout(&y, self.cfg.dropout)?);
             } else {

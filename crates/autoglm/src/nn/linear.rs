@@ -79,7 +79,7 @@ impl Linear {
         }
         let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {
-            Some(b) => Ok(y.broadcast_add(b)?),
+            Some(b) => Ok(crate::ops::bias_add(&y, b)?), // one-pass bias gradient (ops::norm)
             None => Ok(y),
         }
     }

@@ -50,20 +50,21 @@ impl BatchNorm {
     /// Forward pass.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let n = x.dims()[0];
-        let (mean, var) = if ctx.train && n > 1 {
-            let mean = x.mean_keepdim(0)?;
-            let xc = x.broadcast_sub(&mean)?;
-            let var = xc.sqr()?.mean_keepdim(0)?;
+        if ctx.train && n > 1 {
+            // One fused op (crate::ops::batch_norm_train) instead of a dozen
+            // broadcasting kernels whose backward reduces over rows slowly.
+            let out = crate::ops::batch_norm_train(x, &self.weight, &self.bias, self.cfg.eps)?;
             let m = self.cfg.momentum;
-            let unbiased = (var.detach() * (n as f64 / (n as f64 - 1.0)))?.squeeze(0)?;
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach().squeeze(0)? * m)?)?;
+            let dev = x.device();
+            let mean = Tensor::from_vec(out.mean, self.cfg.dim, dev)?;
+            let unbiased = (Tensor::from_vec(out.var, self.cfg.dim, dev)? * (n as f64 / (n as f64 - 1.0)))?;
+            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
             let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
             self.running_mean.set(&rm)?;
             self.running_var.set(&rv)?;
-            (mean, var)
-        } else {
-            (self.running_mean.as_tensor().unsqueeze(0)?, self.running_var.as_tensor().unsqueeze(0)?)
-        };
+            return Ok(out.y);
+        }
+        let (mean, var) = (self.running_mean.as_tensor().unsqueeze(0)?, self.running_var.as_tensor().unsqueeze(0)?);
         let y = x.broadcast_sub(&mean)?.broadcast_div(&(var + self.cfg.eps)?.sqrt()?)?;
         Ok(y.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
     }

@@ -1,7 +1,7 @@
 //! Moving rows between nodes and edges: gathers (node → edge) and their
 //! adjoints, deterministic scatter-sums (edge → node) over the CSR.
 
-use super::{dims2, f32_slice, min_rows, prep};
+use super::{dims2, f32_slice, min_rows, prep, simd};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -66,7 +66,7 @@ impl CustomOp1 for Scatter {
             .for_each(|(i, o)| {
                 for p in ptr[i]..ptr[i + 1] {
                     let e = eid.map_or(p, |t| t[p]);
-                    o.iter_mut().zip(&x[e * f..(e + 1) * f]).for_each(|(a, &b)| *a += b);
+                    simd::add_assign(o, &x[e * f..(e + 1) * f]);
                 }
             });
         Ok((CpuStorage::F32(out), Shape::from((n, f))))

@@ -2,7 +2,7 @@
 //! gradient (candle's own matmul would also build `∂L/∂X`, a full
 //! `[num_nodes, in_dim]` product thrown away every epoch).
 
-use super::{dims2, f32_slice, min_rows, prep};
+use super::{dims2, f32_slice, min_rows, prep, simd};
 use crate::graph::CsrMatrix;
 use crate::rng::{GlmRng, Rng};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
@@ -59,7 +59,7 @@ fn csr_times_dense(x: &CsrMatrix, w: &[f32], n: usize) -> Vec<f32> {
         for k in x.row_ptr[r]..x.row_ptr[r + 1] {
             let v = x.values[k];
             let c = x.col_idx[k];
-            o.iter_mut().zip(&w[c * n..(c + 1) * n]).for_each(|(a, &b)| *a += v * b);
+            simd::axpy(o, v, &w[c * n..(c + 1) * n]);
         }
     });
     out

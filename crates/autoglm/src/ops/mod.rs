@@ -13,9 +13,16 @@
 //! | [`sddmm`] | `out_{e,h} = <a_{dst(e),h}, b_{src(e),h}>` | `a, b [N, H·C]` → `[E, H]` |
 //! | [`gather_src`] / [`gather_dst`] | `out_e = x_{src(e)}` / `x_{dst(e)}` | `[N, F]` → `[E, F]` |
 //! | [`scatter_dst`] / [`scatter_src`] | `out_i = Σ_{e: dst(e)=i} x_e` | `[E, F]` → `[N, F]` |
+//! | [`head_dot`] | `out[n,h] = <x[n,h,:], a[h,:]>` | `[N, H·C]`, `[H·C]` → `[N, H]` |
+//! | [`gat_attention`] | `softmax_in(LeakyReLU(s_src[j] + s_dst[i]))`, fused | `[N, H]` ×2 → `[E, H]` |
 //! | [`segment_softmax`] | softmax over each node's incoming edges | `[E, H]` → `[E, H]` |
 //! | [`neighbor_max`] | `out_i = max_{j→i} x_j` (0 without in-edges) | `[N, F]` → `[N, F]` |
 //! | [`segment_reduce`] | sum / mean / max over contiguous row segments | `[M, F]` → `[S, F]` |
+//! | [`segment_rows_softmax`] | softmax over the rows of each segment (attention pooling) | `[M, H]` → `[M, H]` |
+//! | [`segment_broadcast`] | `out_r = x_{seg(r)}` | `[S, F]` → `[M, F]` |
+//! | [`propagate`] | `act(Σ_{e: j→i} c_e h_j + r_i + b)`, fused | `h, r [N, F]`, `b [F]` → `[N, F]` |
+//! | [`batch_norm_train`] | `γ (x − μ) / sqrt(σ² + ε) + β` with column statistics, fused | `[N, F]` → `[N, F]` |
+//! | [`bias_add`] | `x + b` per row, one-pass bias gradient | `[N, F]`, `[F]` → `[N, F]` |
 //! | [`dropout`] | `x ⊙ m / (1-p)` with a seeded mask | any |
 //! | [`const_matmul`] / [`sparse_matmul`] | `X W` for a constant dense / CSR `X` | `W [in, out]` → `[N, out]` |
 //!
@@ -23,16 +30,25 @@
 //! coefficients, masks) live inside the op, not as tensor arguments, so
 //! candle's backward never builds a gradient for them.
 
+mod attention;
 mod dropout;
 mod gather;
 mod matmul;
+mod norm;
+mod propagate;
+mod pool;
 mod segment;
+pub(crate) mod simd;
 mod softmax;
 mod spmm;
 
+pub use attention::{gat_attention, head_dot};
 pub use dropout::{dropout, mask_mul};
 pub use gather::{gather_dst, gather_src, scatter_dst, scatter_src};
 pub use matmul::{const_matmul, sparse_matmul, SparseInput};
+pub use propagate::propagate;
+pub use norm::{batch_norm_train, bias_add, BatchNormOutput};
+pub use pool::{segment_broadcast, segment_rows_softmax};
 pub use segment::{neighbor_max, segment_reduce, Reduce, Segments};
 pub use softmax::segment_softmax;
 pub use spmm::{sddmm, spmm, spmm_const, spmm_t};

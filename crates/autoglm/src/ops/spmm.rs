@@ -1,7 +1,7 @@
 //! Sparse-dense matrix products over a graph (the fused message-passing path)
 //! and their adjoint, SDDMM.
 
-use super::{dims2, f32_slice, min_rows, prep};
+use super::{dims2, f32_slice, min_rows, prep, simd};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -39,22 +39,20 @@ fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], 
         .with_min_len(min_rows(f))
         .enumerate()
         .for_each(|(i, row)| {
-            for p in ptr[i]..ptr[i + 1] {
+            let (lo, hi) = (ptr[i], ptr[i + 1]);
+            for p in lo..hi {
+                if p + 2 < hi {
+                    let nx = nbr[p + 2];
+                    simd::prefetch(&x[nx * f..(nx + 1) * f]);
+                }
                 let e = eid.map_or(p, |t| t[p]);
                 let src = &x[nbr[p] * f..(nbr[p] + 1) * f];
                 match w {
-                    None => row.iter_mut().zip(src).for_each(|(o, &v)| *o += v),
-                    Some(w) if heads == 1 => {
-                        let we = w[e];
-                        row.iter_mut().zip(src).for_each(|(o, &v)| *o += we * v);
-                    }
+                    None => simd::add_assign(row, src),
+                    Some(w) if heads == 1 => simd::axpy(row, w[e], src),
                     Some(w) => {
                         for h in 0..heads {
-                            let we = w[e * heads + h];
-                            row[h * c..(h + 1) * c]
-                                .iter_mut()
-                                .zip(&src[h * c..(h + 1) * c])
-                                .for_each(|(o, &v)| *o += we * v);
+                            simd::axpy(&mut row[h * c..(h + 1) * c], w[e * heads + h], &src[h * c..(h + 1) * c]);
                         }
                     }
                 }
@@ -170,11 +168,7 @@ impl CustomOp2 for Sddmm {
                 let ar = &a[dst[e] * f..(dst[e] + 1) * f];
                 let br = &b[src[e] * f..(src[e] + 1) * f];
                 for k in 0..h {
-                    o[k] = ar[k * c..(k + 1) * c]
-                        .iter()
-                        .zip(&br[k * c..(k + 1) * c])
-                        .map(|(x, y)| x * y)
-                        .sum();
+                    o[k] = simd::dot(&ar[k * c..(k + 1) * c], &br[k * c..(k + 1) * c]);
                 }
             });
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_edges(), h))))
@@ -231,4 +225,9 @@ pub fn spmm_const(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Ten
 /// (SDDMM: the adjoint of [`spmm`] in its weights). `a, b`: `[num_nodes, heads * channels]`.
 pub fn sddmm(g: &Graph, a: &Tensor, b: &Tensor, heads: usize) -> Result<Tensor> {
     sddmm_inner(g, a, b, heads, true)
+}
+
+/// The transpose of [`spmm_const`] (`out_j = Σ_{e: j→i} c_e x_i`); differentiable in `x`.
+pub(crate) fn spmm_const_t(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Tensor> {
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Transpose, w, heads: 1 })
 }

@@ -177,3 +177,46 @@ fn const_and_sparse_matmul() {
     let d = sp.dropout(0.5, &mut seeded(3));
     assert_eq!(d.matrix().col_idx, sp.matrix().col_idx);
 }
+
+#[test]
+fn propagate_matches_unfused_and_gradients() {
+    let g = random_graph(7, 20, 30);
+    let h = rand_tensor(&[7, 3], 31);
+    let r = rand_tensor(&[7, 3], 32);
+    let b = rand_tensor(&[3], 33);
+    let c = Arc::new(vec(&rand_tensor(&[20], 34)));
+    let want = (spmm_const(&g, Some(c.clone()), &h).unwrap() + &r).unwrap().broadcast_add(&b).unwrap().relu().unwrap();
+    let got = propagate(&g, Some(c.clone()), &h, Some(&r), Some(&b), true).unwrap();
+    assert_close(&vec(&got), &vec(&want), 1e-6, "propagate");
+    // hand case: path 0 -> 1 -> 2, no coefficients, bias 1, no relu
+    let x = t(&[1., 2., 3.], &[3, 1]);
+    let out = propagate(&path(), None, &x, None, Some(&t(&[1.], &[1])), false).unwrap();
+    assert_eq!(vec(&out), vec![1., 2., 3.]);
+    check_grad(&[h.clone(), r.clone(), b.clone()], |v| propagate(&g, Some(c.clone()), &v[0], Some(&v[1]), Some(&v[2]), true), 1e-3, 5e-3);
+    check_grad(&[h], |v| propagate(&g, None, &v[0], None, None, false), 1e-2, 2e-3);
+}
+
+#[test]
+fn head_dot_and_gat_attention() {
+    let x = rand_tensor(&[5, 6], 40);
+    let a = rand_tensor(&[1, 2, 3], 41);
+    let want = x.reshape((5, 2, 3)).unwrap().broadcast_mul(&a).unwrap().sum(2).unwrap();
+    assert_close(&vec(&head_dot(&x, &a, 2).unwrap()), &vec(&want), 1e-6, "head_dot");
+    check_grad(&[x, a], |v| head_dot(&v[0], &v[1], 2), 1e-2, 2e-3);
+    // hand case: star centre 0 receives from 1, 2, 3 with s_src = 0, 1, 2, 3; s_dst = 0
+    let g = star();
+    let ss = t(&[0., 1., 2., 3.], &[4, 1]);
+    let sd = t(&[0., 0., 0., 0.], &[4, 1]);
+    let al = vec(&gat_attention(&g, &ss, &sd, 0.2).unwrap());
+    let z = 1f32.exp() + 2f32.exp() + 3f32.exp();
+    assert_close(&al, &[1f32.exp() / z, 2f32.exp() / z, 3f32.exp() / z, 1., 1., 1.], 1e-6, "gat_attention");
+    // agrees with the unfused composition, values and gradients
+    let g = random_graph(6, 22, 42);
+    let ss = rand_tensor(&[6, 2], 43);
+    let sd = rand_tensor(&[6, 2], 44);
+    let e = (gather_src(&g, &ss).unwrap() + gather_dst(&g, &sd).unwrap()).unwrap();
+    let e = e.maximum(&(&e * 0.2).unwrap()).unwrap();
+    let want = segment_softmax(&g, &e).unwrap();
+    assert_close(&vec(&gat_attention(&g, &ss, &sd, 0.2).unwrap()), &vec(&want), 1e-6, "fused vs unfused");
+    check_grad(&[ss, sd], |v| gat_attention(&g, &v[0], &v[1], 0.2), 1e-3, 5e-3);
+}

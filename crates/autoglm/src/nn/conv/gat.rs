@@ -2,9 +2,9 @@
 
 use crate::graph::Graph;
 use crate::nn::{Ctx, Init, Linear, LinearConfig, NodeInput, Params};
-use crate::ops::{gather_dst, gather_src, segment_softmax, spmm};
+use crate::ops::{gat_attention, head_dot, spmm};
 use crate::{Error, Result};
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 
 /// Configuration of a [`GatConv`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -90,13 +90,10 @@ impl GatConv {
         let (h, c) = (self.cfg.heads, self.cfg.out_dim);
         let n = x.num_rows();
         let xp = self.lin.forward_input(x)?; // [N, H*C]
-        let x3 = xp.reshape((n, h, c))?;
-        let s_src = x3.broadcast_mul(&self.att_src)?.sum(D::Minus1)?; // [N, H]
-        let s_dst = x3.broadcast_mul(&self.att_dst)?.sum(D::Minus1)?;
+        let s_src = head_dot(&xp, &self.att_src, h)?; // [N, H]
+        let s_dst = head_dot(&xp, &self.att_dst, h)?;
         let g = if self.cfg.add_self_loops { g.with_self_loops() } else { g.clone() };
-        let e = (gather_src(&g, &s_src)? + gather_dst(&g, &s_dst)?)?;
-        let e = e.maximum(&(&e * self.cfg.negative_slope)?)?; // LeakyReLU
-        let alpha = segment_softmax(&g, &e)?;
+        let alpha = gat_attention(&g, &s_src, &s_dst, self.cfg.negative_slope)?;
         let alpha = ctx.dropout(&alpha, self.cfg.dropout)?;
         let out = spmm(&g, &alpha, &xp)?;
         let out = if self.cfg.concat { out } else { out.reshape((n, h, c))?.mean(1)? };

@@ -2,7 +2,7 @@
 
 use crate::graph::Graph;
 use crate::nn::{Init, LinearConfig, Linear, NodeInput, Params};
-use crate::ops::spmm_const;
+use crate::ops::propagate;
 use crate::Result;
 use candle_core::Tensor;
 use std::sync::Arc;
@@ -68,18 +68,19 @@ pub struct GcnConv {
 impl GcnConv {
     /// Forward pass.
     pub fn forward(&self, g: &Graph, x: &NodeInput) -> Result<Tensor> {
+        self.forward_act(g, x, false)
+    }
+    /// Forward pass followed by ReLU when `relu` (fused into the propagation kernel).
+    pub fn forward_act(&self, g: &Graph, x: &NodeInput, relu: bool) -> Result<Tensor> {
         let h = self.lin.forward_input(x)?;
         let out = if self.cfg.normalize {
             let norm = g.gcn_norm(self.cfg.use_edge_weight);
-            let coef = Arc::new(norm.1.clone());
-            spmm_const(&norm.0, Some(coef), &h)?
+            propagate(&norm.0, Some(norm.1.clone()), &h, None, self.bias.as_ref(), relu)?
         } else {
-            spmm_const(g, g.edge_weight().filter(|_| self.cfg.use_edge_weight).map(|w| Arc::new(w.to_vec())), &h)?
+            let w = g.edge_weight().filter(|_| self.cfg.use_edge_weight).map(|w| Arc::new(w.to_vec()));
+            propagate(g, w, &h, None, self.bias.as_ref(), relu)?
         };
-        Ok(match &self.bias {
-            Some(b) => out.broadcast_add(b)?,
-            None => out,
-        })
+        Ok(out)
     }
     /// The projection weight `[out_dim, in_dim]`.
     pub fn weight(&self) -> &Tensor {

@@ -2,7 +2,7 @@
 
 use crate::graph::Graph;
 use crate::nn::{Linear, LinearConfig, LinearInit, NodeInput, Params};
-use crate::ops::{neighbor_max, spmm_const};
+use crate::ops::{neighbor_max, propagate, spmm_const};
 use crate::Result;
 use candle_core::Tensor;
 
@@ -71,33 +71,32 @@ pub struct SageConv {
 impl SageConv {
     /// Forward pass.
     pub fn forward(&self, g: &Graph, x: &NodeInput) -> Result<Tensor> {
+        self.forward_act(g, x, false)
+    }
+    /// Forward pass followed by ReLU when `relu` (fused into the propagation
+    /// kernel on the mean / sum path).
+    pub fn forward_act(&self, g: &Graph, x: &NodeInput, relu: bool) -> Result<Tensor> {
         let coef = match self.cfg.aggr {
             SageAggr::Mean => Some(g.mean_weight()),
             _ => None,
         };
-        let neigh = match self.cfg.aggr {
-            SageAggr::Max => {
-                let xd = x.to_tensor()?;
-                let agg = neighbor_max(g, &xd)?;
-                self.lin_l.forward(&agg)?
-            }
-            SageAggr::Mean | SageAggr::Sum => {
-                if self.cfg.out_dim <= self.cfg.in_dim || !matches!(x, NodeInput::Hidden(_)) {
-                    let h = self.lin_l.forward_no_bias(x)?;
-                    let agg = spmm_const(g, coef, &h)?;
-                    match self.lin_l.bias() {
-                        Some(b) => agg.broadcast_add(b)?,
-                        None => agg,
-                    }
-                } else {
-                    let agg = spmm_const(g, coef, &x.to_tensor()?)?;
-                    self.lin_l.forward(&agg)?
-                }
-            }
+        let root = match &self.lin_r {
+            Some(r) => Some(r.forward_input(x)?),
+            None => None,
         };
-        match &self.lin_r {
-            Some(r) => Ok((neigh + r.forward_input(x)?)?),
-            None => Ok(neigh),
+        let fused = matches!(self.cfg.aggr, SageAggr::Mean | SageAggr::Sum) && (self.cfg.out_dim <= self.cfg.in_dim || !matches!(x, NodeInput::Hidden(_)));
+        if fused {
+            let h = self.lin_l.forward_no_bias(x)?;
+            return Ok(propagate(g, coef, &h, root.as_ref(), self.lin_l.bias(), relu)?);
         }
+        let agg = match self.cfg.aggr {
+            SageAggr::Max => neighbor_max(g, &x.to_tensor()?)?,
+            SageAggr::Mean | SageAggr::Sum => spmm_const(g, coef, &x.to_tensor()?)?,
+        };
+        let mut out = self.lin_l.forward(&agg)?;
+        if let Some(r) = root {
+            out = (out + r)?;
+        }
+        Ok(if relu { out.relu()? } else { out })
     }
 }

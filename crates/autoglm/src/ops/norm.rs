@@ -1,0 +1,223 @@
+//! Column-wise kernels over the rows of a `[rows, F]` activation: batch
+//! normalisation with batch statistics (training mode) and a bias add, each one
+//! fused op with a closed-form backward.
+//!
+//! Why: written with candle's broadcasting ops, batch norm costs about a dozen
+//! kernels and its backward reduces over the leading dimension, which candle's
+//! CPU backend does element by element with two integer divisions each (about
+//! 0.5 ms for `[1250, 64]` on the 2-core development machine, against 0.02 ms
+//! for these loops); mini-batch graph classification runs a few dozen of them
+//! per step.
+//!
+//! | op | math | shapes |
+//! |---|---|---|
+//! | [`batch_norm_train`] | `y = γ (x − μ) / sqrt(σ² + ε) + β`, `μ`, `σ²` the column mean and biased variance | `x [N, F]`, `γ, β [F]` → `[N, F]` |
+//! | [`bias_add`] | `y = x + b` (row broadcast) | `x [N, F]`, `b [F]` → `[N, F]` |
+
+use super::{dims2, f32_slice, prep};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::{Arc, Mutex};
+
+/// Column sums of a row-major `[rows, f]` slice.
+fn column_sums(x: &[f32], f: usize) -> Vec<f32> {
+    let mut s = vec![0f32; f];
+    for row in x.chunks_exact(f.max(1)) {
+        s.iter_mut().zip(row).for_each(|(a, &b)| *a += b);
+    }
+    s
+}
+
+/// The statistics of one forward pass, kept for the backward pass and for the
+/// caller's running averages.
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    mean: Vec<f32>,
+    /// Biased variance.
+    var: Vec<f32>,
+    /// `1 / sqrt(var + eps)`.
+    inv_std: Vec<f32>,
+}
+
+struct BatchNormTrain {
+    eps: f64,
+    stats: Arc<Mutex<Option<Stats>>>,
+}
+
+impl CustomOp3 for BatchNormTrain {
+    fn name(&self) -> &'static str {
+        "batch-norm-train"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "batch_norm_train")?;
+        let d = l1.dims();
+        if d.len() != 2 || d[0] == 0 {
+            candle_core::bail!("batch_norm_train: x must have shape [rows > 0, F], got {d:?}");
+        }
+        let (n, f) = (d[0], d[1]);
+        let gamma = f32_slice(s2, l2, "batch_norm_train")?;
+        let beta = f32_slice(s3, l3, "batch_norm_train")?;
+        if gamma.len() != f || beta.len() != f {
+            candle_core::bail!("batch_norm_train: weight and bias must have {f} entries, got {} and {}", gamma.len(), beta.len());
+        }
+        let mut mean = column_sums(x, f);
+        mean.iter_mut().for_each(|m| *m /= n as f32);
+        let mut var = vec![0f32; f];
+        for row in x.chunks_exact(f.max(1)) {
+            for ((v, &a), &m) in var.iter_mut().zip(row).zip(&mean) {
+                let c = a - m;
+                *v += c * c;
+            }
+        }
+        var.iter_mut().for_each(|v| *v /= n as f32);
+        let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v as f64 + self.eps).sqrt() as f32).collect();
+        let mut out = vec![0f32; n * f];
+        for (o, row) in out.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))) {
+            for c in 0..f {
+                o[c] = (row[c] - mean[c]) * inv_std[c] * gamma[c] + beta[c];
+            }
+        }
+        *self.stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))? = Some(Stats { mean, var, inv_std });
+        Ok((CpuStorage::F32(out), Shape::from((n, f))))
+    }
+    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let st = self.stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.clone();
+        let st = st.ok_or_else(|| candle_core::Error::Msg("batch_norm_train: backward before forward".into()))?;
+        let (n, f) = x.dims2()?;
+        let xv = x.flatten_all()?.to_vec1::<f32>()?;
+        let gv = grad.flatten_all()?.to_vec1::<f32>()?;
+        let gam = gamma.flatten_all()?.to_vec1::<f32>()?;
+        // dβ = Σ_i g_i ; dγ = Σ_i g_i x̂_i ; dx_i = γ/σ · (g_i − dβ/N − x̂_i dγ/N)
+        let mut dbeta = vec![0f32; f];
+        let mut dgamma = vec![0f32; f];
+        for (row, g) in xv.chunks_exact(f.max(1)).zip(gv.chunks_exact(f.max(1))) {
+            for c in 0..f {
+                let xh = (row[c] - st.mean[c]) * st.inv_std[c];
+                dbeta[c] += g[c];
+                dgamma[c] += g[c] * xh;
+            }
+        }
+        let inv_n = 1.0 / n as f32;
+        let mut dx = vec![0f32; n * f];
+        for ((o, row), g) in dx.chunks_exact_mut(f.max(1)).zip(xv.chunks_exact(f.max(1))).zip(gv.chunks_exact(f.max(1))) {
+            for c in 0..f {
+                let xh = (row[c] - st.mean[c]) * st.inv_std[c];
+                o[c] = gam[c] * st.inv_std[c] * (g[c] - dbeta[c] * inv_n - xh * dgamma[c] * inv_n);
+            }
+        }
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, (n, f), dev)?),
+            Some(Tensor::from_vec(dgamma, f, dev)?),
+            Some(Tensor::from_vec(dbeta, f, dev)?),
+        ))
+    }
+}
+
+/// Output of [`batch_norm_train`].
+#[derive(Debug, Clone)]
+pub struct BatchNormOutput {
+    /// The normalised activation `[N, F]` (differentiable in `x`, `γ`, `β`).
+    pub y: Tensor,
+    /// Column means `μ` of `x` (constants, for running averages).
+    pub mean: Vec<f32>,
+    /// Column variances `σ²` of `x`, biased (divided by `N`).
+    pub var: Vec<f32>,
+}
+
+/// Batch normalisation with the batch's statistics (PyTorch `BatchNorm1d` in
+/// training mode): `y_ic = γ_c (x_ic − μ_c) / sqrt(σ²_c + ε) + β_c` with `μ_c`
+/// the mean and `σ²_c` the biased variance of column `c` over the `N` rows.
+/// Backward (closed form): `∂β = Σ_i g_i`, `∂γ = Σ_i g_i x̂_i`,
+/// `∂x_i = γ/sqrt(σ² + ε) · (g_i − ∂β/N − x̂_i ∂γ/N)`.
+///
+/// Shapes: `x [N, F]` (N ≥ 1), `weight` and `bias` `[F]`.
+pub fn batch_norm_train(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    let stats = Arc::new(Mutex::new(None));
+    let y = prep(x)?.apply_op3(&prep(weight)?, &prep(bias)?, BatchNormTrain { eps, stats: stats.clone() })?;
+    let st: Stats = stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.clone().unwrap_or_default();
+    Ok(BatchNormOutput { y, mean: st.mean, var: st.var })
+}
+
+struct BiasAdd;
+
+impl CustomOp2 for BiasAdd {
+    fn name(&self) -> &'static str {
+        "bias-add"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "bias_add")?;
+        let d = l1.dims();
+        if d.len() != 2 {
+            candle_core::bail!("bias_add: x must have shape [rows, F], got {d:?}");
+        }
+        let f = dims2(l1, d[0], "bias_add", "x")?;
+        let b = f32_slice(s2, l2, "bias_add")?;
+        if b.len() != f {
+            candle_core::bail!("bias_add: bias must have {f} entries, got {}", b.len());
+        }
+        let mut out = x.to_vec();
+        for row in out.chunks_exact_mut(f.max(1)) {
+            row.iter_mut().zip(b).for_each(|(a, &c)| *a += c);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((d[0], f))))
+    }
+    fn bwd(&self, _x: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = prep(grad)?;
+        let f = g.dims2()?.1;
+        let sums = column_sums(&g.flatten_all()?.to_vec1::<f32>()?, f);
+        Ok((Some(g), Some(Tensor::from_vec(sums, b.dims(), b.device())?)))
+    }
+}
+
+/// `y = x + b` with `b` `[F]` added to every row of `x` `[N, F]`; the bias
+/// gradient is the column sum of the incoming gradient, computed in one pass.
+pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    prep(x)?.apply_op2(&prep(b)?, BiasAdd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_close, check_grad, rand_tensor, vec};
+    use candle_core::{Device, Tensor};
+
+    fn t(v: &[f32], shape: &[usize]) -> Tensor {
+        Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn batch_norm_hand_computed() {
+        // columns (1, 3) and (2, 6): means 2, 4; biased variances 1, 4
+        let x = t(&[1., 2., 3., 6.], &[2, 2]);
+        let out = batch_norm_train(&x, &t(&[1., 2.], &[2]), &t(&[0., 1.], &[2]), 0.0).unwrap();
+        assert_close(&vec(&out.y), &[-1., -1., 1., 3.], 1e-6, "y");
+        assert_eq!((out.mean, out.var), (vec![2., 4.], vec![1., 4.]));
+    }
+
+    #[test]
+    fn batch_norm_matches_dense_formula_and_gradients() {
+        let x = rand_tensor(&[7, 3], 70);
+        let (w, b) = (rand_tensor(&[3], 71), rand_tensor(&[3], 72));
+        let eps = 1e-5;
+        let mean = x.mean_keepdim(0).unwrap();
+        let xc = x.broadcast_sub(&mean).unwrap();
+        let var = xc.sqr().unwrap().mean_keepdim(0).unwrap();
+        let dense = xc.broadcast_div(&(var + eps).unwrap().sqrt().unwrap()).unwrap().broadcast_mul(&w).unwrap().broadcast_add(&b).unwrap();
+        assert_close(&vec(&batch_norm_train(&x, &w, &b, eps).unwrap().y), &vec(&dense), 1e-5, "dense");
+        check_grad(&[x, w, b], |v| batch_norm_train(&v[0], &v[1], &v[2], eps).map(|o| o.y), 1e-2, 3e-3);
+        // one row: x̂ = 0, y = β
+        let one = batch_norm_train(&t(&[5., -1.], &[1, 2]), &t(&[2., 2.], &[2]), &t(&[0.5, -0.5], &[2]), eps).unwrap();
+        assert_close(&vec(&one.y), &[0.5, -0.5], 1e-6, "single row");
+        assert!(batch_norm_train(&t(&[1., 2.], &[1, 2]), &t(&[1.], &[1]), &t(&[1., 1.], &[2]), eps).is_err());
+    }
+
+    #[test]
+    fn bias_add_hand_dense_and_gradients() {
+        let x = t(&[1., 2., 3., 4., 5., 6.], &[3, 2]);
+        let b = t(&[10., 20.], &[2]);
+        assert_eq!(vec(&bias_add(&x, &b).unwrap()), vec![11., 22., 13., 24., 15., 26.]);
+        assert_eq!(vec(&bias_add(&x, &b).unwrap()), vec(&x.broadcast_add(&b).unwrap()));
+        check_grad(&[rand_tensor(&[4, 3], 73), rand_tensor(&[3], 74)], |v| bias_add(&v[0], &v[1]), 1e-2, 2e-3);
+        assert!(bias_add(&x, &t(&[1., 2., 3.], &[3])).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Row kernels shared by the sparse ops, compiled twice: a portable version and,
+//! on x86-64 CPUs that have them (checked once at run time), an AVX2 + FMA
+//! version of the same code, so one binary runs everywhere and uses wide
+//! vectors where it can. Both versions do the same arithmetic in the same order
+//! (no fused multiply-add), so results do not depend on the CPU path.
+
+use std::sync::OnceLock;
+
+/// Whether the AVX2 path may be used.
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    static AVX2: OnceLock<bool> = OnceLock::new();
+    *AVX2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Prefetch the cache lines of `row` (a hint; no effect on results).
+#[inline(always)]
+pub(crate) fn prefetch(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut k = 0;
+        while k < row.len() {
+            // SAFETY: the pointer is inside `row`; prefetch never faults.
+            unsafe { _mm_prefetch(row.as_ptr().add(k) as *const i8, _MM_HINT_T0) };
+            k += 16;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// Declare `$name(args)` running `$body` through the AVX2 copy when available.
+macro_rules! dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        #[inline]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn imp_avx2($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::ops::simd::has_avx2() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked above).
+                return unsafe { imp_avx2($($arg),*) };
+            }
+            imp($($arg),*)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use dispatch;
+
+dispatch! {
+    /// `y += a * x`.
+    pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o += a * v;
+        }
+    }
+}
+
+dispatch! {
+    /// `y += x`.
+    pub(crate) fn add_assign(y: &mut [f32], x: &[f32]) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o += v;
+        }
+    }
+}
+
+dispatch! {
+    /// `Σ a_i b_i`, accumulated in 8 interleaved partial sums (vectorisable).
+    pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0f32; 8];
+        let n = a.len().min(b.len());
+        let chunks = n / 8;
+        for c in 0..chunks {
+            for l in 0..8 {
+                acc[l] += a[c * 8 + l] * b[c * 8 + l];
+            }
+        }
+        let mut s = 0f32;
+        for i in chunks * 8..n {
+            s += a[i] * b[i];
+        }
+        acc.iter().sum::<f32>() + s
+    }
+}
