@@ -36,11 +36,8 @@ impl CustomOp2 for HeadDot {
         }
         let (h, c) = (self.heads, f / self.heads);
         let mut out = vec![0f32; n * h];
-        out.par_chunks_mut(h).with_min_len(256).enumerate().for_each(|(i, o)| {
-            for k in 0..h {
-                o[k] = simd::dot(&x[i * f + k * c..i * f + (k + 1) * c], &a[k * c..(k + 1) * c]);
-            }
-        });
+        const BLOCK: usize = 256;
+        out.par_chunks_mut(BLOCK * h).enumerate().for_each(|(b, o)| head_dot_block(o, &x[b * BLOCK * f..], a, h, c));
         Ok((CpuStorage::F32(out), Shape::from((n, h))))
     }
     fn bwd(&self, x: &Tensor, a: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -77,6 +74,23 @@ impl CustomOp2 for HeadDot {
             })
         })?;
         Ok((Some(Tensor::from_vec(gx, (n, f), &Device::Cpu)?), Some(Tensor::from_vec(ga, a.shape(), &Device::Cpu)?)))
+    }
+}
+
+simd::dispatch! {
+    /// `o[r, k] = <x[r, k*c..(k+1)*c], a[k*c..(k+1)*c]>` for the rows of `o`.
+    fn head_dot_block(o: &mut [f32], x: &[f32], a: &[f32], h: usize, c: usize) {
+        let f = h * c;
+        for (r, orow) in o.chunks_mut(h).enumerate() {
+            let xr = &x[r * f..(r + 1) * f];
+            for k in 0..h {
+                let mut acc = 0f32;
+                for (u, v) in xr[k * c..(k + 1) * c].iter().zip(&a[k * c..(k + 1) * c]) {
+                    acc += u * v;
+                }
+                orow[k] = acc;
+            }
+        }
     }
 }
 

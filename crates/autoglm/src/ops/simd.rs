@@ -44,11 +44,14 @@ macro_rules! dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         #[inline]
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn imp($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
             unsafe fn imp_avx2($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
             #[cfg(target_arch = "x86_64")]
             if $crate::ops::simd::has_avx2() {
@@ -77,24 +80,5 @@ dispatch! {
         for (o, &v) in y.iter_mut().zip(x) {
             *o += v;
         }
-    }
-}
-
-dispatch! {
-    /// `Σ a_i b_i`, accumulated in 8 interleaved partial sums (vectorisable).
-    pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [0f32; 8];
-        let n = a.len().min(b.len());
-        let chunks = n / 8;
-        for c in 0..chunks {
-            for l in 0..8 {
-                acc[l] += a[c * 8 + l] * b[c * 8 + l];
-            }
-        }
-        let mut s = 0f32;
-        for i in chunks * 8..n {
-            s += a[i] * b[i];
-        }
-        acc.iter().sum::<f32>() + s
     }
 }

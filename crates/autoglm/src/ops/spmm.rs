@@ -25,11 +25,49 @@ impl Dir {
     }
 }
 
+simd::dispatch! {
+    /// One output row: `row[h*c..] += Σ_p w[e(p), h] * x[nbr[p], h*c..]` over `p` in `lo..hi`.
+    fn spmm_row(row: &mut [f32], lo: usize, hi: usize, nbr: &[usize], eid: Option<&[usize]>, w: Option<&[f32]>, heads: usize, x: &[f32], f: usize) {
+        let c = f / heads;
+        for p in lo..hi {
+            if p + 2 < hi {
+                let nx = nbr[p + 2];
+                simd::prefetch(&x[nx * f..(nx + 1) * f]);
+            }
+            let e = match eid {
+                Some(t) => t[p],
+                None => p,
+            };
+            let src = &x[nbr[p] * f..(nbr[p] + 1) * f];
+            match w {
+                None => {
+                    for (o, &v) in row.iter_mut().zip(src) {
+                        *o += v;
+                    }
+                }
+                Some(w) if heads == 1 => {
+                    let we = w[e];
+                    for (o, &v) in row.iter_mut().zip(src) {
+                        *o += we * v;
+                    }
+                }
+                Some(w) => {
+                    for h in 0..heads {
+                        let we = w[e * heads + h];
+                        for (o, &v) in row[h * c..(h + 1) * c].iter_mut().zip(&src[h * c..(h + 1) * c]) {
+                            *o += we * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The kernel: `out[i, h*c..] = Σ_e w[e, h] * x[nbr(e), h*c..]`.
 /// `w = None` means every weight is 1.
 fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], f: usize) -> Vec<f32> {
     let n = g.num_nodes();
-    let c = f / heads;
     let mut out = vec![0f32; n * f];
     let (ptr, nbr, eid): (&[usize], &[usize], Option<&[usize]>) = match dir {
         Dir::Forward => (g.row_ptr(), g.col_idx(), None),
@@ -38,27 +76,27 @@ fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], 
     out.par_chunks_mut(f)
         .with_min_len(min_rows(f))
         .enumerate()
-        .for_each(|(i, row)| {
-            let (lo, hi) = (ptr[i], ptr[i + 1]);
-            for p in lo..hi {
-                if p + 2 < hi {
-                    let nx = nbr[p + 2];
-                    simd::prefetch(&x[nx * f..(nx + 1) * f]);
-                }
-                let e = eid.map_or(p, |t| t[p]);
-                let src = &x[nbr[p] * f..(nbr[p] + 1) * f];
-                match w {
-                    None => simd::add_assign(row, src),
-                    Some(w) if heads == 1 => simd::axpy(row, w[e], src),
-                    Some(w) => {
-                        for h in 0..heads {
-                            simd::axpy(&mut row[h * c..(h + 1) * c], w[e * heads + h], &src[h * c..(h + 1) * c]);
-                        }
-                    }
-                }
-            }
-        });
+        .for_each(|(i, row)| spmm_row(row, ptr[i], ptr[i + 1], nbr, eid, w, heads, x, f));
     out
+}
+
+simd::dispatch! {
+    /// Per-head dot products for a block of edges starting at `e0`.
+    fn sddmm_block(o: &mut [f32], e0: usize, src: &[usize], dst: &[usize], a: &[f32], b: &[f32], h: usize, f: usize) {
+        let c = f / h;
+        for (k, oe) in o.chunks_mut(h).enumerate() {
+            let e = e0 + k;
+            let ar = &a[dst[e] * f..(dst[e] + 1) * f];
+            let br = &b[src[e] * f..(src[e] + 1) * f];
+            for hh in 0..h {
+                let mut acc = 0f32;
+                for (x, y) in ar[hh * c..(hh + 1) * c].iter().zip(&br[hh * c..(hh + 1) * c]) {
+                    acc += x * y;
+                }
+                oe[hh] = acc;
+            }
+        }
+    }
 }
 
 /// SpMM with constant weights: a custom op of `x` only.
@@ -158,19 +196,10 @@ impl CustomOp2 for Sddmm {
             candle_core::bail!("sddmm: a has {f} columns and b {fb}; both must equal heads ({}) x channels", self.heads);
         }
         let h = self.heads;
-        let c = f / h;
         let (src, dst) = (self.g.src(), self.g.dst());
         let mut out = vec![0f32; self.g.num_edges() * h];
-        out.par_chunks_mut(h)
-            .with_min_len(256)
-            .enumerate()
-            .for_each(|(e, o)| {
-                let ar = &a[dst[e] * f..(dst[e] + 1) * f];
-                let br = &b[src[e] * f..(src[e] + 1) * f];
-                for k in 0..h {
-                    o[k] = simd::dot(&ar[k * c..(k + 1) * c], &br[k * c..(k + 1) * c]);
-                }
-            });
+        const BLOCK: usize = 512;
+        out.par_chunks_mut(BLOCK * h).enumerate().for_each(|(blk, o)| sddmm_block(o, blk * BLOCK, src, dst, a, b, h, f));
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_edges(), h))))
     }
     fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
