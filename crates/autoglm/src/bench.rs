@@ -59,6 +59,7 @@ pub fn synthetic_model(kind: ModelKind, hidden: usize) -> GnnConfig {
     c.heads = 8;
     c.dropout = 0.0;
     c.attn_dropout = 0.0;
+    c.gat_feature_dropout = 0.0;
     c.activation = Activation::Relu;
     c
 }

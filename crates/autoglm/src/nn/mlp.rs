@@ -73,10 +73,10 @@ impl Mlp {
     /// Continue after the first linear layer's output (used by GIN's project-first path).
     pub fn forward_from_first(&self, mut h: Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         for k in 1..self.lins.len() {
-            if let Some(bn) = &self.norms[k - 1] {
-                h = bn.forward(&h, ctx)?;
-            }
-            h = h.relu()?;
+            h = match &self.norms[k - 1] {
+                Some(bn) => bn.forward_relu(&h, ctx)?,
+                None => h.relu()?,
+            };
             h = ctx.dropout(&h, self.cfg.dropout)?;
             h = self.lins[k].forward(&h)?;
         }

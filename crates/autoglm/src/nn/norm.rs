@@ -49,11 +49,24 @@ pub struct BatchNorm {
 impl BatchNorm {
     /// Forward pass.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        self.forward_impl(x, ctx, false)
+    }
+
+    /// `ReLU(forward(x))`, fused into one op in training mode.
+    pub fn forward_relu(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        self.forward_impl(x, ctx, true)
+    }
+
+    fn forward_impl(&self, x: &Tensor, ctx: &Ctx, relu: bool) -> Result<Tensor> {
         let n = x.dims()[0];
         if ctx.train && n > 1 {
             // One fused op (crate::ops::batch_norm_train) instead of a dozen
             // broadcasting kernels whose backward reduces over rows slowly.
-            let out = crate::ops::batch_norm_train(x, &self.weight, &self.bias, self.cfg.eps)?;
+            let out = if relu {
+                crate::ops::batch_norm_relu_train(x, &self.weight, &self.bias, self.cfg.eps)?
+            } else {
+                crate::ops::batch_norm_train(x, &self.weight, &self.bias, self.cfg.eps)?
+            };
             let m = self.cfg.momentum;
             let dev = x.device();
             let mean = Tensor::from_vec(out.mean, self.cfg.dim, dev)?;
@@ -66,6 +79,7 @@ impl BatchNorm {
         }
         let (mean, var) = (self.running_mean.as_tensor().unsqueeze(0)?, self.running_var.as_tensor().unsqueeze(0)?);
         let y = x.broadcast_sub(&mean)?.broadcast_div(&(var + self.cfg.eps)?.sqrt()?)?;
-        Ok(y.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        let y = y.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?;
+        Ok(if relu { y.relu()? } else { y })
     }
 }

@@ -33,8 +33,24 @@ pub struct NodeTrainConfig {
     pub clip_grad_norm: Option<f64>,
     /// Row-normalise input features, PyG `NormalizeFeatures` (default true).
     pub normalize_features: bool,
+    /// Model selection (default `val_acc`): the epoch whose parameters are kept
+    /// and whose test metrics are reported.
+    pub select: Selection,
     /// Seed of initialisation and dropout (default 0).
     pub seed: u64,
+}
+
+/// How the reported epoch is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Highest validation accuracy (the latest epoch among ties).
+    #[default]
+    ValAcc,
+    /// Lowest validation cross-entropy.
+    ValLoss,
+    /// The last epoch.
+    Last,
 }
 
 impl Default for NodeTrainConfig {
@@ -58,6 +74,7 @@ impl NodeTrainConfig {
             l1: 0.0,
             clip_grad_norm: None,
             normalize_features: true,
+            select: Selection::ValAcc,
             seed: 0,
         }
     }
@@ -118,6 +135,8 @@ pub struct EpochLog {
     pub train_acc: f64,
     pub val_acc: f64,
     pub test_acc: f64,
+    /// Cross-entropy on the validation nodes (evaluation mode).
+    pub val_loss: f64,
     pub lr: f64,
     /// Wall time of forward + backward + optimiser step, milliseconds.
     pub step_ms: f64,
@@ -127,8 +146,9 @@ pub struct EpochLog {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunResult {
     pub seed: u64,
-    /// Epoch with the best validation accuracy (latest among ties), 0-based.
+    /// Epoch chosen by the selection rule, 0-based.
     pub best_epoch: usize,
+    /// Validation accuracy at the chosen epoch.
     pub best_val_acc: f64,
     /// Test accuracy of the model selected on validation.
     pub test_acc: f64,
@@ -183,9 +203,10 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
     let train_idx = Tensor::from_vec(data.split.train.iter().map(|&i| i as u32).collect::<Vec<_>>(), data.split.train.len(), &Device::Cpu)?;
     let train_y = pick(&data.y, &data.split.train);
     let (val_y, test_y) = (pick(&data.y, &data.split.val), pick(&data.y, &data.split.test));
+    let val_idx = Tensor::from_vec(data.split.val.iter().map(|&i| i as u32).collect::<Vec<_>>(), data.split.val.len(), &Device::Cpu)?;
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
     let mut history = Vec::with_capacity(cfg.epochs);
-    let mut best: Option<(usize, f64, f64, f64, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<(usize, f64, f64, f64, f64, Vec<(String, Tensor)>)> = None;
     let mut since_best = 0;
     for epoch in 0..cfg.epochs {
         let lr = cfg.schedule.apply(opt.as_mut(), epoch, cfg.epochs);
@@ -203,7 +224,9 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
         opt.step(&grads)?;
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
         let loss_v = loss.to_scalar::<f32>()? as f64;
-        let pred = model.predict(&data.graph, &data.x)?;
+        let eval_logits = model.logits(&data.graph, &data.x)?;
+        let pred = argmax_rows(&eval_logits.flatten_all()?.to_vec1::<f32>()?, data.num_classes)?;
+        let val_loss = if data.split.val.is_empty() { 0.0 } else { cross_entropy(&eval_logits.index_select(&val_idx, 0)?, &val_y, 0.0)?.to_scalar::<f32>()? as f64 };
         let acc = |ids: &[usize], y: &[usize]| if ids.is_empty() { Ok(0.0) } else { accuracy(&pick(&pred, ids), y) };
         let log = EpochLog {
             epoch,
@@ -211,22 +234,29 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
             train_acc: acc(&data.split.train, &train_y)?,
             val_acc: acc(&data.split.val, &val_y)?,
             test_acc: acc(&data.split.test, &test_y)?,
+            val_loss,
             lr,
             step_ms,
         };
         if !loss_v.is_finite() {
             return Err(Error::config("training", format!("loss {loss_v} at epoch {epoch}"), "the loss diverged; lower the learning rate or enable clip_grad_norm"));
         }
+        // Score to maximise under the chosen selection rule.
+        let score = match cfg.select {
+            Selection::ValAcc => log.val_acc,
+            Selection::ValLoss => -log.val_loss,
+            Selection::Last => epoch as f64,
+        };
         let prev = best.as_ref().map(|b| b.1);
-        if prev.is_none_or(|b| log.val_acc > b) {
+        if prev.is_none_or(|b| score > b) {
             since_best = 0;
         } else {
             since_best += 1;
         }
-        if prev.is_none_or(|b| log.val_acc >= b) {
+        if prev.is_none_or(|b| score >= b) {
             let f1 = if data.split.test.is_empty() { 0.0 } else { macro_f1(&pick(&pred, &data.split.test), &test_y, data.num_classes)? };
             let snap = model.params.all().into_iter().map(|(k, v)| v.as_tensor().copy().map(|t| (k, t))).collect::<candle_core::Result<Vec<_>>>()?;
-            best = Some((epoch, log.val_acc, log.test_acc, f1, snap));
+            best = Some((epoch, score, log.val_acc, log.test_acc, f1, snap));
         }
         on_epoch(&log);
         history.push(log);
@@ -234,7 +264,7 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
             break;
         }
     }
-    let (best_epoch, best_val_acc, test_acc, test_macro_f1, snap) = best.expect("at least one epoch");
+    let (best_epoch, _, best_val_acc, test_acc, test_macro_f1, snap) = best.expect("at least one epoch");
     for (name, t) in &snap {
         model.params.insert(name, t, false)?;
     }

@@ -20,6 +20,10 @@ pub struct GatConvConfig {
     pub negative_slope: f64,
     /// Dropout on the normalised attention coefficients (default 0).
     pub dropout: f64,
+    /// Dropout on the projected features before aggregation, as the original GAT
+    /// code does (`seq_fts` dropout in `attn_head`); PyG has none (default 0).
+    #[serde(default)]
+    pub feature_dropout: f64,
     /// Remove existing and add one self loop per node (default true).
     pub add_self_loops: bool,
     /// Add a bias (default true).
@@ -29,7 +33,7 @@ pub struct GatConvConfig {
 impl GatConvConfig {
     /// `heads` heads of `out_dim` channels each, concatenated.
     pub fn new(in_dim: usize, out_dim: usize, heads: usize) -> Self {
-        GatConvConfig { in_dim, out_dim, heads, concat: true, negative_slope: 0.2, dropout: 0.0, add_self_loops: true, bias: true }
+        GatConvConfig { in_dim, out_dim, heads, concat: true, negative_slope: 0.2, dropout: 0.0, feature_dropout: 0.0, add_self_loops: true, bias: true }
     }
     /// Set concatenation.
     pub fn with_concat(mut self, concat: bool) -> Self {
@@ -39,6 +43,11 @@ impl GatConvConfig {
     /// Set attention dropout.
     pub fn with_dropout(mut self, p: f64) -> Self {
         self.dropout = p;
+        self
+    }
+    /// Set dropout on the projected features (the original GAT code's `seq_fts` dropout).
+    pub fn with_feature_dropout(mut self, p: f64) -> Self {
+        self.feature_dropout = p;
         self
     }
     /// Output width: `heads * out_dim` when concatenating, else `out_dim`.
@@ -51,7 +60,7 @@ impl GatConvConfig {
         if self.heads == 0 {
             return Err(Error::config("gat.heads", 0, "need at least one attention head"));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
+        if !(0.0..1.0).contains(&self.dropout) || !(0.0..1.0).contains(&self.feature_dropout) {
             return Err(Error::config("gat.dropout", self.dropout, "must be in [0, 1)"));
         }
         let hc = self.heads * self.out_dim;
@@ -95,6 +104,7 @@ impl GatConv {
         let g = if self.cfg.add_self_loops { g.with_self_loops() } else { g.clone() };
         let alpha = gat_attention(&g, &s_src, &s_dst, self.cfg.negative_slope)?;
         let alpha = ctx.dropout(&alpha, self.cfg.dropout)?;
+        let xp = ctx.dropout(&xp, self.cfg.feature_dropout)?;
         let out = spmm(&g, &alpha, &xp)?;
         let out = if self.cfg.concat { out } else { out.reshape((n, h, c))?.mean(1)? };
         Ok(match &self.bias {
