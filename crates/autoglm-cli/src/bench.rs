@@ -4,7 +4,7 @@
 use crate::report::{print_table, write_json};
 use crate::DataArgs;
 use anyhow::{Context, Result};
-use autoglm::bench::{prepare, synthetic_dataset, synthetic_model, time_epochs, EpochTiming};
+use autoglm::bench::{prepare, synthetic_dataset, synthetic_model, time_epochs, EpochTiming, TimingSpec};
 use autoglm::data::registry::load_node_dataset;
 use autoglm::models::ModelKind;
 use autoglm::tasks::node::NodeTrainConfig;
@@ -63,7 +63,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for &k in &kinds {
             let cfg = NodeTrainConfig::recipe(k);
             let lr = cfg.optimizer.lr.unwrap_or(0.01);
-            let mut t = time_epochs(&data, &cfg.model, lr, 5e-4, 10, 50, false, 0)?;
+            let mut t = time_epochs(&data, &cfg.model, TimingSpec { lr, weight_decay: 5e-4, warmup: 10, epochs: 50, all_nodes_loss: false, seed: 0 })?;
             t.dataset = "cora".into();
             eprintln!("ours  {:>4} cora      {:>9.2} ms/epoch", t.model, t.median_ms);
             ours.push(t);
@@ -77,7 +77,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         drop(ds);
         for &k in &kinds {
             let cfg = synthetic_model(k, args.dim);
-            let mut t = time_epochs(&data, &cfg, 0.01, 0.0, 2, args.epochs, true, 0)?;
+            let mut t = time_epochs(&data, &cfg, TimingSpec { lr: 0.01, weight_decay: 0.0, warmup: 2, epochs: args.epochs, all_nodes_loss: true, seed: 0 })?;
             t.dataset = "synthetic".into();
             eprintln!("ours  {:>4} synthetic {:>9.2} ms/epoch, peak {:.0} MiB", t.model, t.median_ms, t.peak_rss_bytes as f64 / 1048576.0);
             ours.push(t);

@@ -71,7 +71,7 @@ pub fn train(args: &TrainArgs, file: &RunFile) -> Result<()> {
     let (am, asd) = mean_std(&acc);
     let (fm, fsd) = mean_std(&f1);
     let (mm, _) = mean_std(&ms);
-    println!("{} {} on {}: test accuracy {am:.2} ± {asd:.2}, macro-F1 {fm:.2} ± {fsd:.2} over {} runs; {mm:.2} ms per training epoch", "node", base.model.model, ds.name, results.len());
+    println!("node {} on {}: test accuracy {am:.2} ± {asd:.2}, macro-F1 {fm:.2} ± {fsd:.2} over {} runs; {mm:.2} ms per training epoch", base.model.model, ds.name, results.len());
     if let Some(out) = &args.out {
         let runs: Vec<_> = results.iter().map(|r| json!({"seed": r.seed, "best_epoch": r.best_epoch, "val_acc": r.best_val_acc, "test_acc": r.test_acc, "test_macro_f1": r.test_macro_f1, "final_test_acc": r.final_test_acc, "epoch_ms": r.epoch_ms, "epochs_run": r.epochs_run, "history": r.history})).collect();
         write_json(out, &json!({

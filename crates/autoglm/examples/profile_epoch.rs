@@ -5,7 +5,7 @@
 //! cargo run --release -p autoglm --example profile_epoch -- [DATA_DIR] [MODEL] [EPOCHS]
 //! ```
 
-use autoglm::bench::{prepare, time_epochs};
+use autoglm::bench::{prepare, time_epochs, TimingSpec};
 use autoglm::data::{data_dir, registry::load_node_dataset};
 use autoglm::models::ModelKind;
 use autoglm::tasks::node::NodeTrainConfig;
@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(20);
     let data = prepare(&load_node_dataset(&dir, "cora")?, true)?;
     let cfg = NodeTrainConfig::recipe(kind);
-    let t = time_epochs(&data, &cfg.model, 0.005, 5e-4, 2, epochs, false, 0)?;
+    let t = time_epochs(&data, &cfg.model, TimingSpec { lr: 0.005, weight_decay: 5e-4, warmup: 2, epochs, all_nodes_loss: false, seed: 0 })?;
     println!("{kind} cora: median {:.2} ms, min {:.2} ms over {epochs} epochs", t.median_ms, t.min_ms);
     Ok(())
 }

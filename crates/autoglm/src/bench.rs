@@ -77,10 +77,25 @@ pub struct EpochTiming {
     pub peak_rss_bytes: u64,
 }
 
-/// Time `epochs` training epochs (after `warmup` untimed ones) of `cfg` on `data`,
-/// with the loss on the training nodes (`all_nodes_loss`: on every node, as
-/// `pyg_synth.py` does), Adam.
-pub fn time_epochs(data: &NodeData, cfg: &GnnConfig, lr: f64, weight_decay: f64, warmup: usize, epochs: usize, all_nodes_loss: bool, seed: u64) -> Result<EpochTiming> {
+/// How [`time_epochs`] trains.
+#[derive(Debug, Clone, Copy)]
+pub struct TimingSpec {
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Adam (L2) weight decay.
+    pub weight_decay: f64,
+    /// Untimed epochs first.
+    pub warmup: usize,
+    /// Timed epochs.
+    pub epochs: usize,
+    /// Loss on every node (as `pyg_synth.py`) instead of the training nodes.
+    pub all_nodes_loss: bool,
+    pub seed: u64,
+}
+
+/// Time `spec.epochs` training epochs (after `spec.warmup` untimed ones) of `cfg` on `data`.
+pub fn time_epochs(data: &NodeData, cfg: &GnnConfig, spec: TimingSpec) -> Result<EpochTiming> {
+    let TimingSpec { lr, weight_decay, warmup, epochs, all_nodes_loss, seed } = spec;
     reset_peak_rss();
     let params = Params::new(seed);
     let model = cfg.init(data.x.dim(), data.num_classes, &params)?;

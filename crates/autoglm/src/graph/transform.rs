@@ -54,7 +54,7 @@ impl Graph {
         let mut col = Vec::with_capacity(self.num_edges() + n);
         let mut dst = Vec::with_capacity(self.num_edges() + n);
         let mut w = Vec::with_capacity(if weighted { self.num_edges() + n } else { 0 });
-        for i in 0..n {
+        for (i, loop_wi) in loop_w.iter_mut().enumerate() {
             let r = self.row_ptr()[i]..self.row_ptr()[i + 1];
             // Row `i` is sorted by source: emit sources < i, the loop, sources > i.
             let mut placed = false;
@@ -62,7 +62,7 @@ impl Graph {
                 let s = self.src()[e];
                 if s == i {
                     if let Some(ew) = self.edge_weight() {
-                        loop_w[i] = ew[e];
+                        *loop_wi = ew[e];
                     }
                     continue;
                 }

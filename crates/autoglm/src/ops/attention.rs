@@ -184,8 +184,7 @@ impl CustomOp2 for GatAttention {
                         let (tp, te) = (self.g.t_ptr(), self.g.t_eid());
                         let mut gsrc = vec![0f32; n * h];
                         gsrc.par_chunks_mut(h).with_min_len(256).enumerate().for_each(|(j, o)| {
-                            for p in tp[j]..tp[j + 1] {
-                                let e = te[p];
+                            for &e in &te[tp[j]..tp[j + 1]] {
                                 simd::add_assign(o, &ge[e * h..(e + 1) * h]);
                             }
                         });

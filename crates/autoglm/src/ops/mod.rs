@@ -47,7 +47,7 @@ pub use dropout::{dropout, mask_mul};
 pub use gather::{gather_dst, gather_src, scatter_dst, scatter_src};
 pub use matmul::{const_matmul, sparse_matmul, SparseInput};
 pub use propagate::propagate;
-pub use norm::{batch_norm_train, bias_add, BatchNormOutput};
+pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
 pub use pool::{segment_broadcast, segment_rows_softmax};
 pub use segment::{neighbor_max, segment_reduce, Reduce, Segments};
 pub use softmax::segment_softmax;

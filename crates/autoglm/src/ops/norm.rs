@@ -12,6 +12,7 @@
 //! | op | math | shapes |
 //! |---|---|---|
 //! | [`batch_norm_train`] | `y = γ (x − μ) / sqrt(σ² + ε) + β`, `μ`, `σ²` the column mean and biased variance | `x [N, F]`, `γ, β [F]` → `[N, F]` |
+//! | [`batch_norm_relu_train`] | `max(0, batch_norm_train(x))` | as above |
 //! | [`bias_add`] | `y = x + b` (row broadcast) | `x [N, F]`, `b [F]` → `[N, F]` |
 
 use super::{dims2, f32_slice, prep};
@@ -40,6 +41,8 @@ struct Stats {
 
 struct BatchNormTrain {
     eps: f64,
+    /// Apply a ReLU to the output (fused).
+    relu: bool,
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
@@ -70,46 +73,78 @@ impl CustomOp3 for BatchNormTrain {
         }
         var.iter_mut().for_each(|v| *v /= n as f32);
         let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v as f64 + self.eps).sqrt() as f32).collect();
+        // y = x·a + b per column, a = γ/σ, b = β − μ·a
+        let a: Vec<f32> = (0..f).map(|c| gamma[c] * inv_std[c]).collect();
+        let b: Vec<f32> = (0..f).map(|c| beta[c] - mean[c] * a[c]).collect();
         let mut out = vec![0f32; n * f];
         for (o, row) in out.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))) {
-            for c in 0..f {
-                o[c] = (row[c] - mean[c]) * inv_std[c] * gamma[c] + beta[c];
+            for (((o, &xv), &a), &b) in o.iter_mut().zip(row).zip(&a).zip(&b) {
+                *o = xv * a + b;
+            }
+            if self.relu {
+                o.iter_mut().for_each(|v| *v = v.max(0.0));
             }
         }
         *self.stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))? = Some(Stats { mean, var, inv_std });
         Ok((CpuStorage::F32(out), Shape::from((n, f))))
     }
-    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let st = self.stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.clone();
         let st = st.ok_or_else(|| candle_core::Error::Msg("batch_norm_train: backward before forward".into()))?;
         let (n, f) = x.dims2()?;
-        let xv = x.flatten_all()?.to_vec1::<f32>()?;
-        let gv = grad.flatten_all()?.to_vec1::<f32>()?;
-        let gam = gamma.flatten_all()?.to_vec1::<f32>()?;
-        // dβ = Σ_i g_i ; dγ = Σ_i g_i x̂_i ; dx_i = γ/σ · (g_i − dβ/N − x̂_i dγ/N)
-        let mut dbeta = vec![0f32; f];
-        let mut dgamma = vec![0f32; f];
-        for (row, g) in xv.chunks_exact(f.max(1)).zip(gv.chunks_exact(f.max(1))) {
-            for c in 0..f {
-                let xh = (row[c] - st.mean[c]) * st.inv_std[c];
-                dbeta[c] += g[c];
-                dgamma[c] += g[c] * xh;
+        let op = BatchNormBwd { stats: st, gamma: gamma.flatten_all()?.to_vec1::<f32>()?, relu: self.relu };
+        // rows 0..n: ∂x; row n: ∂γ; row n + 1: ∂β
+        let all = prep(x)?.apply_op3_no_bwd(&prep(res)?, &prep(grad)?, &op)?;
+        Ok((Some(all.narrow(0, 0, n)?), Some(all.narrow(0, n, 1)?.reshape(f)?), Some(all.narrow(0, n + 1, 1)?.reshape(f)?)))
+    }
+}
+
+/// The backward pass of [`BatchNormTrain`] over `(x, y, ∂y)`, stacking `∂x`, `∂γ`, `∂β`.
+struct BatchNormBwd {
+    stats: Stats,
+    gamma: Vec<f32>,
+    relu: bool,
+}
+
+impl CustomOp3 for BatchNormBwd {
+    fn name(&self) -> &'static str {
+        "batch-norm-train-backward"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+        let n = l1.dims()[0];
+        let f = dims2(l1, n, "batch_norm_train backward", "x")?;
+        let x = f32_slice(s1, l1, "batch_norm_train backward")?;
+        let y = f32_slice(s2, l2, "batch_norm_train backward")?;
+        let g = f32_slice(s3, l3, "batch_norm_train backward")?;
+        dims2(l3, n, "batch_norm_train backward", "grad")?;
+        let (mean, inv_std) = (&self.stats.mean[..f], &self.stats.inv_std[..f]);
+        let gamma = &self.gamma[..f];
+        let mut out = vec![0f32; (n + 2) * f];
+        let (dx, rest) = out.split_at_mut(n * f);
+        let (dgamma, dbeta) = rest.split_at_mut(f);
+        // Pass 1: the (ReLU-masked) incoming gradient into dx, and the column sums
+        // ∂β = Σ g, s = Σ g (x − μ) (so ∂γ = s / σ).
+        let rows = dx.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))).zip(y.chunks_exact(f.max(1)).zip(g.chunks_exact(f.max(1))));
+        for ((o, xr), (yr, gr)) in rows {
+            for (((((o, &xv), &yv), &gv), (db, dg)), &m) in o.iter_mut().zip(xr).zip(yr).zip(gr).zip(dbeta.iter_mut().zip(dgamma.iter_mut())).zip(mean) {
+                let gk = if self.relu && yv <= 0.0 { 0.0 } else { gv };
+                *o = gk;
+                *db += gk;
+                *dg += gk * (xv - m);
             }
         }
+        // ∂γ = s/σ; ∂x_i = γ/σ · (g_i − ∂β/N − x̂_i ∂γ/N) = k1 (g_i − k2 − (x_i − μ) k3)
         let inv_n = 1.0 / n as f32;
-        let mut dx = vec![0f32; n * f];
-        for ((o, row), g) in dx.chunks_exact_mut(f.max(1)).zip(xv.chunks_exact(f.max(1))).zip(gv.chunks_exact(f.max(1))) {
-            for c in 0..f {
-                let xh = (row[c] - st.mean[c]) * st.inv_std[c];
-                o[c] = gam[c] * st.inv_std[c] * (g[c] - dbeta[c] * inv_n - xh * dgamma[c] * inv_n);
+        dgamma.iter_mut().zip(inv_std).for_each(|(d, &is)| *d *= is);
+        let k1: Vec<f32> = gamma.iter().zip(inv_std).map(|(&gm, &is)| gm * is).collect();
+        let k2: Vec<f32> = dbeta.iter().map(|&d| d * inv_n).collect();
+        let k3: Vec<f32> = dgamma.iter().zip(inv_std).map(|(&d, &is)| d * inv_n * is).collect();
+        for (o, xr) in dx.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))) {
+            for (((((o, &xv), &m), &a), &b), &c) in o.iter_mut().zip(xr).zip(mean).zip(&k1).zip(&k2).zip(&k3) {
+                *o = a * (*o - b - (xv - m) * c);
             }
         }
-        let dev = x.device();
-        Ok((
-            Some(Tensor::from_vec(dx, (n, f), dev)?),
-            Some(Tensor::from_vec(dgamma, f, dev)?),
-            Some(Tensor::from_vec(dbeta, f, dev)?),
-        ))
+        Ok((CpuStorage::F32(out), Shape::from((n + 2, f))))
     }
 }
 
@@ -132,8 +167,18 @@ pub struct BatchNormOutput {
 ///
 /// Shapes: `x [N, F]` (N ≥ 1), `weight` and `bias` `[F]`.
 pub fn batch_norm_train(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    batch_norm_impl(x, weight, bias, eps, false)
+}
+
+/// [`batch_norm_train`] followed by a ReLU, fused: `max(0, BN(x))`; the
+/// backward masks the incoming gradient where the output is 0.
+pub fn batch_norm_relu_train(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    batch_norm_impl(x, weight, bias, eps, true)
+}
+
+fn batch_norm_impl(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64, relu: bool) -> Result<BatchNormOutput> {
     let stats = Arc::new(Mutex::new(None));
-    let y = prep(x)?.apply_op3(&prep(weight)?, &prep(bias)?, BatchNormTrain { eps, stats: stats.clone() })?;
+    let y = prep(x)?.apply_op3(&prep(weight)?, &prep(bias)?, BatchNormTrain { eps, relu, stats: stats.clone() })?;
     let st: Stats = stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.clone().unwrap_or_default();
     Ok(BatchNormOutput { y, mean: st.mean, var: st.var })
 }
@@ -209,6 +254,17 @@ mod tests {
         let one = batch_norm_train(&t(&[5., -1.], &[1, 2]), &t(&[2., 2.], &[2]), &t(&[0.5, -0.5], &[2]), eps).unwrap();
         assert_close(&vec(&one.y), &[0.5, -0.5], 1e-6, "single row");
         assert!(batch_norm_train(&t(&[1., 2.], &[1, 2]), &t(&[1.], &[1]), &t(&[1., 1.], &[2]), eps).is_err());
+    }
+
+    #[test]
+    fn batch_norm_relu_is_relu_of_batch_norm() {
+        let x = rand_tensor(&[6, 4], 75);
+        let (w, b) = (rand_tensor(&[4], 76), rand_tensor(&[4], 77));
+        let plain = batch_norm_train(&x, &w, &b, 1e-5).unwrap().y.relu().unwrap();
+        let fused = batch_norm_relu_train(&x, &w, &b, 1e-5).unwrap();
+        assert_close(&vec(&fused.y), &vec(&plain), 1e-6, "fused");
+        assert!(vec(&fused.y).contains(&0.0) && vec(&fused.y).iter().any(|&v| v > 0.0));
+        check_grad(&[x, w, b], |v| batch_norm_relu_train(&v[0], &v[1], &v[2], 1e-5).map(|o| o.y), 1e-3, 3e-3);
     }
 
     #[test]

@@ -194,8 +194,7 @@ impl CustomOp1 for NeighborMax {
             let j0 = col[ptr[i]];
             o.copy_from_slice(&x[j0 * f..(j0 + 1) * f]);
             a.iter_mut().for_each(|v| *v = j0);
-            for p in ptr[i] + 1..ptr[i + 1] {
-                let j = col[p];
+            for &j in &col[ptr[i] + 1..ptr[i + 1]] {
                 for c in 0..f {
                     let v = x[j * f + c];
                     if v > o[c] {

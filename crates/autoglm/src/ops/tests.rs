@@ -167,7 +167,7 @@ fn const_and_sparse_matmul() {
     let w = rand_tensor(&[4, 3], 21);
     let want = vec(&xd.matmul(&w).unwrap());
     assert_close(&vec(&const_matmul(&xd, &w).unwrap()), &want, 1e-5, "const_matmul");
-    check_grad(&[w.clone()], |v| const_matmul(&xd, &v[0]), 1e-2, 2e-3);
+    check_grad(std::slice::from_ref(&w), |v| const_matmul(&xd, &v[0]), 1e-2, 2e-3);
     let csr = crate::graph::CsrMatrix::from_dense(2, 4, &[1., 0., 2., 0., 0., 0., 0., 3.]);
     let sp = SparseInput::new(csr);
     let dense = sp.to_dense().unwrap();

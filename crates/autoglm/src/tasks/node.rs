@@ -188,6 +188,9 @@ impl NodeModel {
     }
 }
 
+/// The selected epoch: (epoch, score, val acc, test acc, test macro-F1, parameters).
+type Best = (usize, f64, f64, f64, f64, Vec<(String, Tensor)>);
+
 fn pick(v: &[usize], ids: &[usize]) -> Vec<usize> {
     ids.iter().map(|&i| v[i]).collect()
 }
@@ -206,7 +209,7 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
     let val_idx = Tensor::from_vec(data.split.val.iter().map(|&i| i as u32).collect::<Vec<_>>(), data.split.val.len(), &Device::Cpu)?;
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
     let mut history = Vec::with_capacity(cfg.epochs);
-    let mut best: Option<(usize, f64, f64, f64, f64, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<Best> = None;
     let mut since_best = 0;
     for epoch in 0..cfg.epochs {
         let lr = cfg.schedule.apply(opt.as_mut(), epoch, cfg.epochs);
