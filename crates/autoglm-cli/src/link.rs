@@ -279,7 +279,23 @@ pub fn robustness(args: &RobustnessArgs) -> Result<()> {
     println!("(test metrics, mean ± std over {} runs; in brackets the change relative to level 0)", args.runs);
     eprintln!("protocol: {}; noise applied to the training edges only (message passing and supervision), never to validation/test pairs", protocol(&cfg));
     if let Some(out) = &args.out {
-        write_json(out, &json!({"task": "link-robustness", "config": cfg, "protocol": protocol(&cfg), "report": rep}))?;
+        let levels: Vec<_> = rep
+            .levels
+            .iter()
+            .map(|l| {
+                let test: serde_json::Map<String, serde_json::Value> = l
+                    .test
+                    .iter()
+                    .zip(&l.relative_drop)
+                    .map(|((n, m, s), (_, d))| (n.clone(), json!({"mean": m, "std": s, "relative_drop": d})))
+                    .collect();
+                json!({"noise": rep.noise, "level": l.level, "num_train_edges": l.num_train_edges, "test": test, "runs": l.runs})
+            })
+            .collect();
+        write_json(out, &json!({
+            "task": "link-robustness", "dataset": rep.dataset, "model": rep.model, "noise": rep.noise, "runs": args.runs,
+            "config": cfg, "protocol": protocol(&cfg), "levels": levels,
+        }))?;
     }
     Ok(())
 }

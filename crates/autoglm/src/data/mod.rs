@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod download;
+pub mod edge_split;
 pub mod features;
 pub mod karate;
 pub mod pickle;

@@ -3,6 +3,7 @@
 //! graph classifier, and a registry of model names.
 
 mod gnn;
+pub mod graph_classifier;
 pub mod readout;
 
 pub use gnn::{Activation, Gnn, GnnConfig, ModelKind, MODEL_KINDS};

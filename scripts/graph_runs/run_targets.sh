@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The six graph-classification target runs of issue 4 (10-fold CV, GIN-0
+# defaults: 5 layers incl. input, hidden 64, batch 32, Adam 0.01 halved every
+# 50 epochs, 350 epochs). Logs and JSON results go to OUT (default /tmp/gc).
+#
+#   scripts/graph_runs/run_targets.sh [DATA_DIR] [OUT]
+#
+# About 60 minutes of CPU on the 2-core development machine; each run uses one
+# core (RAYON_NUM_THREADS=1), so two can run side by side.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+data="${1:-$here/../shared/datasets}"
+out="${2:-/tmp/gc}"
+cfg="$here/scripts/graph_runs"
+mkdir -p "$out"
+cd "$here"
+cargo build --release -q -p autoglm-cli
+bin=./target/release/autoglm
+run() { # name dataset [config]
+  local name=$1 ds=$2
+  shift 2
+  RAYON_NUM_THREADS=1 "$bin" train --task graph --dataset "$ds" --model gin --folds 10 --quiet \
+    --data-dir "$data" --out "$out/$name.json" "$@" > "$out/$name.log" 2>&1
+  tail -n 2 "$out/$name.log" | head -n 1
+}
+# GIN-paper protocol (MUTAG ships no folds, so the protocol is inferred).
+run mutag_gin MUTAG
+run proteins_gin PROTEINS --config "$cfg/gin_protocol.toml"
+run imdb_gin IMDB-BINARY --config "$cfg/gin_protocol.toml"
+# Errica et al. protocol with the shipped folds.
+run proteins_errica PROTEINS --config "$cfg/errica.toml"
+run enzymes_errica ENZYMES --config "$cfg/enzymes_errica.toml"
+run imdb_errica IMDB-BINARY --config "$cfg/errica.toml"
