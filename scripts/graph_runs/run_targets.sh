@@ -24,7 +24,7 @@ run() { # name dataset [config]
   tail -n 2 "$out/$name.log" | head -n 1
 }
 # GIN-paper protocol (MUTAG ships no folds, so the protocol is inferred).
-run mutag_gin MUTAG
+run mutag_gin MUTAG --config "$cfg/gin_protocol_dropout0.toml"
 run proteins_gin PROTEINS --config "$cfg/gin_protocol.toml"
 run imdb_gin IMDB-BINARY --config "$cfg/gin_protocol.toml"
 # Errica et al. protocol with the shipped folds.
