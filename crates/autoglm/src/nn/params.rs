@@ -159,6 +159,19 @@ impl Params {
         Ok(())
     }
 
+    /// A copy of every tensor (parameters and buffers), for keeping the best epoch.
+    pub fn snapshot(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(self.all().into_iter().map(|(k, v)| v.as_tensor().copy().map(|t| (k, t))).collect::<candle_core::Result<Vec<_>>>()?)
+    }
+
+    /// Put back the values of a [`Params::snapshot`].
+    pub fn restore(&self, snapshot: &[(String, Tensor)]) -> Result<()> {
+        for (name, t) in snapshot {
+            self.insert(name, t, false)?;
+        }
+        Ok(())
+    }
+
     /// Total number of trainable scalars.
     pub fn num_parameters(&self) -> usize {
         self.trainable().iter().map(|(_, v)| v.elem_count()).sum()

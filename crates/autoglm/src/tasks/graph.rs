@@ -555,7 +555,7 @@ pub fn train_fold(
         if let (Some(va), Some(vl)) = (val_acc, val_loss) {
             let better = best.as_ref().is_none_or(|b| va > b.val_acc || (va == b.val_acc && vl < b.val_loss));
             if better {
-                let params = model.params.all().into_iter().map(|(k, v)| v.as_tensor().copy().map(|t| (k, t))).collect::<candle_core::Result<Vec<_>>>()?;
+                let params = model.params.snapshot()?;
                 best = Some(Selected { epoch, val_acc: va, val_loss: vl, test_acc, params });
                 since_best = 0;
             } else {
@@ -571,9 +571,7 @@ pub fn train_fold(
     let last = history.last().expect("at least one epoch");
     let (selected_epoch, val_acc, test_acc) = match best {
         Some(b) => {
-            for (name, t) in &b.params {
-                model.params.insert(name, t, false)?;
-            }
+            model.params.restore(&b.params)?;
             (b.epoch, Some(b.val_acc), b.test_acc)
         }
         None => (last.epoch, None, last.test_acc),

@@ -786,7 +786,7 @@ pub fn train(data: &LinkData, cfg: &LinkTrainConfig, on_epoch: &mut dyn FnMut(&L
             since_best += 1;
         }
         if prev.is_none_or(|b| val_auc >= b) {
-            let snap = model.params.all().into_iter().map(|(k, v)| v.as_tensor().copy().map(|t| (k, t))).collect::<candle_core::Result<Vec<_>>>()?;
+            let snap = model.params.snapshot()?;
             best = Some((epoch, val_auc, snap));
         }
         on_epoch(&log);
@@ -797,9 +797,7 @@ pub fn train(data: &LinkData, cfg: &LinkTrainConfig, on_epoch: &mut dyn FnMut(&L
     }
     let final_test_auc = history.last().map_or(f64::NAN, |h| h.test_auc);
     let (best_epoch, _, snap) = best.expect("at least one epoch");
-    for (name, t) in &snap {
-        model.params.insert(name, t, false)?;
-    }
+    model.params.restore(&snap)?;
     let z = model.embed(g, &data.x)?;
     let val = evaluate(&model, &z, split, Part::Val)?;
     let test = evaluate(&model, &z, split, Part::Test)?;

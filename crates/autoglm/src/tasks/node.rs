@@ -258,7 +258,7 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
         }
         if prev.is_none_or(|b| score >= b) {
             let f1 = if data.split.test.is_empty() { 0.0 } else { macro_f1(&pick(&pred, &data.split.test), &test_y, data.num_classes)? };
-            let snap = model.params.all().into_iter().map(|(k, v)| v.as_tensor().copy().map(|t| (k, t))).collect::<candle_core::Result<Vec<_>>>()?;
+            let snap = model.params.snapshot()?;
             best = Some((epoch, score, log.val_acc, log.test_acc, f1, snap));
         }
         on_epoch(&log);
@@ -268,9 +268,7 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
         }
     }
     let (best_epoch, _, best_val_acc, test_acc, test_macro_f1, snap) = best.expect("at least one epoch");
-    for (name, t) in &snap {
-        model.params.insert(name, t, false)?;
-    }
+    model.params.restore(&snap)?;
     let mut times: Vec<f64> = history.iter().skip(5).map(|h| h.step_ms).collect();
     if times.is_empty() {
         times = history.iter().map(|h| h.step_ms).collect();
