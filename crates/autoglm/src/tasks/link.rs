@@ -48,7 +48,7 @@ use crate::nn::{Ctx, Mlp, MlpConfig, NodeInput, Params};
 use crate::ops::{gather_dst, gather_src, sddmm, SparseInput};
 use crate::rng::{derive, GlmRng, Rng};
 use crate::train::loss::bce_with_logits;
-use crate::train::{clip_grad_norm, LrSchedule, OptimizerConfig};
+use crate::train::{optimize, LrSchedule, OptimizerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use serde::ser::SerializeMap;
@@ -765,13 +765,8 @@ pub fn train(data: &LinkData, cfg: &LinkTrainConfig, on_epoch: &mut dyn FnMut(&L
         if let (Some(mu), Some(ls)) = (&enc.mu, &enc.logstd) {
             loss = (loss + (kl_loss(mu, ls)? / n)?)?;
         }
-        let mut grads = loss.backward()?;
-        if let Some(max) = cfg.clip_grad_norm {
-            clip_grad_norm(&mut grads, &plain_vars, max)?;
-        }
-        opt.step(&grads)?;
+        let loss_v = optimize(&loss, opt.as_mut(), &plain_vars, cfg.clip_grad_norm)?;
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let loss_v = loss.to_scalar::<f32>()? as f64;
         if !loss_v.is_finite() {
             return Err(Error::config("training", format!("loss {loss_v} at epoch {epoch}"), "the loss diverged; lower the learning rate or enable clip_grad_norm"));
         }

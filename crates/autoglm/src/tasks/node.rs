@@ -9,7 +9,7 @@ use crate::nn::{Ctx, NodeInput, Params};
 use crate::ops::SparseInput;
 use crate::rng::derive;
 use crate::train::loss::{cross_entropy, l1_penalty};
-use crate::train::{clip_grad_norm, LrSchedule, OptimizerConfig};
+use crate::train::{optimize, LrSchedule, OptimizerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::time::Instant;
@@ -220,13 +220,8 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
         if cfg.l1 > 0.0 {
             loss = (loss + (l1_penalty(&plain_vars)? * cfg.l1)?)?;
         }
-        let mut grads = loss.backward()?;
-        if let Some(max) = cfg.clip_grad_norm {
-            clip_grad_norm(&mut grads, &plain_vars, max)?;
-        }
-        opt.step(&grads)?;
+        let loss_v = optimize(&loss, opt.as_mut(), &plain_vars, cfg.clip_grad_norm)?;
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let loss_v = loss.to_scalar::<f32>()? as f64;
         let eval_logits = model.logits(&data.graph, &data.x)?;
         let pred = argmax_rows(&eval_logits.flatten_all()?.to_vec1::<f32>()?, data.num_classes)?;
         let val_loss = if data.split.val.is_empty() { 0.0 } else { cross_entropy(&eval_logits.index_select(&val_idx, 0)?, &val_y, 0.0)?.to_scalar::<f32>()? as f64 };

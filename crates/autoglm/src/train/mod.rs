@@ -15,3 +15,14 @@ pub use optim::{
     ParamGroup,
 };
 pub use schedule::{Decay, LrSchedule};
+
+/// One optimisation step: backpropagate `loss`, clip the global gradient norm of
+/// `vars` to `clip` when given, update with `opt`, and return the loss value.
+pub fn optimize(loss: &candle_core::Tensor, opt: &mut dyn Optimizer, vars: &[candle_core::Var], clip: Option<f64>) -> crate::Result<f64> {
+    let mut grads = loss.backward()?;
+    if let Some(max) = clip {
+        clip_grad_norm(&mut grads, vars, max)?;
+    }
+    opt.step(&grads)?;
+    Ok(loss.to_scalar::<f32>()? as f64)
+}
