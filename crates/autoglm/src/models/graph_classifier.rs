@@ -309,10 +309,20 @@ impl GraphClassifier {
         };
         pooled.push(self.pool(0, &seg, &h)?);
         for (k, conv) in self.convs.iter().enumerate() {
-            let y = conv.forward(g, &h, ctx)?;
-            let y = NodeInput::Hidden(match &self.norms[k] {
-                Some(bn) => bn.forward_relu(&y, ctx)?,
-                None => y.relu()?,
+            // GIN + batch norm in training: one fused op (ops::mlp2_bn_relu_train)
+            let fused = match (conv, &self.norms[k]) {
+                (Conv::Gin(c), Some(bn)) => c.forward_bn_relu_fused(g, &h, bn, ctx)?,
+                _ => None,
+            };
+            let y = NodeInput::Hidden(match fused {
+                Some(y) => y,
+                None => {
+                    let y = conv.forward(g, &h, ctx)?;
+                    match &self.norms[k] {
+                        Some(bn) => bn.forward_relu(&y, ctx)?,
+                        None => y.relu()?,
+                    }
+                }
             });
             pooled.push(self.pool(k + 1, &seg, &y)?);
             h = y;

@@ -77,6 +77,9 @@ impl Linear {
         if x.dim() != in_dim {
             return Err(Error::Shape { op: "linear", expected: format!("[num_nodes, {in_dim}]"), got: vec![x.num_rows(), x.dim()] });
         }
+        if let NodeInput::Hidden(h) = x {
+            return Ok(crate::ops::linear(h, &self.weight, self.bias.as_ref())?); // one op, closed-form backward
+        }
         let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {
             Some(b) => Ok(crate::ops::bias_add(&y, b)?), // one-pass bias gradient (ops::norm)
@@ -85,6 +88,9 @@ impl Linear {
     }
     /// `x Wᵀ` without the bias.
     pub fn forward_no_bias(&self, x: &NodeInput) -> Result<Tensor> {
+        if let NodeInput::Hidden(h) = x {
+            return Ok(crate::ops::linear(h, &self.weight, None)?);
+        }
         Ok(x.matmul(&self.weight.t()?)?)
     }
     /// The bias, if any.

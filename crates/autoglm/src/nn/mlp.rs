@@ -82,6 +82,18 @@ impl Mlp {
         }
         Ok(h)
     }
+    /// The linear layers, in order.
+    pub fn linears(&self) -> &[Linear] {
+        &self.lins
+    }
+    /// The batch norm after each hidden linear layer (`None` without batch norm).
+    pub fn norms(&self) -> &[Option<BatchNorm>] {
+        &self.norms
+    }
+    /// Dropout after each hidden activation.
+    pub fn dropout(&self) -> f64 {
+        self.cfg.dropout
+    }
     /// The first linear layer.
     pub fn first(&self) -> &Linear {
         &self.lins[0]

@@ -57,6 +57,33 @@ impl BatchNorm {
         self.forward_impl(x, ctx, true)
     }
 
+    /// Fold one training batch's statistics (`mean`, biased `var` over `n`
+    /// rows) into the running averages, as PyTorch does: `r ← (1 − m) r + m s`
+    /// with the unbiased variance.
+    pub fn update_running(&self, mean: Vec<f32>, var: Vec<f32>, n: usize) -> Result<()> {
+        let m = self.cfg.momentum;
+        let dev = self.weight.device();
+        let mean = Tensor::from_vec(mean, self.cfg.dim, dev)?;
+        let unbiased = (Tensor::from_vec(var, self.cfg.dim, dev)? * (n as f64 / (n as f64 - 1.0)))?;
+        let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
+        let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
+        self.running_mean.set(&rm)?;
+        self.running_var.set(&rv)?;
+        Ok(())
+    }
+    /// The scale `γ` `[dim]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+    /// The shift `β` `[dim]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+    /// The `ε` added to the variance.
+    pub fn eps(&self) -> f64 {
+        self.cfg.eps
+    }
+
     fn forward_impl(&self, x: &Tensor, ctx: &Ctx, relu: bool) -> Result<Tensor> {
         let n = x.dims()[0];
         if ctx.train && n > 1 {
@@ -67,14 +94,7 @@ impl BatchNorm {
             } else {
                 crate::ops::batch_norm_train(x, &self.weight, &self.bias, self.cfg.eps)?
             };
-            let m = self.cfg.momentum;
-            let dev = x.device();
-            let mean = Tensor::from_vec(out.mean, self.cfg.dim, dev)?;
-            let unbiased = (Tensor::from_vec(out.var, self.cfg.dim, dev)? * (n as f64 / (n as f64 - 1.0)))?;
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
-            let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
-            self.running_mean.set(&rm)?;
-            self.running_var.set(&rv)?;
+            self.update_running(out.mean, out.var, n)?;
             return Ok(out.y);
         }
         let (mean, var) = (self.running_mean.as_tensor().unsqueeze(0)?, self.running_var.as_tensor().unsqueeze(0)?);

@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | [`spmm`] | `out_i = Σ_{e: j→i} w_e x_j` (per head) | `w [E, H]`, `x [N, H·C]` → `[N, H·C]` |
 //! | [`spmm_const`] | same, `w` a constant (no gradient) | |
+//! | [`gin_aggregate`] | `out_i = Σ_{j→i} x_j + s x_i`, fused (GIN) | `[N, F]` → `[N, F]` |
 //! | [`sddmm`] | `out_{e,h} = <a_{dst(e),h}, b_{src(e),h}>` | `a, b [N, H·C]` → `[E, H]` |
 //! | [`gather_src`] / [`gather_dst`] | `out_e = x_{src(e)}` / `x_{dst(e)}` | `[N, F]` → `[E, F]` |
 //! | [`scatter_dst`] / [`scatter_src`] | `out_i = Σ_{e: dst(e)=i} x_e` | `[E, F]` → `[N, F]` |
@@ -22,6 +23,8 @@
 //! | [`segment_broadcast`] | `out_r = x_{seg(r)}` | `[S, F]` → `[M, F]` |
 //! | [`propagate`] | `act(Σ_{e: j→i} c_e h_j + r_i + b)`, fused | `h, r [N, F]`, `b [F]` → `[N, F]` |
 //! | [`batch_norm_train`] | `γ (x − μ) / sqrt(σ² + ε) + β` with column statistics, fused | `[N, F]` → `[N, F]` |
+//! | [`linear`] | `x Wᵀ + b` in one `gemm`, closed-form backward | `[N, in]`, `[out, in]`, `[out]` → `[N, out]` |
+//! | [`mlp2_bn_relu_train`] | `ReLU(BN(ReLU(BN(z W₁ᵀ + b₁)) W₂ᵀ + b₂))`, fused, training mode | `[N, d]` → `[N, o]` |
 //! | [`bias_add`] | `x + b` per row, one-pass bias gradient | `[N, F]`, `[F]` → `[N, F]` |
 //! | [`dropout`] | `x ⊙ m / (1-p)` with a seeded mask | any |
 //! | [`const_matmul`] / [`sparse_matmul`] | `X W` for a constant dense / CSR `X` | `W [in, out]` → `[N, out]` |
@@ -33,7 +36,9 @@
 mod attention;
 mod dropout;
 mod gather;
+mod linear;
 mod matmul;
+mod mlp;
 mod norm;
 mod propagate;
 mod pool;
@@ -45,13 +50,16 @@ mod spmm;
 pub use attention::{gat_attention, head_dot};
 pub use dropout::{dropout, mask_mul};
 pub use gather::{gather_dst, gather_src, scatter_dst, scatter_src};
+pub use linear::linear;
+pub(crate) use linear::column_sums;
 pub use matmul::{const_matmul, sparse_matmul, SparseInput};
+pub use mlp::{mlp2_bn_relu_train, Mlp2Output, Mlp2Params};
 pub use propagate::propagate;
 pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
 pub use pool::{segment_broadcast, segment_rows_softmax};
 pub use segment::{neighbor_max, segment_reduce, Reduce, Segments};
 pub use softmax::segment_softmax;
-pub use spmm::{sddmm, spmm, spmm_const, spmm_t};
+pub use spmm::{gin_aggregate, sddmm, spmm, spmm_const, spmm_t};
 
 use candle_core::{CpuStorage, Layout, Result, Tensor};
 
@@ -79,6 +87,59 @@ pub(crate) fn prep(t: &Tensor) -> Result<Tensor> {
         candle_core::bail!("graph ops run in f32, got {:?}", t.dtype());
     }
     t.contiguous()
+}
+
+/// Run `f` on a worker thread of the current rayon pool (the global pool when
+/// called from outside any pool) while the pool's other workers wait *actively*
+/// for the small parallel kernels `f` launches, as OpenMP runtimes do under
+/// `OMP_WAIT_POLICY=active`.
+///
+/// Why: a mini-batch step launches about a hundred kernels of 10-150 µs each.
+/// Launched from outside the pool, each is injected and waited for; launched
+/// from a worker, the idle workers have gone to sleep between two kernels and
+/// must be woken by a futex, which on a virtual machine costs as much as a small
+/// kernel (measured: a GIN epoch over PROTEINS was slower on 2 threads than on
+/// 1). Here every other worker runs a loop that executes pending rayon jobs
+/// ([`rayon::yield_now`]) and spins when there are none, until `f` returns. The
+/// spinning lasts exactly as long as `f`, so use this around one step, not
+/// around a whole program. With one thread it is a plain call.
+///
+/// Results do not depend on it: the kernels split their work the same way
+/// whichever thread runs each piece.
+pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if rayon::current_thread_index().is_none() {
+        return rayon::scope(|_| on_worker(f));
+    }
+    let helpers = rayon::current_num_threads() - 1;
+    if helpers == 0 {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    let me = rayon::current_thread_index();
+    let spin = || {
+        // the caller's own thread may pick up a helper job while it waits inside
+        // `f`: it must not spin there (it would wait for itself)
+        if rayon::current_thread_index() == me {
+            return;
+        }
+        while !done.load(Ordering::Acquire) {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => {}
+                _ => std::hint::spin_loop(),
+            }
+        }
+    };
+    let spin = &spin;
+    let mut out = None;
+    rayon::in_place_scope(|s| {
+        for _ in 0..helpers {
+            s.spawn(move |_| spin());
+        }
+        out = Some(f());
+        done.store(true, Ordering::Release);
+    });
+    out.expect("the closure ran")
 }
 
 /// Rows per rayon task, so tiny rows are not scheduled one by one.

@@ -15,28 +15,175 @@
 //! | [`batch_norm_relu_train`] | `max(0, batch_norm_train(x))` | as above |
 //! | [`bias_add`] | `y = x + b` (row broadcast) | `x [N, F]`, `b [F]` → `[N, F]` |
 
-use super::{dims2, f32_slice, prep};
+use super::{column_sums, dims2, f32_slice, prep, simd};
+use rayon::prelude::*;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
-/// Column sums of a row-major `[rows, f]` slice.
-fn column_sums(x: &[f32], f: usize) -> Vec<f32> {
-    let mut s = vec![0f32; f];
-    for row in x.chunks_exact(f.max(1)) {
-        s.iter_mut().zip(row).for_each(|(a, &b)| *a += b);
+simd::dispatch! {
+    /// `var[c] += (row[c] − mean[c])²`.
+    fn sq_dev_accum(var: &mut [f32], row: &[f32], mean: &[f32]) {
+        let f = var.len();
+        let (row, mean) = (&row[..f], &mean[..f]);
+        for c in 0..f {
+            let d = row[c] - mean[c];
+            var[c] += d * d;
+        }
     }
-    s
+}
+
+simd::dispatch! {
+    /// `o[c] = x[c]·a[c] + b[c]`, then `max(0, ·)` with `relu`.
+    fn affine_row(o: &mut [f32], x: &[f32], a: &[f32], b: &[f32], relu: bool) {
+        let f = o.len();
+        let (x, a, b) = (&x[..f], &a[..f], &b[..f]);
+        for c in 0..f {
+            o[c] = x[c] * a[c] + b[c];
+        }
+        if relu {
+            for v in o.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+    }
+}
+
+simd::dispatch! {
+    /// Backward pass 1 for one row: the (ReLU-masked) incoming gradient `gk`
+    /// into `o`, `db += gk`, `dg += gk (x − μ)`.
+    fn bwd_row_sums(o: &mut [f32], x: &[f32], y: &[f32], g: &[f32], db: &mut [f32], dg: &mut [f32], mean: &[f32], relu: bool) {
+        let f = o.len();
+        let (x, y, g, db, dg, mean) = (&x[..f], &y[..f], &g[..f], &mut db[..f], &mut dg[..f], &mean[..f]);
+        for c in 0..f {
+            let gk = if relu && y[c] <= 0.0 { 0.0 } else { g[c] };
+            o[c] = gk;
+            db[c] += gk;
+            dg[c] += gk * (x[c] - mean[c]);
+        }
+    }
+}
+
+simd::dispatch! {
+    /// Backward pass 2 for one row: `o = k1 (o − k2 − (x − μ) k3)`.
+    fn bwd_row_dx(o: &mut [f32], x: &[f32], mean: &[f32], k1: &[f32], k2: &[f32], k3: &[f32]) {
+        let f = o.len();
+        let (x, mean, k1, k2, k3) = (&x[..f], &mean[..f], &k1[..f], &k2[..f], &k3[..f]);
+        for c in 0..f {
+            o[c] = k1[c] * (o[c] - k2[c] - (x[c] - mean[c]) * k3[c]);
+        }
+    }
 }
 
 /// The statistics of one forward pass, kept for the backward pass and for the
 /// caller's running averages.
 #[derive(Debug, Clone, Default)]
-struct Stats {
-    mean: Vec<f32>,
+pub(crate) struct Stats {
+    pub(crate) mean: Vec<f32>,
     /// Biased variance.
-    var: Vec<f32>,
+    pub(crate) var: Vec<f32>,
     /// `1 / sqrt(var + eps)`.
-    inv_std: Vec<f32>,
+    pub(crate) inv_std: Vec<f32>,
+}
+
+/// Rows per parallel block of the batch-norm kernels. Column sums are taken per
+/// block and the block sums added in block order, so results do not depend on
+/// the number of threads.
+const BLOCK_ROWS: usize = 128;
+
+/// Per-block partial column sums of `row_fn` applied to each block, added in order.
+fn blocked_sums(rows: usize, f: usize, parts: usize, block: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let partial: Vec<Vec<f32>> = (0..rows.div_ceil(BLOCK_ROWS))
+        .into_par_iter()
+        .map(|b| {
+            let mut acc = vec![0f32; parts * f];
+            block(b, &mut acc);
+            acc
+        })
+        .collect();
+    let mut total = vec![0f32; parts * f];
+    for p in &partial {
+        simd::add_assign(&mut total, p);
+    }
+    total
+}
+
+/// Column sums of a row-major `[rows, f]` slice, parallel over row blocks,
+/// deterministic (block sums added in block order).
+pub(crate) fn col_sums_par(x: &[f32], f: usize) -> Vec<f32> {
+    let bf = BLOCK_ROWS * f.max(1);
+    blocked_sums(x.len() / f.max(1), f, 1, |b, acc| {
+        for row in x[b * bf..((b + 1) * bf).min(x.len())].chunks_exact(f.max(1)) {
+            simd::add_assign(acc, row);
+        }
+    })
+}
+
+/// Batch norm in training mode over a row-major `x [n, f]` (`n ≥ 1`): writes
+/// `out = γ (x − μ)/sqrt(σ² + ε) + β` (then ReLU with `relu`) and returns the
+/// batch statistics. Parallel over row blocks, deterministic.
+pub(crate) fn bn_forward(x: &[f32], f: usize, gamma: &[f32], beta: &[f32], eps: f64, relu: bool, out: &mut [f32]) -> Stats {
+    let n = x.len() / f.max(1);
+    let bf = BLOCK_ROWS * f.max(1);
+    let mut mean = col_sums_par(x, f);
+    mean.iter_mut().for_each(|m| *m /= n as f32);
+    let mut var = blocked_sums(n, f, 1, |b, acc| {
+        for row in x[b * bf..((b + 1) * bf).min(x.len())].chunks_exact(f.max(1)) {
+            sq_dev_accum(acc, row, &mean);
+        }
+    });
+    var.iter_mut().for_each(|v| *v /= n as f32);
+    let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v as f64 + eps).sqrt() as f32).collect();
+    // y = x·a + b per column, a = γ/σ, b = β − μ·a
+    let a: Vec<f32> = (0..f).map(|c| gamma[c] * inv_std[c]).collect();
+    let b: Vec<f32> = (0..f).map(|c| beta[c] - mean[c] * a[c]).collect();
+    out.par_chunks_mut(bf).zip(x.par_chunks(bf)).for_each(|(o, xb)| {
+        for (o, row) in o.chunks_exact_mut(f.max(1)).zip(xb.chunks_exact(f.max(1))) {
+            affine_row(o, row, &a, &b, relu);
+        }
+    });
+    Stats { mean, var, inv_std }
+}
+
+/// The backward pass of [`bn_forward`]: from `x`, the output `y` (for the ReLU
+/// mask) and `∂L/∂y` `g`, writes `∂x` into `dx` and returns `(∂γ, ∂β)`.
+/// `∂β = Σ g'`, `∂γ = Σ g' x̂`, `∂x = γ/σ (g' − ∂β/N − x̂ ∂γ/N)` with `g'` the
+/// masked gradient. Parallel over row blocks, deterministic.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn bn_backward(x: &[f32], y: &[f32], g: &[f32], f: usize, st: &Stats, gamma: &[f32], relu: bool, dx: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+    let n = x.len() / f.max(1);
+    let bf = BLOCK_ROWS * f.max(1);
+    let mean = &st.mean[..f];
+    // pass 1: masked gradient into dx; per-block sums of g' and g' (x − μ)
+    let blocks: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(bf)
+        .zip(x.par_chunks(bf))
+        .zip(y.par_chunks(bf).zip(g.par_chunks(bf)))
+        .map(|((o, xb), (yb, gb))| {
+            let (mut db, mut dg) = (vec![0f32; f], vec![0f32; f]);
+            for ((o, xr), (yr, gr)) in o.chunks_exact_mut(f.max(1)).zip(xb.chunks_exact(f.max(1))).zip(yb.chunks_exact(f.max(1)).zip(gb.chunks_exact(f.max(1)))) {
+                bwd_row_sums(o, xr, yr, gr, &mut db, &mut dg, mean, relu);
+            }
+            (db, dg)
+        })
+        .collect();
+    let (mut dbeta, mut dgamma) = (vec![0f32; f], vec![0f32; f]);
+    for (db, dg) in &blocks {
+        simd::add_assign(&mut dbeta, db);
+        simd::add_assign(&mut dgamma, dg);
+    }
+    // ∂γ = s/σ; ∂x_i = k1 (g'_i − k2 − (x_i − μ) k3)
+    let inv_std = &st.inv_std[..f];
+    let inv_n = 1.0 / n as f32;
+    dgamma.iter_mut().zip(inv_std).for_each(|(d, &is)| *d *= is);
+    let k1: Vec<f32> = gamma.iter().zip(inv_std).map(|(&gm, &is)| gm * is).collect();
+    let k2: Vec<f32> = dbeta.iter().map(|&d| d * inv_n).collect();
+    let k3: Vec<f32> = dgamma.iter().zip(inv_std).map(|(&d, &is)| d * inv_n * is).collect();
+    dx.par_chunks_mut(bf).zip(x.par_chunks(bf)).for_each(|(o, xb)| {
+        for (o, xr) in o.chunks_exact_mut(f.max(1)).zip(xb.chunks_exact(f.max(1))) {
+            bwd_row_dx(o, xr, mean, &k1, &k2, &k3);
+        }
+    });
+    (dgamma, dbeta)
 }
 
 struct BatchNormTrain {
@@ -62,29 +209,8 @@ impl CustomOp3 for BatchNormTrain {
         if gamma.len() != f || beta.len() != f {
             candle_core::bail!("batch_norm_train: weight and bias must have {f} entries, got {} and {}", gamma.len(), beta.len());
         }
-        let mut mean = column_sums(x, f);
-        mean.iter_mut().for_each(|m| *m /= n as f32);
-        let mut var = vec![0f32; f];
-        for row in x.chunks_exact(f.max(1)) {
-            for ((v, &a), &m) in var.iter_mut().zip(row).zip(&mean) {
-                let c = a - m;
-                *v += c * c;
-            }
-        }
-        var.iter_mut().for_each(|v| *v /= n as f32);
-        let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v as f64 + self.eps).sqrt() as f32).collect();
-        // y = x·a + b per column, a = γ/σ, b = β − μ·a
-        let a: Vec<f32> = (0..f).map(|c| gamma[c] * inv_std[c]).collect();
-        let b: Vec<f32> = (0..f).map(|c| beta[c] - mean[c] * a[c]).collect();
         let mut out = vec![0f32; n * f];
-        for (o, row) in out.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))) {
-            for (((o, &xv), &a), &b) in o.iter_mut().zip(row).zip(&a).zip(&b) {
-                *o = xv * a + b;
-            }
-            if self.relu {
-                o.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-        }
+        let Stats { mean, var, inv_std } = bn_forward(x, f, gamma, beta, self.eps, self.relu, &mut out);
         *self.stats.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))? = Some(Stats { mean, var, inv_std });
         Ok((CpuStorage::F32(out), Shape::from((n, f))))
     }
@@ -117,33 +243,11 @@ impl CustomOp3 for BatchNormBwd {
         let y = f32_slice(s2, l2, "batch_norm_train backward")?;
         let g = f32_slice(s3, l3, "batch_norm_train backward")?;
         dims2(l3, n, "batch_norm_train backward", "grad")?;
-        let (mean, inv_std) = (&self.stats.mean[..f], &self.stats.inv_std[..f]);
-        let gamma = &self.gamma[..f];
         let mut out = vec![0f32; (n + 2) * f];
         let (dx, rest) = out.split_at_mut(n * f);
-        let (dgamma, dbeta) = rest.split_at_mut(f);
-        // Pass 1: the (ReLU-masked) incoming gradient into dx, and the column sums
-        // ∂β = Σ g, s = Σ g (x − μ) (so ∂γ = s / σ).
-        let rows = dx.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))).zip(y.chunks_exact(f.max(1)).zip(g.chunks_exact(f.max(1))));
-        for ((o, xr), (yr, gr)) in rows {
-            for (((((o, &xv), &yv), &gv), (db, dg)), &m) in o.iter_mut().zip(xr).zip(yr).zip(gr).zip(dbeta.iter_mut().zip(dgamma.iter_mut())).zip(mean) {
-                let gk = if self.relu && yv <= 0.0 { 0.0 } else { gv };
-                *o = gk;
-                *db += gk;
-                *dg += gk * (xv - m);
-            }
-        }
-        // ∂γ = s/σ; ∂x_i = γ/σ · (g_i − ∂β/N − x̂_i ∂γ/N) = k1 (g_i − k2 − (x_i − μ) k3)
-        let inv_n = 1.0 / n as f32;
-        dgamma.iter_mut().zip(inv_std).for_each(|(d, &is)| *d *= is);
-        let k1: Vec<f32> = gamma.iter().zip(inv_std).map(|(&gm, &is)| gm * is).collect();
-        let k2: Vec<f32> = dbeta.iter().map(|&d| d * inv_n).collect();
-        let k3: Vec<f32> = dgamma.iter().zip(inv_std).map(|(&d, &is)| d * inv_n * is).collect();
-        for (o, xr) in dx.chunks_exact_mut(f.max(1)).zip(x.chunks_exact(f.max(1))) {
-            for (((((o, &xv), &m), &a), &b), &c) in o.iter_mut().zip(xr).zip(mean).zip(&k1).zip(&k2).zip(&k3) {
-                *o = a * (*o - b - (xv - m) * c);
-            }
-        }
+        let (dgamma, dbeta) = bn_backward(x, y, g, f, &self.stats, &self.gamma[..f], self.relu, dx);
+        rest[..f].copy_from_slice(&dgamma);
+        rest[f..].copy_from_slice(&dbeta);
         Ok((CpuStorage::F32(out), Shape::from((n + 2, f))))
     }
 }

@@ -64,9 +64,10 @@ simd::dispatch! {
     }
 }
 
-/// The kernel: `out[i, h*c..] = Σ_e w[e, h] * x[nbr(e), h*c..]`.
+/// The kernel: `out[i, h*c..] = Σ_e w[e, h] * x[nbr(e), h*c..] + self_scale * x[i, h*c..]`
+/// (the self term added after the neighbour sum, as PyG's `GINConv` does).
 /// `w = None` means every weight is 1.
-fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], f: usize) -> Vec<f32> {
+fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], f: usize, self_scale: f32) -> Vec<f32> {
     let n = g.num_nodes();
     let mut out = vec![0f32; n * f];
     let (ptr, nbr, eid): (&[usize], &[usize], Option<&[usize]>) = match dir {
@@ -76,7 +77,14 @@ fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], 
     out.par_chunks_mut(f)
         .with_min_len(min_rows(f))
         .enumerate()
-        .for_each(|(i, row)| spmm_row(row, ptr[i], ptr[i + 1], nbr, eid, w, heads, x, f));
+        .for_each(|(i, row)| {
+            spmm_row(row, ptr[i], ptr[i + 1], nbr, eid, w, heads, x, f);
+            if self_scale == 1.0 {
+                simd::add_assign(row, &x[i * f..(i + 1) * f]);
+            } else if self_scale != 0.0 {
+                simd::axpy(row, self_scale, &x[i * f..(i + 1) * f]);
+            }
+        });
     out
 }
 
@@ -105,6 +113,8 @@ struct SpmmConst {
     dir: Dir,
     w: Option<Arc<Vec<f32>>>,
     heads: usize,
+    /// Coefficient of the node's own row (0: plain SpMM; `1 + ε`: GIN).
+    self_scale: f32,
 }
 
 impl CustomOp1 for SpmmConst {
@@ -117,7 +127,7 @@ impl CustomOp1 for SpmmConst {
         if f % self.heads != 0 {
             candle_core::bail!("spmm: feature dim {f} is not a multiple of heads {}", self.heads);
         }
-        let out = spmm_kernel(&self.g, self.dir, self.w.as_deref().map(|v| v.as_slice()), self.heads, x, f);
+        let out = spmm_kernel(&self.g, self.dir, self.w.as_deref().map(|v| v.as_slice()), self.heads, x, f, self.self_scale);
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_nodes(), f))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -126,6 +136,7 @@ impl CustomOp1 for SpmmConst {
             dir: self.dir.flip(),
             w: self.w.clone(),
             heads: self.heads,
+            self_scale: self.self_scale,
         };
         Ok(Some(prep(grad)?.apply_op1_no_bwd(&op)?))
     }
@@ -153,7 +164,7 @@ impl CustomOp2 for Spmm {
         if f % self.heads != 0 {
             candle_core::bail!("spmm: feature dim {f} is not a multiple of heads {}", self.heads);
         }
-        let out = spmm_kernel(&self.g, self.dir, Some(w), self.heads, x, f);
+        let out = spmm_kernel(&self.g, self.dir, Some(w), self.heads, x, f, 0.0);
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_nodes(), f))))
     }
     fn bwd(&self, w: &Tensor, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -247,7 +258,15 @@ pub fn spmm_const(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Ten
             candle_core::bail!("spmm_const: {} coefficients for {} edges", w.len(), g.num_edges());
         }
     }
-    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w, heads: 1 })
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w, heads: 1, self_scale: 0.0 })
+}
+
+/// GIN aggregation in one pass: `out_i = Σ_{j→i} x_j + self_scale · x_i`
+/// (`self_scale = 1 + ε` for a fixed ε; GIN-0: 1). Equals
+/// `spmm_const(g, None, x) + self_scale * x` with one kernel and one backward
+/// node instead of three; the backward is the same op on the transposed graph.
+pub fn gin_aggregate(g: &Graph, x: &Tensor, self_scale: f32) -> Result<Tensor> {
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w: None, heads: 1, self_scale })
 }
 
 /// Per-edge, per-head dot products `out[e, h] = <a_{dst(e), h}, b_{src(e), h}>`
@@ -258,5 +277,5 @@ pub fn sddmm(g: &Graph, a: &Tensor, b: &Tensor, heads: usize) -> Result<Tensor> 
 
 /// The transpose of [`spmm_const`] (`out_j = Σ_{e: j→i} c_e x_i`); differentiable in `x`.
 pub(crate) fn spmm_const_t(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Tensor> {
-    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Transpose, w, heads: 1 })
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Transpose, w, heads: 1, self_scale: 0.0 })
 }

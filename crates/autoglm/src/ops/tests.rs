@@ -220,3 +220,33 @@ fn head_dot_and_gat_attention() {
     assert_close(&vec(&gat_attention(&g, &ss, &sd, 0.2).unwrap()), &vec(&want), 1e-6, "fused vs unfused");
     check_grad(&[ss, sd], |v| gat_attention(&g, &v[0], &v[1], 0.2), 1e-3, 5e-3);
 }
+
+#[test]
+fn gin_aggregate_hand_dense_and_gradients() {
+    // path 0 -> 1 -> 2: out_i = Σ_{j→i} x_j + s x_i
+    let g = path();
+    let x = t(&[1., 10., 2., 20., 3., 30.], &[3, 2]);
+    assert_eq!(vec(&gin_aggregate(&g, &x, 1.0).unwrap()), vec![1., 10., 3., 30., 5., 50.]);
+    assert_eq!(vec(&gin_aggregate(&g, &x, 0.5).unwrap()), vec![0.5, 5., 2., 20., 3.5, 35.]);
+    let g = random_graph(7, 20, 8);
+    let x = rand_tensor(&[7, 3], 9);
+    for s in [1.0f32, 1.25, 0.0] {
+        let dense = dense_adj(&g, &[1.0; 20]).matmul(&x).unwrap().add(&(&x * s as f64).unwrap()).unwrap();
+        assert_close(&vec(&gin_aggregate(&g, &x, s).unwrap()), &vec(&dense), 1e-5, "gin_aggregate");
+        check_grad(std::slice::from_ref(&x), |v| gin_aggregate(&g, &v[0], s), 1e-2, 2e-3);
+    }
+}
+
+#[test]
+fn on_worker_runs_the_closure_nests_and_keeps_results() {
+    assert_eq!(on_worker(|| on_worker(|| 2 + 2)), 4);
+    let g = random_graph(500, 4000, 3);
+    let x = rand_tensor(&[500, 16], 4);
+    let outside = vec(&spmm_const(&g, None, &x).unwrap());
+    assert_eq!(on_worker(|| vec(&spmm_const(&g, None, &x).unwrap())), outside);
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let inside = pool.install(|| on_worker(|| vec(&spmm_const(&g, None, &x).unwrap())));
+        assert_eq!(inside, outside, "{threads} threads");
+    }
+}

@@ -405,6 +405,9 @@ impl EvalSet {
     }
     /// Accuracy and mean cross-entropy.
     fn evaluate(&self, model: &GraphClassifier) -> Result<(f64, f64)> {
+        crate::ops::on_worker(|| self.evaluate_here(model))
+    }
+    fn evaluate_here(&self, model: &GraphClassifier) -> Result<(f64, f64)> {
         let (mut correct, mut total, mut loss) = (0.0, 0usize, 0.0);
         for (b, x) in &self.batches {
             let logits = model.forward(&b.batch, x, &mut Ctx::eval())?;
@@ -421,13 +424,17 @@ impl EvalSet {
 }
 
 /// One optimisation step on a batch; returns the batch loss.
+/// Runs on a rayon worker ([`crate::ops::on_worker`]): a step launches about a
+/// hundred small kernels.
 fn train_step(model: &GraphClassifier, opt: &mut dyn Optimizer, b: &GraphBatch, ctx: &mut Ctx) -> Result<f64> {
-    let x = batch_input(b)?;
-    let logits = model.forward(&b.batch, &x, ctx)?;
-    let loss = cross_entropy(&logits, &b.y, 0.0)?;
-    let grads = loss.backward()?;
-    opt.step(&grads)?;
-    Ok(loss.to_scalar::<f32>()? as f64)
+    crate::ops::on_worker(|| {
+        let x = batch_input(b)?;
+        let logits = model.forward(&b.batch, &x, ctx)?;
+        let loss = cross_entropy(&logits, &b.y, 0.0)?;
+        let grads = loss.backward()?;
+        opt.step(&grads)?;
+        Ok(loss.to_scalar::<f32>()? as f64)
+    })
 }
 
 /// The batches of one training epoch: a shuffled pass ([`GraphLoader`]) or,
