@@ -40,6 +40,18 @@ pub struct BenchArgs {
     /// Skip the synthetic graph.
     #[arg(long)]
     pub skip_synthetic: bool,
+    /// Skip the GIN mini-batch epoch over a TU dataset.
+    #[arg(long)]
+    pub skip_graph: bool,
+    /// TU dataset of the GIN timing (batch 32, the GIN recipe).
+    #[arg(long, default_value = "PROTEINS")]
+    pub graph_dataset: String,
+    /// Timed GIN epochs (after 2 warm-up epochs, as scripts/pyg_gin_proteins.py).
+    #[arg(long, default_value_t = 10)]
+    pub graph_epochs: usize,
+    /// PyG peer of the GIN timing.
+    #[arg(long, default_value = "scripts/pyg_gin_proteins.py")]
+    pub gin_peer: PathBuf,
     /// Python interpreter with torch and torch_geometric: run PyG's peer scripts too.
     #[arg(long)]
     pub pyg: Option<PathBuf>,
@@ -83,6 +95,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ours.push(t);
         }
     }
+    if !args.skip_graph {
+        let ds = autoglm::data::load_tu(&args.data.dir(), &args.graph_dataset, &autoglm::data::TuOptions::default())?;
+        autoglm::bench::reset_peak_rss();
+        let b = autoglm::tasks::graph::bench_gin_epoch(&ds, 32, args.graph_epochs, 0)?;
+        eprintln!("ours   gin {:<9} {:>9.2} ms/epoch ({} graphs, batch 32)", b.dataset, b.ms_per_epoch, b.num_graphs);
+        ours.push(EpochTiming { model: "gin".into(), dataset: b.dataset.clone(), median_ms: b.ms_per_epoch, min_ms: b.ms_min, epochs: b.epoch_ms.len(), peak_rss_bytes: autoglm::bench::peak_rss() });
+    }
     let mut pyg: BTreeMap<String, f64> = BTreeMap::new();
     if let Some(py) = &args.pyg {
         if !args.skip_cora {
@@ -120,6 +139,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             if !out.status.success() {
                 eprintln!("pyg_synth.py failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
             }
+        }
+    }
+    if let (Some(py), false) = (&args.pyg, args.skip_graph) {
+        let script = &args.gin_peer;
+        eprintln!("running {} ...", script.display());
+        let out = Command::new(py)
+            .arg(script)
+            .arg(args.data.dir())
+            .args(["--name", &args.graph_dataset, "--epochs", &args.graph_epochs.to_string(), "--threads", &args.threads.to_string()])
+            .output()
+            .with_context(|| format!("running {}", script.display()))?;
+        // last line: {"impl": "pyg", "dataset": ..., "ms_per_epoch": ...}
+        let text = String::from_utf8_lossy(&out.stdout);
+        let parsed = text.lines().last().and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        match parsed.as_ref().and_then(|v| v["ms_per_epoch"].as_f64()) {
+            Some(v) => {
+                pyg.insert(format!("gin/{}", args.graph_dataset), v);
+            }
+            None => eprintln!("{} gave no timing: {}", script.display(), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
         }
     }
     let rows: Vec<Vec<String>> = ours

@@ -10,7 +10,7 @@ use crate::report::{print_table, progress, write_json, RunFile};
 use crate::{PredictArgs, TrainArgs};
 use anyhow::{Context, Result};
 use autoglm::checkpoint::{self, Checkpoint};
-use autoglm::data::tu::{load_tu, read_tu_raw};
+use autoglm::data::tu::{load_tu_encoded, TuEncoding};
 use autoglm::models::ModelKind;
 use autoglm::tasks::graph::{cross_validate, prepare_folds, GraphModel, GraphTrainConfig, Protocol};
 use serde_json::json;
@@ -70,7 +70,7 @@ pub fn train(args: &TrainArgs, file: &RunFile) -> Result<()> {
     let cfg = config(args, file)?;
     single_threaded_elementwise();
     let dir = args.data.dir();
-    let ds = load_tu(&dir, &args.dataset, &cfg.features).with_context(|| format!("loading TU dataset {} from {}", args.dataset, dir.display()))?;
+    let (ds, encoding) = load_tu_encoded(&dir, &args.dataset, &cfg.features, None).with_context(|| format!("loading TU dataset {} from {}", args.dataset, dir.display()))?;
     let (protocol, folds, source) = prepare_folds(&dir, &ds, &cfg)?;
     let nodes: usize = ds.graphs.iter().map(|g| g.graph.num_nodes()).sum();
     eprintln!(
@@ -94,15 +94,7 @@ pub fn train(args: &TrainArgs, file: &RunFile) -> Result<()> {
     let num_folds = folds.len();
     let epochs = cfg.epochs;
     let mut saved = false;
-    let class_labels = match &args.checkpoint {
-        Some(_) => {
-            let mut raw = read_tu_raw(&dir, &args.dataset)?.graph_labels;
-            raw.sort_unstable();
-            raw.dedup();
-            raw
-        }
-        None => Vec::new(),
-    };
+    let class_labels = encoding.class_values.clone();
     let cv = cross_validate(
         &ds,
         &folds,
@@ -129,7 +121,7 @@ pub fn train(args: &TrainArgs, file: &RunFile) -> Result<()> {
                 if let Some(path) = &args.checkpoint {
                     let meta = json!({
                         "task": "graph", "dataset": ds.name, "in_dim": ds.num_node_features, "num_classes": ds.num_classes,
-                        "class_labels": class_labels, "protocol": protocol, "fold": 0, "selected_epoch": res.selected_epoch,
+                        "class_labels": class_labels, "tu_encoding": encoding, "protocol": protocol, "fold": 0, "selected_epoch": res.selected_epoch,
                         "train": model.config,
                     });
                     checkpoint::save(path, &model.params, &meta)?;
@@ -202,9 +194,16 @@ pub fn predict(args: &PredictArgs, ck: &Checkpoint) -> Result<()> {
         .or_else(|| ck.config["dataset"].as_str().map(String::from))
         .context("pass --graphs <TU dataset folder name> (the checkpoint does not name one)")?;
     let dir = args.data.dir();
-    let ds = load_tu(&dir, &name, &cfg.features).with_context(|| format!("loading TU graphs {name} from {}", dir.display()))?;
     let in_dim = ck.config["in_dim"].as_u64().context("checkpoint: missing in_dim")? as usize;
     let classes = ck.config["num_classes"].as_u64().context("checkpoint: missing num_classes")? as usize;
+    // The training run's vocabulary (node labels, degree width, classes), so
+    // every value keeps the column it had in training; older checkpoints
+    // without it fall back to the graphs' own encoding.
+    let encoding: Option<TuEncoding> = match ck.config.get("tu_encoding") {
+        Some(v) => Some(serde_json::from_value(v.clone()).context("checkpoint: reading tu_encoding")?),
+        None => None,
+    };
+    let (ds, enc) = load_tu_encoded(&dir, &name, &cfg.features, encoding.as_ref()).with_context(|| format!("loading TU graphs {name} from {}", dir.display()))?;
     if ds.num_node_features != in_dim {
         anyhow::bail!(
             "{name} gives {} features per node but the checkpoint was trained with {in_dim} (node-label sets or the largest degree differ; features: {:?})",
@@ -219,7 +218,8 @@ pub fn predict(args: &PredictArgs, ck: &Checkpoint) -> Result<()> {
     let labels: Vec<i64> = ck.config["class_labels"].as_array().map(|a| a.iter().filter_map(|v| v.as_i64()).collect()).unwrap_or_default();
     let as_labels: Option<Vec<i64>> = (labels.len() == classes).then(|| pred.iter().map(|&c| labels[c]).collect());
     let y: Vec<usize> = ds.graphs.iter().map(|g| g.y).collect();
-    let acc = if ds.num_classes == classes { autoglm::eval::metrics::accuracy(&pred, &y).ok() } else { None };
+    let labelled = encoding.is_none() || !enc.class_values.is_empty();
+    let acc = if labelled && ds.num_classes == classes { autoglm::eval::metrics::accuracy(&pred, &y).ok() } else { None };
     eprintln!(
         "{name}: classified {} graphs{}",
         pred.len(),

@@ -92,3 +92,46 @@ fn cora_gcn_from_a_run_file() {
     assert_eq!(json["config"]["epochs"], 60);
     assert!(json["summary"]["test_acc_mean"].as_f64().unwrap() > 0.7);
 }
+
+/// Graph classification: train on MUTAG with a checkpoint, then classify new,
+/// unlabelled graphs (the first five MUTAG graphs, written without
+/// `_graph_labels.txt`) encoded with the training run's vocabulary.
+#[test]
+fn graph_checkpoint_classifies_unlabelled_graphs() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("gin.safetensors");
+    let st = autoglm()
+        .args(["train", "--task", "graph", "--dataset", "MUTAG", "--model", "gin", "--folds", "2", "--epochs", "3", "--quiet", "--data-dir"])
+        .arg(&dir).arg("--checkpoint").arg(&ck)
+        .output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    // the first five graphs, no graph labels
+    let src = dir.join("MUTAG");
+    let read = |f: &str| std::fs::read_to_string(src.join(format!("MUTAG_{f}.txt"))).unwrap();
+    let ind: Vec<usize> = read("graph_indicator").lines().map(|l| l.trim().parse().unwrap()).collect();
+    let n = ind.iter().take_while(|&&g| g <= 5).count();
+    let new = tmp.path().join("NEW");
+    std::fs::create_dir(&new).unwrap();
+    let keep = |text: String, pred: &dyn Fn(&str) -> bool| text.lines().filter(|l| pred(l)).map(|l| format!("{l}\n")).collect::<String>();
+    std::fs::write(new.join("NEW_graph_indicator.txt"), keep(read("graph_indicator"), &|l| l.trim().parse::<usize>().unwrap() <= 5)).unwrap();
+    std::fs::write(new.join("NEW_node_labels.txt"), read("node_labels").lines().take(n).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(new.join("NEW_A.txt"), keep(read("A"), &|l| l.split(',').next().unwrap().trim().parse::<usize>().unwrap() <= n)).unwrap();
+    let p = autoglm().args(["predict", "--task", "graph", "--graphs", "NEW", "--data-dir"]).arg(tmp.path()).arg("--checkpoint").arg(&ck).output().unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let preds: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(preds["predictions"].as_array().unwrap().len(), 5);
+    assert!(preds["accuracy"].is_null(), "unlabelled graphs have no accuracy: {preds}");
+    assert!(preds["predicted_labels"].as_array().unwrap().iter().all(|v| [-1, 1].contains(&v.as_i64().unwrap())));
+    // a node label the model never saw: a clear error naming the file and line
+    std::fs::write(new.join("NEW_node_labels.txt"), read("node_labels").lines().take(n - 1).map(|l| format!("{l}\n")).collect::<String>() + "42\n").unwrap();
+    let p = autoglm().args(["predict", "--task", "graph", "--graphs", "NEW", "--data-dir"]).arg(tmp.path()).arg("--checkpoint").arg(&ck).output().unwrap();
+    assert!(!p.status.success());
+    let e = String::from_utf8_lossy(&p.stderr);
+    assert!(e.contains(&format!("NEW_node_labels.txt:{n}")) && e.contains("node label 42"), "{e}");
+    // the labelled training set: accuracy against its labels
+    let p = autoglm().args(["predict", "--task", "graph", "--graphs", "MUTAG", "--data-dir"]).arg(&dir).arg("--checkpoint").arg(&ck).output().unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let preds: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert!(preds["accuracy"].as_f64().unwrap() > 0.3);
+}

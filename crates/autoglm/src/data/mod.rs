@@ -31,7 +31,7 @@ pub mod tu;
 
 pub use folds::{find_folds, load_errica_folds, stratified_kfold, validate_folds, Fold};
 pub use loader::{GraphBatch, GraphLoader, LoaderConfig};
-pub use tu::{load_tu, DegreeFeatures, TuOptions};
+pub use tu::{load_tu, load_tu_encoded, DegreeFeatures, TuEncoding, TuOptions};
 
 /// Node features: dense row-major, or sparse (bag-of-words style).
 #[derive(Debug, Clone)]

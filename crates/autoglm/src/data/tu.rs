@@ -124,6 +124,34 @@ impl TuOptions {
     }
 }
 
+/// How a TU dataset's raw values became features and classes: the vocabulary
+/// to reuse when classifying other graphs with a trained model (saved in graph
+/// checkpoints), so that a node label, a degree or a class keeps its column.
+///
+/// Encoding other graphs with it: a node label value it does not list is an
+/// error naming the file, line and value; a degree above the largest seen in
+/// training uses the last degree column (PyG's `OneHotDegree` would fail);
+/// attribute columns must match in number; graph labels it does not list are
+/// an error (they can only be compared when they are known classes).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct TuEncoding {
+    /// Node attribute columns at the start of each feature row.
+    pub attribute_cols: usize,
+    /// Per node-label column, the distinct raw values in one-hot order.
+    pub node_label_values: Vec<Vec<i64>>,
+    /// Width of the one-hot degree block (largest degree + 1); 0: none.
+    pub degree_cols: usize,
+    /// The distinct raw graph labels, in class order.
+    pub class_values: Vec<i64>,
+}
+
+impl TuEncoding {
+    /// Feature width.
+    pub fn num_features(&self) -> usize {
+        self.attribute_cols + self.node_label_values.iter().map(Vec::len).sum::<usize>() + self.degree_cols
+    }
+}
+
 /// A row-major table read from a TU file: one row per line, `num_cols` values each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table<T> {
@@ -167,8 +195,12 @@ pub struct TuRaw {
     pub dst: Vec<usize>,
     /// 0-based graph of every node.
     pub graph_indicator: Vec<usize>,
-    /// Raw label of every graph (`num_graphs` values).
+    /// Raw label of every graph (`num_graphs` values; empty when the dataset
+    /// was read for prediction and has no `DS_graph_labels.txt`).
     pub graph_labels: Vec<i64>,
+    /// Number of graphs: lines of `DS_graph_labels.txt`, or the largest graph
+    /// id of the indicator when the labels are absent.
+    pub graphs: usize,
     /// Raw node labels, one row per node.
     pub node_labels: Option<Table<i64>>,
     /// Node attributes, one row per node.
@@ -178,15 +210,21 @@ pub struct TuRaw {
 }
 
 impl TuRaw {
-    /// Number of graphs (lines of `DS_graph_labels.txt`).
+    /// Number of graphs.
     pub fn num_graphs(&self) -> usize {
-        self.graph_labels.len()
+        self.graphs
+    }
+    /// Whether graph labels were read.
+    pub fn is_labelled(&self) -> bool {
+        !self.graph_labels.is_empty()
     }
 }
 
 /// Which optional files to read.
 #[derive(Clone, Copy)]
 struct Want {
+    /// Accept a dataset without `DS_graph_labels.txt` (graphs to classify).
+    unlabelled_ok: bool,
     node_labels: bool,
     node_attributes: bool,
     edge_labels: bool,
@@ -205,6 +243,7 @@ pub fn read_tu_raw(data_dir: &Path, name: &str) -> Result<TuRaw> {
         data_dir,
         name,
         Want {
+            unlabelled_ok: false,
             node_labels: true,
             node_attributes: true,
             edge_labels: true,
@@ -228,20 +267,34 @@ pub fn read_tu_raw(data_dir: &Path, name: &str) -> Result<TuRaw> {
 /// # Errors
 /// As [`read_tu_raw`].
 pub fn load_tu(data_dir: &Path, name: &str, opts: &TuOptions) -> Result<GraphDataset> {
+    load_tu_encoded(data_dir, name, opts, None).map(|(ds, _)| ds)
+}
+
+/// [`load_tu`], also returning the [`TuEncoding`] it used. With `encoding`
+/// (from a training run), the graphs are encoded with that vocabulary instead
+/// of their own, and a dataset without `DS_graph_labels.txt` is accepted (its
+/// graphs get class 0 as a placeholder; check [`TuEncoding::class_values`] of
+/// the result: empty means unlabelled).
+///
+/// # Errors
+/// As [`read_tu_raw`]; [`Error::Parse`] for a node label, attribute width or
+/// graph label that `encoding` does not know.
+pub fn load_tu_encoded(data_dir: &Path, name: &str, opts: &TuOptions, encoding: Option<&TuEncoding>) -> Result<(GraphDataset, TuEncoding)> {
     let raw = read_tu(
         data_dir,
         name,
         Want {
+            unlabelled_ok: encoding.is_some(),
             node_labels: opts.use_node_labels,
             node_attributes: opts.use_node_attributes,
             edge_labels: false,
         },
     )?;
-    process(raw, opts)
+    process(raw, opts, encoding)
 }
 
 /// Turn validated raw content into graphs and features.
-fn process(raw: TuRaw, opts: &TuOptions) -> Result<GraphDataset> {
+fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(GraphDataset, TuEncoding)> {
     let num_graphs = raw.num_graphs();
     let n = raw.num_nodes;
     let a_name = format!("{}_A.txt", raw.name);
@@ -296,31 +349,93 @@ fn process(raw: TuRaw, opts: &TuOptions) -> Result<GraphDataset> {
         .collect::<Result<_>>()?;
 
     // Feature blocks: attributes, one-hot labels per column, one-hot degree.
+    let file = |suffix: &str| raw.dir.join(format!("{}_{suffix}.txt", raw.name));
     let attrs = raw.node_attributes.as_ref().filter(|_| opts.use_node_attributes);
     let attr_cols = attrs.map_or(0, |t| t.num_cols);
-    let mut label_blocks: Vec<(Vec<usize>, usize)> = Vec::new(); // (code per node, width)
-    if let Some(t) = raw.node_labels.as_ref().filter(|_| opts.use_node_labels) {
-        for c in 0..t.num_cols {
-            let (codes, width) = encode_distinct(&t.column(c));
-            label_blocks.push((codes, width));
+    if let Some(e) = given {
+        if attr_cols != e.attribute_cols {
+            return Err(Error::parse(
+                file("node_attributes"),
+                None,
+                format!("{attr_cols} attribute columns, but the model was trained on {}; use graphs with the same node attributes", e.attribute_cols),
+            ));
         }
     }
+    let mut label_blocks: Vec<(Vec<usize>, usize)> = Vec::new(); // (code per node, width)
+    let mut label_values: Vec<Vec<i64>> = Vec::new();
+    if let Some(t) = raw.node_labels.as_ref().filter(|_| opts.use_node_labels) {
+        if let Some(e) = given {
+            if t.num_cols != e.node_label_values.len() {
+                return Err(Error::parse(
+                    file("node_labels"),
+                    None,
+                    format!("{} label columns, but the model was trained on {}", t.num_cols, e.node_label_values.len()),
+                ));
+            }
+        }
+        for c in 0..t.num_cols {
+            let col = t.column(c);
+            let values = match given {
+                Some(e) => e.node_label_values[c].clone(),
+                None => distinct(&col),
+            };
+            let mut codes = Vec::with_capacity(col.len());
+            for (i, v) in col.iter().enumerate() {
+                match values.binary_search(v) {
+                    Ok(k) => codes.push(k),
+                    Err(_) => {
+                        return Err(Error::parse(
+                            file("node_labels"),
+                            Some(i + 1),
+                            format!("node label {v} was not seen in training (known: {values:?}); the model has no feature column for it"),
+                        ))
+                    }
+                }
+            }
+            label_blocks.push((codes, values.len()));
+            label_values.push(values);
+        }
+    } else if given.is_some_and(|e| !e.node_label_values.is_empty()) {
+        return Err(Error::parse(file("node_labels"), None, "missing: the model was trained with one-hot node labels"));
+    }
     let label_cols: usize = label_blocks.iter().map(|b| b.1).sum();
-    let use_degree = match opts.degree_features {
-        DegreeFeatures::Always => true,
-        DegreeFeatures::Never => false,
-        DegreeFeatures::Auto => attr_cols + label_cols == 0,
+    let use_degree = match given {
+        Some(e) => e.degree_cols > 0,
+        None => match opts.degree_features {
+            DegreeFeatures::Always => true,
+            DegreeFeatures::Never => false,
+            DegreeFeatures::Auto => attr_cols + label_cols == 0,
+        },
     };
     let degrees: Vec<Vec<usize>> = if use_degree {
         graphs.iter().map(|g| g.out_degree()).collect()
     } else {
         Vec::new()
     };
-    let max_degree = degrees.iter().flatten().copied().max().unwrap_or(0);
-    let degree_cols = if use_degree { max_degree + 1 } else { 0 };
+    let degree_cols = match given {
+        Some(e) => e.degree_cols,
+        None if use_degree => degrees.iter().flatten().copied().max().unwrap_or(0) + 1,
+        None => 0,
+    };
     let f = attr_cols + label_cols + degree_cols;
 
-    let (class_of, num_classes) = encode_distinct(&raw.graph_labels);
+    let class_values = match given {
+        Some(e) => e.class_values.clone(),
+        None => distinct(&raw.graph_labels),
+    };
+    let mut class_of = vec![0usize; num_graphs];
+    for (g, v) in raw.graph_labels.iter().enumerate() {
+        class_of[g] = class_values.binary_search(v).map_err(|_| {
+            Error::parse(file("graph_labels"), Some(g + 1), format!("graph label {v} is not one of the model's classes {class_values:?}"))
+        })?;
+    }
+    let num_classes = class_values.len();
+    let encoding = TuEncoding {
+        attribute_cols: attr_cols,
+        node_label_values: label_values,
+        degree_cols,
+        class_values: if raw.is_labelled() { class_values } else { Vec::new() },
+    };
     let samples: Vec<GraphSample> = graphs
         .into_iter()
         .enumerate()
@@ -338,7 +453,7 @@ fn process(raw: TuRaw, opts: &TuOptions) -> Result<GraphDataset> {
                     off += width;
                 }
                 if use_degree {
-                    row[off + degrees[g][j]] = 1.0;
+                    row[off + degrees[g][j].min(degree_cols - 1)] = 1.0;
                 }
             }
             GraphSample {
@@ -349,26 +464,22 @@ fn process(raw: TuRaw, opts: &TuOptions) -> Result<GraphDataset> {
         })
         .collect();
 
-    Ok(GraphDataset {
+    let ds = GraphDataset {
         name: raw.name,
         graphs: samples,
         num_node_features: f,
         num_classes,
         source: raw.dir,
-    })
+    };
+    Ok((ds, encoding))
 }
 
-/// Map values to the index of their value among the sorted distinct values.
-/// Returns the codes and the number of distinct values.
-fn encode_distinct(values: &[i64]) -> (Vec<usize>, usize) {
-    let mut distinct = values.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let codes = values
-        .iter()
-        .map(|v| distinct.binary_search(v).unwrap_or(0))
-        .collect();
-    (codes, distinct.len())
+/// The sorted distinct values.
+fn distinct(values: &[i64]) -> Vec<i64> {
+    let mut d = values.to_vec();
+    d.sort_unstable();
+    d.dedup();
+    d
 }
 
 /// Find the folder holding `<name>_A.txt`: `<data_dir>/<name>` or PyG's `<data_dir>/<name>/raw`.
@@ -417,14 +528,20 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
             format!("{name} has graph_attributes but no {lab_name}: regression targets are not supported by the TU classification loader"),
         ));
     }
-    let labels = read_int_table(&lab_path, Some(1))?;
-    let num_graphs = labels.data.len();
+    let labels = if !lab_path.is_file() && want.unlabelled_ok {
+        None
+    } else {
+        Some(read_int_table(&lab_path, Some(1))?)
+    };
+    let num_graphs = match &labels {
+        Some(l) => l.data.len(),
+        None => ind.data.iter().copied().max().unwrap_or(0).max(0) as usize,
+    };
     if num_graphs == 0 {
-        return Err(Error::parse(
-            &lab_path,
-            None,
-            "file is empty: a TU dataset needs one label line per graph",
-        ));
+        return Err(match labels {
+            Some(_) => Error::parse(&lab_path, None, "file is empty: a TU dataset needs one label line per graph"),
+            None => Error::parse(&ind_path, None, "file is empty: a TU dataset needs one graph id per node"),
+        });
     }
     let mut graph_indicator = Vec::with_capacity(n);
     for (i, &v) in ind.data.iter().enumerate() {
@@ -435,7 +552,7 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
                 format!("graph id {v} is not valid: TU graph ids are 1-based"),
             ));
         }
-        if v as u64 > num_graphs as u64 {
+        if labels.is_some() && v as u64 > num_graphs as u64 {
             return Err(Error::parse(
                 &lab_path,
                 Some(num_graphs + 1),
@@ -541,7 +658,8 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
         src,
         dst,
         graph_indicator,
-        graph_labels: labels.data,
+        graph_labels: labels.map(|l| l.data).unwrap_or_default(),
+        graphs: num_graphs,
         node_labels,
         node_attributes,
         edge_labels,
@@ -1046,5 +1164,57 @@ mod tests {
                 assert_eq!(row.iter().sum::<f32>(), 1.0);
             }
         }
+    }
+
+    /// Write a TU dataset `name` into `dir` from per-node graph ids, edges
+    /// (1-based), node labels and optional graph labels.
+    fn write_tu(dir: &Path, name: &str, ind: &[usize], edges: &[(usize, usize)], labels: &[i64], graph_labels: Option<&[i64]>) {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let join = |v: Vec<String>| v.join("\n") + "\n";
+        std::fs::write(d.join(format!("{name}_graph_indicator.txt")), join(ind.iter().map(|g| g.to_string()).collect())).unwrap();
+        std::fs::write(d.join(format!("{name}_A.txt")), join(edges.iter().map(|(a, b)| format!("{a}, {b}")).collect())).unwrap();
+        std::fs::write(d.join(format!("{name}_node_labels.txt")), join(labels.iter().map(|l| l.to_string()).collect())).unwrap();
+        if let Some(g) = graph_labels {
+            std::fs::write(d.join(format!("{name}_graph_labels.txt")), join(g.iter().map(|l| l.to_string()).collect())).unwrap();
+        }
+    }
+
+    #[test]
+    fn encoding_of_a_training_set_is_reused_for_new_graphs() {
+        let (ds, enc) = load_tu_encoded(&fixtures(), "TINY", &TuOptions::default(), None).unwrap();
+        assert_eq!(enc, TuEncoding { attribute_cols: 0, node_label_values: vec![vec![2, 4, 7]], degree_cols: 0, class_values: vec![-1, 5] });
+        assert_eq!((ds.num_node_features, enc.num_features()), (3, 3));
+        // new, unlabelled graphs whose nodes only use labels 4 and 7: their own
+        // encoding would have two columns; the training one keeps three
+        let tmp = tempfile::tempdir().unwrap();
+        write_tu(tmp.path(), "NEW", &[1, 1, 2, 2], &[(1, 2), (2, 1), (3, 4), (4, 3)], &[7, 4, 4, 4], None);
+        assert!(load_tu(tmp.path(), "NEW", &TuOptions::default()).is_err(), "labels are required without an encoding");
+        let (new, new_enc) = load_tu_encoded(tmp.path(), "NEW", &TuOptions::default(), Some(&enc)).unwrap();
+        assert_eq!((new.graphs.len(), new.num_node_features), (2, 3));
+        assert_eq!(new.graphs[0].x, vec![0., 0., 1., 0., 1., 0.]);
+        assert!(new_enc.class_values.is_empty(), "unlabelled");
+        // a node label the model never saw names the file and line
+        write_tu(tmp.path(), "ODD", &[1, 1], &[(1, 2), (2, 1)], &[2, 9], None);
+        let err = load_tu_encoded(tmp.path(), "ODD", &TuOptions::default(), Some(&enc)).unwrap_err().to_string();
+        assert!(err.contains("ODD_node_labels.txt:2") && err.contains("node label 9"), "{err}");
+        // a graph label that is not a class
+        write_tu(tmp.path(), "CLS", &[1, 1], &[(1, 2), (2, 1)], &[2, 4], Some(&[3]));
+        let err = load_tu_encoded(tmp.path(), "CLS", &TuOptions::default(), Some(&enc)).unwrap_err().to_string();
+        assert!(err.contains("graph label 3") && err.contains("[-1, 5]"), "{err}");
+        // labelled graphs keep the training class order
+        write_tu(tmp.path(), "LAB", &[1, 1, 2], &[(1, 2), (2, 1)], &[2, 4, 7], Some(&[5, -1]));
+        let (lab, lab_enc) = load_tu_encoded(tmp.path(), "LAB", &TuOptions::default(), Some(&enc)).unwrap();
+        assert_eq!(lab.graphs.iter().map(|g| g.y).collect::<Vec<_>>(), vec![1, 0]);
+        assert_eq!(lab_enc.class_values, vec![-1, 5]);
+        // degree features: widths from training, larger degrees in the last column
+        let deg = TuOptions::default().with_node_labels(false);
+        let (_, denc) = load_tu_encoded(&fixtures(), "TINY", &deg, None).unwrap();
+        assert_eq!(denc.degree_cols, 3); // largest degree in TINY (self loops removed): 2
+        write_tu(tmp.path(), "HUB", &[1, 1, 1, 1, 1], &[(1, 2), (1, 3), (1, 4), (1, 5), (2, 1), (3, 1), (4, 1), (5, 1)], &[0; 5], None);
+        let (hub, _) = load_tu_encoded(tmp.path(), "HUB", &deg, Some(&denc)).unwrap();
+        assert_eq!(hub.num_node_features, 3);
+        assert_eq!(&hub.graphs[0].x[..3], &[0., 0., 1.], "degree 4 uses the last column");
+        assert_eq!(&hub.graphs[0].x[3..6], &[0., 1., 0.]);
     }
 }
