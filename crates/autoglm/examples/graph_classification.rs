@@ -6,7 +6,9 @@
 //! best epoch of the mean curve (published GIN-0: 89.4 ± 5.6), about 1.5
 //! minutes in release mode on one core.
 //! `bench` mode: median ms per GIN epoch over PROTEINS (1,113 graphs, batch 32);
-//! compare with `scripts/pyg_gin_proteins.py` run in the same shell.
+//! `autoglm bench --skip-cora --skip-synthetic --pyg PYTHON` (or
+//! `scripts/bench_gin_proteins.sh`) times the same epoch next to
+//! `scripts/pyg_gin_proteins.py` in one invocation.
 //!
 //! ```text
 //! cargo run --release -p autoglm --example graph_classification -- [DATA_DIR] [DATASET] [EPOCHS]

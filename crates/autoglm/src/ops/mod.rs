@@ -123,10 +123,20 @@ pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         if rayon::current_thread_index() == me {
             return;
         }
+        let mut idle = 0u32;
         while !done.load(Ordering::Acquire) {
             match rayon::yield_now() {
-                Some(rayon::Yield::Executed) => {}
-                _ => std::hint::spin_loop(),
+                Some(rayon::Yield::Executed) => idle = 0,
+                _ => {
+                    // spin briefly, then hand the core to the OS scheduler between
+                    // polls, so an oversubscribed machine is not starved
+                    idle = idle.saturating_add(1);
+                    if idle < 256 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
             }
         }
     };
