@@ -17,6 +17,9 @@
 use super::{f32_slice, prep, simd};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor};
 
+/// Products with fewer multiply-adds than this run on one thread.
+const PARALLEL_MIN_MNK: usize = 1 << 21;
+
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`) for a row-major
 /// contiguous `dst [m, n]` and strided `lhs [m, k]`, `rhs [k, n]` (element
 /// `(i, j)` of a strided operand at `i * rs + j * cs`). Runs on the current rayon
@@ -36,8 +39,10 @@ pub(crate) fn gemm_f32(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate
     assert!(dst.len() >= m * n, "gemm: destination too short");
     assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs, "gemm: lhs too short");
     assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs, "gemm: rhs too short");
+    // Small products run on the calling thread: splitting them costs more than
+    // it saves (a Cora GCN's [2708, 16] x [16, 7] output layer).
     let threads = rayon::current_num_threads();
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MNK { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: the asserts above bound every element the strides address.
     unsafe {
         gemm::gemm(
