@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | [`linear`] | `y = x Wᵀ + b` | `x [N, in]`, `W [out, in]`, `b [out]` → `[N, out]` |
 
-use super::{f32_slice, prep, simd};
+use super::{column_sums, f32_slice, prep};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor};
 
 /// Products with fewer multiply-adds than this run on one thread.
@@ -65,13 +65,13 @@ pub(crate) fn with_f32<R>(t: &Tensor, op: &'static str, f: impl FnOnce(&[f32]) -
     }
 }
 
-/// Column sums of a row-major `[rows, f]` slice, row by row (deterministic).
-pub(crate) fn column_sums(x: &[f32], f: usize) -> Vec<f32> {
-    let mut s = vec![0f32; f];
-    for row in x.chunks_exact(f.max(1)) {
-        simd::add_assign(&mut s, row);
+/// `b` repeated `rows` times: the starting value of `x Wᵀ + b` accumulated by [`gemm_f32`].
+pub(crate) fn bias_rows(b: &[f32], rows: usize) -> Vec<f32> {
+    let mut y = Vec::with_capacity(rows * b.len());
+    for _ in 0..rows {
+        y.extend_from_slice(b);
     }
-    s
+    y
 }
 
 struct Linear {
@@ -90,16 +90,15 @@ impl CustomOp3 for Linear {
             candle_core::bail!("linear: x must be [rows, in] and weight [out, in] with the same in; got {xd:?} and {wd:?}");
         }
         let (rows, inp, out) = (xd[0], xd[1], wd[0]);
-        let mut y = vec![0f32; rows * out];
-        if self.has_bias {
+        let mut y = if self.has_bias {
             let b = f32_slice(s3, l3, "linear")?;
             if b.len() != out {
                 candle_core::bail!("linear: bias must have {out} entries, got {}", b.len());
             }
-            for r in y.chunks_exact_mut(out) {
-                r.copy_from_slice(b);
-            }
-        }
+            bias_rows(b, rows)
+        } else {
+            vec![0f32; rows * out]
+        };
         // y (+)= x · Wᵀ, Wᵀ read in place: element (k, j) of Wᵀ is w[j * in + k]
         gemm_f32(rows, out, inp, &mut y, self.has_bias, x, inp, 1, w, 1, inp);
         Ok((CpuStorage::F32(y), Shape::from((rows, out))))

@@ -16,8 +16,8 @@
 //! |---|---|---|
 //! | [`mlp2_bn_relu_train`] | as above (`W₁` optional: then `z + b₁`) | `z [N, d]` → `[N, o]` |
 
-use super::linear::{gemm_f32, with_f32};
-use super::norm::{bn_backward, bn_forward, col_sums_par, Stats};
+use super::linear::{bias_rows, gemm_f32, with_f32};
+use super::norm::{bn_backward, bn_forward, column_sums, Stats};
 use super::{dims2, f32_slice, prep};
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
@@ -117,10 +117,7 @@ impl CustomOp2 for Mlp2 {
         }
         let part = |k: usize| &p[off[k]..off[k + 1]];
         // a1 = z W1ᵀ + b1 (or z + b1)
-        let mut a1 = Vec::with_capacity(n * h);
-        for _ in 0..n {
-            a1.extend_from_slice(part(1));
-        }
+        let mut a1 = bias_rows(part(1), n);
         if has_w1 {
             gemm_f32(n, h, d, &mut a1, true, z, d, 1, part(0), 1, d);
         } else {
@@ -128,10 +125,7 @@ impl CustomOp2 for Mlp2 {
         }
         let mut r1 = vec![0f32; n * h];
         let st1 = bn_forward(&a1, h, part(2), part(3), self.eps1, true, &mut r1);
-        let mut a2 = Vec::with_capacity(n * o);
-        for _ in 0..n {
-            a2.extend_from_slice(part(5));
-        }
+        let mut a2 = bias_rows(part(5), n);
         gemm_f32(n, o, h, &mut a2, true, &r1, h, 1, part(4), 1, h);
         let mut y = vec![0f32; n * o];
         let st2 = bn_forward(&a2, o, part(6), part(7), self.eps2, true, &mut y);
@@ -161,7 +155,7 @@ impl CustomOp2 for Mlp2 {
                         gp[off[7]..off[8]].copy_from_slice(&dbe2);
                         // second linear: ∂W2 = ga2ᵀ r1, ∂b2 = Σ ga2, ∂r1 = ga2 W2
                         gemm_f32(o, h, n, &mut gp[off[4]..off[5]], false, &ga2, 1, o, r1, h, 1);
-                        gp[off[5]..off[6]].copy_from_slice(&col_sums_par(&ga2, o));
+                        gp[off[5]..off[6]].copy_from_slice(&column_sums(&ga2, o));
                         let mut gr1 = vec![0f32; n * h];
                         gemm_f32(n, h, o, &mut gr1, false, &ga2, o, 1, part(4), h, 1);
                         // first batch norm (+ ReLU)
@@ -169,7 +163,7 @@ impl CustomOp2 for Mlp2 {
                         let (dg1, dbe1) = bn_backward(a1, r1, &gr1, h, st1, part(2), true, &mut ga1);
                         gp[off[2]..off[3]].copy_from_slice(&dg1);
                         gp[off[3]..off[4]].copy_from_slice(&dbe1);
-                        gp[off[1]..off[2]].copy_from_slice(&col_sums_par(&ga1, h));
+                        gp[off[1]..off[2]].copy_from_slice(&column_sums(&ga1, h));
                         if has_w1 {
                             // ∂W1 = ga1ᵀ z, ∂z = ga1 W1
                             gemm_f32(h, d, n, &mut gp[off[0]..off[1]], false, &ga1, 1, h, z, d, 1);

@@ -15,7 +15,7 @@
 //! | [`batch_norm_relu_train`] | `max(0, batch_norm_train(x))` | as above |
 //! | [`bias_add`] | `y = x + b` (row broadcast) | `x [N, F]`, `b [F]` → `[N, F]` |
 
-use super::{column_sums, dims2, f32_slice, prep, simd};
+use super::{dims2, f32_slice, prep, simd};
 use rayon::prelude::*;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
@@ -90,17 +90,18 @@ pub(crate) struct Stats {
 /// the number of threads.
 const BLOCK_ROWS: usize = 128;
 
-/// Per-block partial column sums of `row_fn` applied to each block, added in order.
-fn blocked_sums(rows: usize, f: usize, parts: usize, block: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+/// Sums of the per-block `[f]` vectors that `block(b, acc)` accumulates for
+/// each row block `b`, added in block order.
+fn blocked_sums(rows: usize, f: usize, block: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let partial: Vec<Vec<f32>> = (0..rows.div_ceil(BLOCK_ROWS))
         .into_par_iter()
         .map(|b| {
-            let mut acc = vec![0f32; parts * f];
+            let mut acc = vec![0f32; f];
             block(b, &mut acc);
             acc
         })
         .collect();
-    let mut total = vec![0f32; parts * f];
+    let mut total = vec![0f32; f];
     for p in &partial {
         simd::add_assign(&mut total, p);
     }
@@ -109,9 +110,9 @@ fn blocked_sums(rows: usize, f: usize, parts: usize, block: impl Fn(usize, &mut 
 
 /// Column sums of a row-major `[rows, f]` slice, parallel over row blocks,
 /// deterministic (block sums added in block order).
-pub(crate) fn col_sums_par(x: &[f32], f: usize) -> Vec<f32> {
+pub(crate) fn column_sums(x: &[f32], f: usize) -> Vec<f32> {
     let bf = BLOCK_ROWS * f.max(1);
-    blocked_sums(x.len() / f.max(1), f, 1, |b, acc| {
+    blocked_sums(x.len() / f.max(1), f, |b, acc| {
         for row in x[b * bf..((b + 1) * bf).min(x.len())].chunks_exact(f.max(1)) {
             simd::add_assign(acc, row);
         }
@@ -124,9 +125,9 @@ pub(crate) fn col_sums_par(x: &[f32], f: usize) -> Vec<f32> {
 pub(crate) fn bn_forward(x: &[f32], f: usize, gamma: &[f32], beta: &[f32], eps: f64, relu: bool, out: &mut [f32]) -> Stats {
     let n = x.len() / f.max(1);
     let bf = BLOCK_ROWS * f.max(1);
-    let mut mean = col_sums_par(x, f);
+    let mut mean = column_sums(x, f);
     mean.iter_mut().for_each(|m| *m /= n as f32);
-    let mut var = blocked_sums(n, f, 1, |b, acc| {
+    let mut var = blocked_sums(n, f, |b, acc| {
         for row in x[b * bf..((b + 1) * bf).min(x.len())].chunks_exact(f.max(1)) {
             sq_dev_accum(acc, row, &mean);
         }
