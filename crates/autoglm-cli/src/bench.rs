@@ -1,7 +1,8 @@
 //! `autoglm bench`: training-epoch times on Cora and on a synthetic graph, with
 //! PyTorch Geometric's peer scripts run in the same invocation for ratios.
 
-use crate::report::{print_table, write_json};
+use crate::output::write_json;
+use autoglm::run::Table;
 use crate::DataArgs;
 use anyhow::{Context, Result};
 use autoglm::bench::{prepare, synthetic_dataset, synthetic_model, time_epochs, EpochTiming, TimingSpec};
@@ -98,7 +99,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.skip_graph {
         let ds = autoglm::data::load_tu(&args.data.dir(), &args.graph_dataset, &autoglm::data::TuOptions::default())?;
         autoglm::bench::reset_peak_rss();
-        let b = autoglm::tasks::graph::bench_gin_epoch(&ds, 32, args.graph_epochs, 0)?;
+        let b = autoglm::bench::bench_gin_epoch(&ds, 32, args.graph_epochs, 0)?;
         eprintln!("ours   gin {:<9} {:>9.2} ms/epoch ({} graphs, batch 32)", b.dataset, b.ms_per_epoch, b.num_graphs);
         ours.push(EpochTiming { model: "gin".into(), dataset: b.dataset.clone(), median_ms: b.ms_per_epoch, min_ms: b.ms_min, epochs: b.epoch_ms.len(), peak_rss_bytes: autoglm::bench::peak_rss() });
     }
@@ -174,7 +175,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ]
         })
         .collect();
-    print_table(&["model", "dataset", "ours ms/epoch", "PyG ms/epoch", "speed-up", "peak MiB"], &rows);
+    let mut table = Table::new(&["model", "dataset", "ours ms/epoch", "PyG ms/epoch", "speed-up", "peak MiB"]);
+    table.rows = rows;
+    print!("{}", table.render());
     if let Some(out) = &args.out {
         write_json(out, &json!({"threads": args.threads, "synthetic": {"nodes": args.nodes, "avg_degree": args.avg_degree, "dim": args.dim}, "ours": ours, "pyg_ms": pyg}))?;
     }

@@ -1,15 +1,15 @@
-//! `autoglm`: the command-line tool. Glue only: argument parsing, progress bars,
-//! tables and JSON files over the `autoglm` library; no model logic lives here.
+//! `autoglm`: the command-line tool. Argument parsing and printing only: every
+//! job goes through the library's run boundary (`autoglm::run`), so the CLI,
+//! a server and a queue worker run the same code.
 
 mod bench;
-mod graph;
-mod link;
-mod node;
-mod report;
+mod output;
 
-use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::{Context, Result};
+use autoglm::run::{JobSpec, Overrides, PredictSpec, RobustnessSpec, RunEnv, RunFile};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// mimalloc keeps freed pages for reuse: training allocates and frees the same
 /// large activation buffers every epoch, which glibc returns to the OS and
@@ -31,12 +31,14 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// List the tasks and the models that serve each.
+    Models,
     /// Train a model on a dataset and report test metrics over one or more seeds.
     Train(TrainArgs),
     /// Predict with a saved checkpoint.
     Predict(PredictArgs),
     /// Link prediction under edge noise: inject or drop training edges, retrain, compare metrics.
-    Robustness(link::RobustnessArgs),
+    Robustness(RobustnessArgs),
     /// Time training epochs against the figures of PyTorch Geometric.
     Bench(bench::BenchArgs),
 }
@@ -55,40 +57,48 @@ impl DataArgs {
     }
 }
 
-/// The learning task.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Task {
-    /// Node classification (one graph with node labels).
-    Node,
-    /// Link prediction (held-out edges).
-    Link,
-    /// Graph classification (many labelled graphs).
-    Graph,
-}
-
+/// Settings every training command shares. No flag has a default here: an
+/// absent flag leaves the run file's value, then the recipe's.
 #[derive(Args, Clone, Debug)]
-pub struct TrainArgs {
-    /// Dataset name (cora, pubmed, karate, MUTAG, PROTEINS, csv:<folder>, ...).
-    #[arg(long, default_value = "karate")]
-    pub dataset: String,
-    /// Model: gcn, gat, sage, gin (link task also: gae, vgae).
-    #[arg(long, default_value = "gcn")]
-    pub model: String,
-    /// Task (default: recognised from the dataset).
-    #[arg(long, value_enum)]
-    pub task: Option<Task>,
-    /// Number of seeded runs (seeds seed, seed+1, ...).
-    #[arg(long, default_value_t = 1)]
-    pub runs: u64,
-    /// First seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+pub struct JobArgs {
+    /// Dataset name (cora, pubmed, karate, MUTAG, PROTEINS, csv:<folder>, ...; default karate).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Model architecture (`autoglm models`; default gcn).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Number of seeded runs (seeds seed, seed+1, ...; default 1).
+    #[arg(long)]
+    pub runs: Option<u64>,
+    /// First seed (default: the run file's, else 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Training epochs (default: the recipe's).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Learning rate (default: the recipe's).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// A TOML run configuration (sections [run] and [train]; flags override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Write the results here as JSON (checked before training).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Task: node, link, graph (default: the run file's, else recognised from the dataset).
+    #[arg(long)]
+    pub task: Option<String>,
     /// Hidden width (default: the recipe's).
     #[arg(long)]
     pub hidden: Option<usize>,
@@ -101,30 +111,25 @@ pub struct TrainArgs {
     /// Cross-validation folds (graph task).
     #[arg(long)]
     pub folds: Option<usize>,
-    /// A TOML run configuration (sections [run] and [train]; flags override it).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Write per-run and summary results here as JSON.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Save the model of the first run here (safetensors, written atomically).
+    /// Save the model of the first run (fold) here (safetensors, written atomically).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// No progress bar.
+    /// Write a resumable training state here after every epoch (node and link tasks, one run).
     #[arg(long)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub save_state: Option<PathBuf>,
+    /// Continue the run from a state written by --save-state.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Debug)]
 pub struct PredictArgs {
-    /// A checkpoint written by `autoglm train --checkpoint`.
+    /// A model file written by `autoglm train --checkpoint`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Task of the checkpoint (default: read from it).
-    #[arg(long, value_enum)]
-    pub task: Option<Task>,
+    /// The task you expect the checkpoint to be of (default: read from it).
+    #[arg(long)]
+    pub task: Option<String>,
     /// Dataset to predict on (default: the one it was trained on).
     #[arg(long)]
     pub dataset: Option<String>,
@@ -141,18 +146,69 @@ pub struct PredictArgs {
     pub data: DataArgs,
 }
 
+/// Arguments of `autoglm robustness`.
+#[derive(Args, Clone, Debug)]
+pub struct RobustnessArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Noise: `add` (inject random non-edges into the training graph) or `drop` (remove training edges).
+    #[arg(long, default_value = "add")]
+    pub noise: String,
+    /// Noise levels, fractions of the training edges (0 is always included).
+    #[arg(long, value_delimiter = ',', default_value = "0,0.05,0.1,0.2")]
+    pub levels: Vec<f64>,
+}
+
 fn main() {
     if let Err(e) = run() {
+        // Each cause once, in order (anyhow's chain repeats a cause that is also displayed inline).
+        let mut shown: Vec<String> = vec![e.to_string()];
         eprintln!("error: {e}");
         for cause in e.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            let c = cause.to_string();
+            if shown.iter().any(|s| s.contains(&c)) {
+                continue;
+            }
+            eprintln!("  caused by: {c}");
+            shown.push(c);
         }
-        std::process::exit(1);
+        autoglm::checkpoint::remove_temporary_files();
+        std::process::exit(if e.downcast_ref::<autoglm::Error>().is_some_and(|e| matches!(e, autoglm::Error::Interrupted { .. })) { 130 } else { 1 });
     }
 }
 
 /// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Set by Ctrl-C / SIGTERM: training stops after the current epoch.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            // a second interrupt: give up at once, leaving no temporary files
+            autoglm::checkpoint::remove_temporary_files();
+            eprintln!("\ninterrupted again: stopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing the current epoch (press Ctrl-C again to stop at once)");
+    });
+}
+
+fn job_spec(j: &JobArgs) -> Result<JobSpec> {
+    let run_file = RunFile::load(j.config.as_deref())?;
+    Ok(JobSpec {
+        dataset: j.dataset.clone(),
+        data_dir: j.data.data_dir.clone(),
+        model: j.model.clone(),
+        runs: j.runs,
+        seed: j.seed,
+        overrides: Overrides { epochs: j.epochs, lr: j.lr, ..Overrides::default() },
+        run_file,
+        out: j.out.clone(),
+        ..JobSpec::default()
+    })
+}
 
 fn run() -> Result<()> {
     // Keep freed pages instead of returning them to the OS after 10 ms: epochs
@@ -168,46 +224,70 @@ fn run() -> Result<()> {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    // The CLI runs one job on every core.
+    autoglm::run::ThreadPolicy::exclusive().apply();
     let cli = Cli::parse();
+    let models = autoglm::models::registry::ModelRegistry::builtin();
     match cli.command {
-        Command::Datasets { data } => report::list_datasets(&data.dir()),
+        Command::Datasets { data } => output::list_datasets(&data.dir()),
+        Command::Models => output::list_models(&models),
         Command::Train(args) => {
-            let cfg = report::RunFile::load(args.config.as_deref())?;
-            let task = args.task.or(cfg.task()?).unwrap_or_else(|| guess_task(&args.dataset, &args.data.dir()));
-            match task {
-                Task::Node => node::train(&args, &cfg),
-                Task::Link => link::train(&args, &cfg),
-                Task::Graph => graph::train(&args, &cfg),
+            let mut job = job_spec(&args.job)?;
+            job.task = args.task.clone();
+            job.overrides = Overrides { hidden: args.hidden, dropout: args.dropout, patience: args.patience, folds: args.folds, ..job.overrides };
+            job.checkpoint = args.checkpoint.clone();
+            job.save_state = args.save_state.clone();
+            job.resume = args.resume.clone();
+            install_interrupt_handler();
+            let mut progress = output::Bars::new(args.job.quiet);
+            let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, &models) };
+            let report = autoglm::run::execute_with(&job, &mut env).map_err(|e| interrupted_hint(e, &job))?;
+            output::print_report(&report);
+            if let Some(out) = &job.out {
+                output::write_json(out, &report.json)?;
             }
+            Ok(())
         }
         Command::Predict(args) => {
-            let ck = autoglm::checkpoint::load(&args.checkpoint)?;
-            let task = match args.task {
-                Some(t) => t,
-                None => match ck.config["task"].as_str() {
-                    Some("link") => Task::Link,
-                    Some("graph") => Task::Graph,
-                    Some("node") => Task::Node,
-                    other => anyhow::bail!("checkpoint {} does not say its task ({other:?}); pass --task", args.checkpoint.display()),
-                },
-            };
-            match task {
-                Task::Node => node::predict(&args, &ck),
-                Task::Link => link::predict(&args, &ck),
-                Task::Graph => graph::predict(&args, &ck),
+            let spec = PredictSpec { checkpoint: args.checkpoint.clone(), task: args.task.clone(), dataset: args.dataset.clone(), data_dir: args.data.data_dir.clone(), pairs: args.pairs.clone(), graphs: args.graphs.clone() };
+            if let Some(out) = &args.out {
+                autoglm::checkpoint::check_writable(out, "out")?;
             }
+            let mut progress = output::Bars::new(true);
+            let out = autoglm::run::predict_with(&spec, &mut RunEnv::new(&mut progress, &models))?;
+            match &args.out {
+                Some(p) => output::write_json(p, &out)?,
+                None => println!("{}", serde_json::to_string(&out)?),
+            }
+            Ok(())
         }
-        Command::Robustness(args) => link::robustness(&args),
-        Command::Bench(args) => bench::run(&args),
+        Command::Robustness(args) => {
+            let mut job = job_spec(&args.job)?;
+            if job.dataset.is_none() && job.run_file.run.dataset.is_none() {
+                job.dataset = Some("cora".into());
+            }
+            if job.model.is_none() && job.run_file.run.model.is_none() {
+                job.model = Some("gae".into());
+            }
+            job.task = Some("link".into());
+            let spec = RobustnessSpec { job, noise: args.noise.clone(), levels: args.levels.clone() };
+            let mut progress = output::Bars::new(args.job.quiet);
+            let report = autoglm::run::run_robustness(&spec, &mut RunEnv::new(&mut progress, &models))?;
+            output::print_report(&report);
+            if let Some(out) = &spec.job.out {
+                output::write_json(out, &report.json)?;
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&args).context("autoglm bench"),
     }
 }
 
-/// The router's first rule: many graphs with graph labels → graph task; else node task.
-fn guess_task(dataset: &str, dir: &std::path::Path) -> Task {
-    let tu = dir.join(dataset).join(format!("{dataset}_A.txt"));
-    if tu.exists() {
-        Task::Graph
-    } else {
-        Task::Node
+/// The interruption error, with the command that resumes.
+fn interrupted_hint(e: autoglm::Error, job: &JobSpec) -> anyhow::Error {
+    if let (autoglm::Error::Interrupted { state: Some(p), .. }, true) = (&e, job.save_state.is_some()) {
+        let hint = format!("to continue: rerun the same command with --resume {} (keep --save-state to go on saving)", p.display());
+        return anyhow::Error::new(e).context(hint);
     }
+    e.into()
 }

@@ -19,7 +19,8 @@
 use autoglm::data::folds::stratified_kfold;
 use autoglm::data::{data_dir, load_tu, TuOptions};
 use autoglm::models::ModelKind;
-use autoglm::tasks::graph::{bench_gin_epoch, cross_validate, GraphTrainConfig, Protocol};
+use autoglm::bench::bench_gin_epoch;
+use autoglm::tasks::graph::{cross_validate, GraphTrainConfig, Protocol};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

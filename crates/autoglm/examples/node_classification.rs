@@ -11,6 +11,11 @@ use autoglm::data::{data_dir, load_planetoid, PlanetoidSource};
 use autoglm::models::ModelKind;
 use autoglm::tasks::node::{train, NodeData, NodeTrainConfig};
 
+/// A percentage, or NaN for a metric over an empty node set.
+fn pct(x: Option<f64>) -> f64 {
+    x.map_or(f64::NAN, |v| v * 100.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let dir = data_dir(args.get(1).map(std::path::Path::new));
@@ -22,8 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for seed in 0..seeds {
         let cfg = NodeTrainConfig { seed, ..NodeTrainConfig::recipe(model) };
         let (r, _) = train(&data, &cfg, &mut |_| {})?;
-        println!("seed {seed}: test acc {:.2} (best val {:.2} at epoch {}), final {:.2}, {:.2} ms/epoch", r.test_acc * 100.0, r.best_val_acc * 100.0, r.best_epoch, r.final_test_acc * 100.0, r.epoch_ms);
-        accs.push(r.test_acc);
+        println!("seed {seed}: test acc {:.2} (best val {:.2} at epoch {}), final {:.2}, {:.2} ms/epoch", pct(r.test_acc), pct(r.best_val_acc), r.best_epoch, pct(r.final_test_acc), r.epoch_ms);
+        accs.extend(r.test_acc);
     }
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     println!("{model} on cora: mean test accuracy {:.2}", mean * 100.0);

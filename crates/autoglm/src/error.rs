@@ -91,6 +91,10 @@ pub enum Error {
     /// A JSON (de)serialisation error.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+
+    /// Training was stopped (Ctrl-C / SIGTERM) after `epoch` epochs.
+    #[error("interrupted after epoch {epoch}; {}", match state { Some(p) => format!("the run can continue with --resume {}", p.display()), None => "pass --save-state FILE to be able to resume".to_string() })]
+    Interrupted { epoch: usize, state: Option<PathBuf> },
 }
 
 impl Error {

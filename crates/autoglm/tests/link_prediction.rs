@@ -97,11 +97,11 @@ fn issue_3_karate_checkpoint_round_trip() {
         let meta = serde_json::json!({"task": "link", "train": cfg});
         checkpoint::save(&path, &m.params, &meta).unwrap();
         let ck = checkpoint::load(&path).unwrap();
-        let cfg2: LinkTrainConfig = serde_json::from_value(ck.config["train"].clone()).unwrap();
+        let cfg2: LinkTrainConfig = serde_json::from_value(ck.meta["train"].clone()).unwrap();
         assert_eq!(cfg2, cfg);
         let data2 = LinkData::prepare(&ds, &cfg2).unwrap();
         assert_eq!(data2.split.test_pos, data.split.test_pos, "the split is rebuilt from its seed");
-        let m2 = LinkModel::new(&cfg2, data2.x.dim()).unwrap();
+        let m2 = LinkModel::new(&cfg2.model_config(), data2.x.dim(), cfg2.seed).unwrap();
         ck.load_into(&m2.params).unwrap();
         let pairs = [(0, 1), (33, 32), (5, 16), (0, 33)];
         let a = m.score_pairs(&data.split.train_graph, &data.x, &pairs).unwrap();

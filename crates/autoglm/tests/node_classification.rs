@@ -23,7 +23,7 @@ fn gcn_reaches_published_accuracy_on_cora() {
     let data = NodeData::prepare(&ds, true).unwrap();
     let (r, _) = train(&data, &NodeTrainConfig::recipe(ModelKind::Gcn), &mut |_| {}).unwrap();
     // Published 81.5 (mean of many seeds); a single seed lands within about a point.
-    assert!(r.test_acc > 0.79, "GCN test accuracy {}", r.test_acc);
+    assert!(r.test_acc.unwrap() > 0.79, "GCN test accuracy {:?}", r.test_acc);
     assert_eq!(r.epochs_run, 200);
 }
 
@@ -52,7 +52,7 @@ fn every_model_learns_the_builtin_karate_club() {
         assert!(r.history.last().unwrap().loss < r.history[0].loss, "{kind}: loss did not decrease");
         let pred = model.predict(&data.graph, &data.x).unwrap();
         assert_eq!(pred.len(), 34);
-        assert!(r.test_acc > 0.6, "{kind}: karate test accuracy {}", r.test_acc);
+        assert!(r.test_acc.unwrap() > 0.6, "{kind}: karate test accuracy {:?}", r.test_acc);
     }
 }
 

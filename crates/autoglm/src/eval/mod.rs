@@ -4,7 +4,9 @@
 //!   the tie conventions of scikit-learn and the OGB evaluators, and a
 //!   [`Metric`] interface selectable by name ([`metric_by_name`]).
 
+pub mod cv;
 pub mod metrics;
+pub mod stats;
 
 pub use metrics::{
     accuracy, argmax_rows, auc_roc, average_precision, hits_at_k, macro_f1, metric_by_name, mrr,

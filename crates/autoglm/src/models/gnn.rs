@@ -2,10 +2,7 @@
 //! between them, in the recipes of the GCN, GAT, GraphSAGE and GIN papers.
 
 use crate::graph::Graph;
-use crate::nn::{
-    Ctx, GatConv, GatConvConfig, GcnConv, GcnConvConfig, GinConv, GinConvConfig, MlpConfig, NodeInput, Params,
-    SageAggr, SageConv, SageConvConfig,
-};
+use crate::nn::{Ctx, GatConvConfig, GcnConvConfig, GinConvConfig, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
 use crate::{Error, Result};
 use candle_core::Tensor;
 
@@ -145,20 +142,20 @@ impl GnnConfig {
         for i in 0..self.num_layers {
             let last = i + 1 == self.num_layers;
             let lp = p.pp(format!("layers.{i}"));
-            let (layer, out) = match self.model {
+            let (layer, out): (Box<dyn Module>, usize) = match self.model {
                 ModelKind::Gcn => {
                     let o = if last { out_dim } else { self.hidden_dim };
-                    (Layer::Gcn(GcnConvConfig::new(d, o).init(&lp)?), o)
+                    (Box::new(GcnConvConfig::new(d, o).init(&lp)?), o)
                 }
                 ModelKind::Sage => {
                     let o = if last { out_dim } else { self.hidden_dim };
-                    (Layer::Sage(SageConvConfig::new(d, o).with_aggr(self.aggr).init(&lp)?), o)
+                    (Box::new(SageConvConfig::new(d, o).with_aggr(self.aggr).init(&lp)?), o)
                 }
                 ModelKind::Gin => {
                     let o = if last { out_dim } else { self.hidden_dim };
                     let mlp = MlpConfig::new(vec![d, self.hidden_dim, o]).with_batch_norm(self.batch_norm);
                     let cfg = GinConvConfig { mlp, eps: 0.0, train_eps: self.train_eps };
-                    (Layer::Gin(cfg.init(&lp)?), o)
+                    (Box::new(cfg.init(&lp)?), o)
                 }
                 ModelKind::Gat => {
                     let cfg = if last {
@@ -169,7 +166,7 @@ impl GnnConfig {
                     .with_dropout(self.attn_dropout)
                     .with_feature_dropout(self.gat_feature_dropout);
                     let o = cfg.output_dim();
-                    (Layer::Gat(cfg.init(&lp)?), o)
+                    (Box::new(cfg.init(&lp)?), o)
                 }
             };
             layers.push(layer);
@@ -179,40 +176,27 @@ impl GnnConfig {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Layer {
-    Gcn(GcnConv),
-    Gat(GatConv),
-    Sage(SageConv),
-    Gin(GinConv),
-}
-
-impl Layer {
-    /// Output, with ReLU applied when `relu` (fused where the layer can).
-    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx, relu: bool) -> Result<Tensor> {
-        let y = match self {
-            Layer::Gcn(l) => return l.forward_act(g, x, relu),
-            Layer::Sage(l) => return l.forward_act(g, x, relu),
-            Layer::Gat(l) => l.forward(g, x, ctx)?,
-            Layer::Gin(l) => l.forward(g, x, ctx)?,
-        };
-        Ok(if relu { y.relu()? } else { y })
-    }
-}
-
 /// `dropout → conv → act → dropout → conv → … → conv` (no activation after the last).
-#[derive(Debug, Clone)]
 pub struct Gnn {
     cfg: GnnConfig,
-    layers: Vec<Layer>,
+    layers: Vec<Box<dyn Module>>,
     out_dim: usize,
 }
 
-impl Gnn {
+impl std::fmt::Debug for Gnn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gnn({} x {}, {} layers, out {})", self.cfg.model, self.cfg.hidden_dim, self.layers.len(), self.out_dim)
+    }
+}
+
+impl Module for Gnn {
     /// Output of the last layer, `[num_nodes, out_dim]`.
-    pub fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
+    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
         Ok(self.forward_all(g, x, ctx)?.pop().expect("at least one layer"))
     }
+}
+
+impl Gnn {
 
     /// Output of every layer (after its activation, except the last), for jumping
     /// knowledge and per-layer readouts.
@@ -225,7 +209,7 @@ impl Gnn {
         for (i, layer) in self.layers.iter().enumerate() {
             let hidden = i + 1 < self.layers.len();
             let relu = hidden && self.cfg.activation == Activation::Relu;
-            let mut y = layer.forward(g, &h, ctx, relu)?;
+            let mut y = if relu { layer.forward_relu(g, &h, ctx)? } else { layer.forward(g, &h, ctx)? };
             if hidden {
                 if self.cfg.activation == Activation::Elu {
                     y = y.elu(1.0)?;

@@ -53,11 +53,8 @@
 //! ```
 
 use super::ModelKind;
-use crate::graph::{Batch, Graph};
-use crate::nn::{
-    BatchNorm, BatchNormConfig, Ctx, GcnConv, GcnConvConfig, GinConv, GinConvConfig, Linear, LinearConfig,
-    LinearInit, MlpConfig, NodeInput, Params, SageAggr, SageConv, SageConvConfig,
-};
+use crate::graph::Batch;
+use crate::nn::{BatchNorm, BatchNormConfig, Ctx, GcnConvConfig, GinConvConfig, Linear, LinearConfig, LinearInit, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
 use crate::ops::{segment_reduce, segment_rows_softmax, Reduce, Segments};
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -191,6 +188,18 @@ impl GraphClassifierConfig {
     /// # Errors
     /// [`Error::Config`] for invalid settings or zero dimensions.
     pub fn init(&self, in_dim: usize, num_classes: usize, p: &Params) -> Result<GraphClassifier> {
+        self.init_inner(in_dim, num_classes, p, None)
+    }
+
+    /// The same classifier around a user's node encoder: `encoder` (built under
+    /// `p.pp("convs.0")`, mapping `in_dim` columns to `hidden_dim`) takes the
+    /// place of the message-passing layers, and the readouts are those of the
+    /// input and of the encoder's output. `model` and `num_layers` are not used.
+    pub fn init_with_encoder(&self, in_dim: usize, num_classes: usize, p: &Params, encoder: Box<dyn Module>) -> Result<GraphClassifier> {
+        self.init_inner(in_dim, num_classes, p, Some(encoder))
+    }
+
+    fn init_inner(&self, in_dim: usize, num_classes: usize, p: &Params, encoder: Option<Box<dyn Module>>) -> Result<GraphClassifier> {
         self.validate()?;
         if in_dim == 0 {
             return Err(Error::config("in_dim", 0, "graphs need node features; load TU data with node labels, attributes or degree features"));
@@ -208,19 +217,22 @@ impl GraphClassifierConfig {
             None
         };
         let mut dims = vec![if self.input_mlp { h } else { in_dim }];
-        for k in 0..self.num_conv_layers() {
+        let num_convs = if encoder.is_some() { 1 } else { self.num_conv_layers() };
+        let mut encoder = encoder;
+        for k in 0..num_convs {
             let d = dims[k];
             let cp = p.pp(format!("convs.{k}"));
-            convs.push(match self.model {
-                ModelKind::Gin => {
+            convs.push(match (encoder.take(), self.model) {
+                (Some(enc), _) => enc,
+                (None, ModelKind::Gin) => {
                     let mut widths = vec![d];
                     widths.extend(std::iter::repeat_n(h, self.mlp_layers));
                     let mlp = MlpConfig::new(widths).with_batch_norm(self.batch_norm);
-                    Conv::Gin(GinConvConfig { mlp, eps: 0.0, train_eps: self.train_eps }.init(&cp)?)
+                    Box::new(GinConvConfig { mlp, eps: 0.0, train_eps: self.train_eps }.init(&cp)?)
                 }
-                ModelKind::Gcn => Conv::Gcn(GcnConvConfig::new(d, h).init(&cp)?),
-                ModelKind::Sage => Conv::Sage(SageConvConfig::new(d, h).with_aggr(self.sage_aggr).init(&cp)?),
-                ModelKind::Gat => unreachable!("rejected by validate"),
+                (None, ModelKind::Gcn) => Box::new(GcnConvConfig::new(d, h).init(&cp)?),
+                (None, ModelKind::Sage) => Box::new(SageConvConfig::new(d, h).with_aggr(self.sage_aggr).init(&cp)?),
+                (None, ModelKind::Gat) => return Err(Error::config("model", "gat", "the graph classifier has no GAT recipe; use gin, gcn or sage")),
             });
             norms.push(if self.batch_norm { Some(BatchNormConfig::new(h).init(&p.pp(format!("norms.{k}")))?) } else { None });
             dims.push(h);
@@ -253,39 +265,27 @@ impl GraphClassifierConfig {
 }
 
 #[derive(Debug, Clone)]
-enum Conv {
-    Gin(GinConv),
-    Gcn(GcnConv),
-    Sage(SageConv),
-}
-
-impl Conv {
-    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
-        match self {
-            Conv::Gin(c) => c.forward(g, x, ctx),
-            Conv::Gcn(c) => c.forward(g, x),
-            Conv::Sage(c) => c.forward(g, x),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
 enum Head {
     PerLayer(Vec<Linear>),
     Mlp(Linear, Linear),
 }
 
 /// A graph classifier (see the [module docs](self) for the architecture).
-#[derive(Debug, Clone)]
 pub struct GraphClassifier {
     cfg: GraphClassifierConfig,
     input: Option<(Linear, BatchNorm)>,
-    convs: Vec<Conv>,
+    convs: Vec<Box<dyn Module>>,
     norms: Vec<Option<BatchNorm>>,
     gates: Vec<Linear>,
     head: Head,
     in_dim: usize,
     num_classes: usize,
+}
+
+impl std::fmt::Debug for GraphClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GraphClassifier({:?}, {} -> {} classes, {} conv layers)", self.cfg.model, self.in_dim, self.num_classes, self.convs.len())
+    }
 }
 
 impl GraphClassifier {
@@ -310,19 +310,9 @@ impl GraphClassifier {
         pooled.push(self.pool(0, &seg, &h)?);
         for (k, conv) in self.convs.iter().enumerate() {
             // GIN + batch norm in training: one fused op (ops::mlp2_bn_relu_train)
-            let fused = match (conv, &self.norms[k]) {
-                (Conv::Gin(c), Some(bn)) => c.forward_bn_relu_fused(g, &h, bn, ctx)?,
-                _ => None,
-            };
-            let y = NodeInput::Hidden(match fused {
-                Some(y) => y,
-                None => {
-                    let y = conv.forward(g, &h, ctx)?;
-                    match &self.norms[k] {
-                        Some(bn) => bn.forward_relu(&y, ctx)?,
-                        None => y.relu()?,
-                    }
-                }
+            let y = NodeInput::Hidden(match &self.norms[k] {
+                Some(bn) => conv.forward_norm_relu(g, &h, bn, ctx)?,
+                None => conv.forward(g, &h, ctx)?.relu()?,
             });
             pooled.push(self.pool(k + 1, &seg, &y)?);
             h = y;
@@ -407,6 +397,7 @@ pub fn attention_pool(batch: &Batch, x: &Tensor, gate: &Tensor) -> Result<Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Graph;
     use crate::testing::{assert_close, check_grad, rand_tensor, triangle, path, star, vec};
     use candle_core::{Device, Tensor};
 

@@ -4,6 +4,8 @@
 
 mod gnn;
 pub mod graph_classifier;
+pub mod link;
 pub mod readout;
+pub mod registry;
 
 pub use gnn::{Activation, Gnn, GnnConfig, ModelKind, MODEL_KINDS};

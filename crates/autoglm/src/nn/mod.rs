@@ -8,6 +8,7 @@ pub mod conv;
 mod input;
 mod linear;
 mod mlp;
+mod module;
 mod norm;
 mod params;
 
@@ -15,6 +16,7 @@ pub use conv::*;
 pub use input::{Ctx, NodeInput};
 pub use linear::{Linear, LinearConfig, LinearInit};
 pub use mlp::{Mlp, MlpConfig};
+pub use module::{Module, Sequential};
 pub use norm::{BatchNorm, BatchNormConfig};
 pub use params::{Init, Params};
 

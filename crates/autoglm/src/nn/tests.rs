@@ -44,11 +44,11 @@ fn run_case(name: &str) {
     let input = NodeInput::Hidden(x.as_tensor().clone());
     let mut ctx = Ctx::eval();
     let out = match name {
-        "gcn" => GcnConvConfig::new(5, 4).init(&p).unwrap().forward(&g, &input),
-        "gcn_weighted" => GcnConvConfig::new(5, 4).init(&p).unwrap().forward(&g, &input),
+        "gcn" => GcnConvConfig::new(5, 4).init(&p).unwrap().forward(&g, &input, &mut Ctx::eval()),
+        "gcn_weighted" => GcnConvConfig::new(5, 4).init(&p).unwrap().forward(&g, &input, &mut Ctx::eval()),
         "gat" => GatConvConfig::new(5, 2, 2).init(&p).unwrap().forward(&g, &input, &mut ctx),
-        "sage_mean" => SageConvConfig::new(5, 4).init(&p).unwrap().forward(&g, &input),
-        "sage_max" => SageConvConfig::new(5, 4).with_aggr(SageAggr::Max).init(&p).unwrap().forward(&g, &input),
+        "sage_mean" => SageConvConfig::new(5, 4).init(&p).unwrap().forward(&g, &input, &mut Ctx::eval()),
+        "sage_max" => SageConvConfig::new(5, 4).with_aggr(SageAggr::Max).init(&p).unwrap().forward(&g, &input, &mut Ctx::eval()),
         "gin" => {
             let cfg = GinConvConfig { mlp: MlpConfig::new(vec![5, 8, 4]), eps: 0.1, train_eps: true };
             cfg.init(&p).unwrap().forward(&g, &input, &mut ctx)
@@ -110,10 +110,10 @@ fn permutation_equivariance_and_isolated_nodes() {
     let xp = Tensor::from_vec(xpv, (n, 5), &Device::Cpu).unwrap();
     type Layer = Box<dyn Fn(&Graph, &Tensor, &Params) -> Tensor>;
     let layers: Vec<(&str, Layer)> = vec![
-        ("gcn", Box::new(|g, x, p| GcnConvConfig::new(5, 4).init(p).unwrap().forward(g, &x.clone().into()).unwrap())),
+        ("gcn", Box::new(|g, x, p| GcnConvConfig::new(5, 4).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
         ("gat", Box::new(|g, x, p| GatConvConfig::new(5, 2, 2).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
-        ("sage", Box::new(|g, x, p| SageConvConfig::new(5, 4).init(p).unwrap().forward(g, &x.clone().into()).unwrap())),
-        ("sage_max", Box::new(|g, x, p| SageConvConfig::new(5, 4).with_aggr(SageAggr::Max).init(p).unwrap().forward(g, &x.clone().into()).unwrap())),
+        ("sage", Box::new(|g, x, p| SageConvConfig::new(5, 4).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
+        ("sage_max", Box::new(|g, x, p| SageConvConfig::new(5, 4).with_aggr(SageAggr::Max).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
         ("gin", Box::new(|g, x, p| GinConvConfig::new(MlpConfig::new(vec![5, 8, 4])).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
     ];
     for (name, f) in layers {
@@ -138,9 +138,9 @@ fn sparse_and_dense_inputs_agree() {
         let run = |inp: NodeInput| -> Vec<f32> {
             let mut ctx = Ctx::eval();
             let t = match kind {
-                0 => GcnConvConfig::new(6, 3).init(&p).unwrap().forward(&g, &inp),
+                0 => GcnConvConfig::new(6, 3).init(&p).unwrap().forward(&g, &inp, &mut Ctx::eval()),
                 1 => GatConvConfig::new(6, 3, 2).init(&p).unwrap().forward(&g, &inp, &mut ctx),
-                2 => SageConvConfig::new(6, 3).init(&p).unwrap().forward(&g, &inp),
+                2 => SageConvConfig::new(6, 3).init(&p).unwrap().forward(&g, &inp, &mut Ctx::eval()),
                 _ => GinConvConfig::new(MlpConfig::new(vec![6, 3, 3])).init(&p).unwrap().forward(&g, &inp, &mut ctx),
             };
             vec(&t.unwrap())

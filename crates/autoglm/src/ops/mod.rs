@@ -89,6 +89,14 @@ pub(crate) fn prep(t: &Tensor) -> Result<Tensor> {
     t.contiguous()
 }
 
+static ACTIVE_WAIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turn the active wait of [`on_worker`] on (the default) or off, process-wide.
+pub fn set_active_wait(on: bool) {
+    ACTIVE_WAIT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+
 /// Run `f` on a worker thread of the current rayon pool (the global pool when
 /// called from outside any pool) while the pool's other workers wait *actively*
 /// for the small parallel kernels `f` launches, as OpenMP runtimes do under
@@ -105,9 +113,14 @@ pub(crate) fn prep(t: &Tensor) -> Result<Tensor> {
 /// around a whole program. With one thread it is a plain call.
 ///
 /// Results do not depend on it: the kernels split their work the same way
-/// whichever thread runs each piece.
+/// whichever thread runs each piece. Off (a plain call) after
+/// [`set_active_wait`]`(false)`, which [`crate::run::ThreadPolicy`] does when
+/// several jobs share the cores.
 pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use std::sync::atomic::{AtomicBool, Ordering};
+    if !ACTIVE_WAIT.load(Ordering::Relaxed) {
+        return f();
+    }
     if rayon::current_thread_index().is_none() {
         return rayon::scope(|_| on_worker(f));
     }

@@ -38,8 +38,9 @@
 //! [`GraphLoader`]); the official GIN code instead counts 50 random batches as
 //! an "epoch", available as `iters_per_epoch = 50`.
 
+pub use crate::eval::cv::{errica_summary, gin_protocol_summary, CvSummary, Protocol};
 use crate::data::folds::{find_folds, load_errica_folds, stratified_kfold, validate_folds, Fold};
-use crate::data::loader::{collate, GraphBatch, GraphLoader, LoaderConfig};
+use crate::data::loader::{collate, GraphBatch};
 use crate::data::tu::TuOptions;
 use crate::data::GraphDataset;
 use crate::eval::metrics::{accuracy, argmax_rows};
@@ -48,52 +49,11 @@ use crate::models::ModelKind;
 use crate::nn::{Ctx, NodeInput, Params};
 use crate::rng::derive;
 use crate::train::loss::cross_entropy;
-use crate::train::{Decay, LrSchedule, Optimizer, OptimizerConfig};
+use crate::train::batches::GraphMiniBatches;
+use crate::train::{Decay, EpochStats, Evaluation, Hooks, LrSchedule, OptimizerConfig, Score, Ties, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
-use rand::seq::SliceRandom;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-
-/// The evaluation protocol of a cross-validation (see the [module docs](self)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// GIN paper: best epoch of the fold-averaged test-accuracy curve.
-    Gin,
-    /// Errica et al.: epoch selected on an inner validation split, test accuracy of that model.
-    Errica,
-}
-
-impl std::fmt::Display for Protocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Protocol::Gin => "gin",
-            Protocol::Errica => "errica",
-        })
-    }
-}
-
-impl std::str::FromStr for Protocol {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "gin" => Ok(Protocol::Gin),
-            "errica" => Ok(Protocol::Errica),
-            _ => Err(Error::unknown("protocol", s, &["gin", "errica"])),
-        }
-    }
-}
-
-impl Protocol {
-    /// A one-line description for reports.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Protocol::Gin => "GIN-paper protocol: max over epochs of the test accuracy averaged over folds (optimistic; as published)",
-            Protocol::Errica => "Errica et al. protocol: epoch selected on the inner validation split, test accuracy of the selected model",
-        }
-    }
-}
 
 /// Everything that defines a graph-classification run (serialisable as TOML / JSON).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -221,7 +181,7 @@ pub fn prepare_folds(data_dir: &Path, ds: &GraphDataset, cfg: &GraphTrainConfig)
 }
 
 /// Metrics of one training epoch of one fold.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub fold: usize,
     pub epoch: usize,
@@ -262,74 +222,6 @@ pub struct FoldResult {
     pub epoch_ms: f64,
     pub epochs_run: usize,
     pub history: Vec<EpochLog>,
-}
-
-/// The protocol's summary over folds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CvSummary {
-    pub protocol: Protocol,
-    pub num_folds: usize,
-    /// Mean accuracy (fraction in `[0, 1]`).
-    pub mean: f64,
-    /// Population standard deviation over folds.
-    pub std: f64,
-    /// The accuracy of every fold that the mean is taken over.
-    pub fold_acc: Vec<f64>,
-    /// GIN protocol: the epoch maximising the mean test curve.
-    pub best_epoch: Option<usize>,
-    /// GIN protocol: the mean test curve (over the epochs every fold ran).
-    pub mean_curve: Vec<f64>,
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    (m, (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt())
-}
-
-/// GIN-paper summary of per-fold test curves: average the curves epoch by epoch
-/// (over the first `min length` epochs), take the epoch with the highest mean
-/// (the earliest among ties), report that mean and the standard deviation of
-/// the folds' accuracies at that epoch.
-///
-/// ```
-/// use autoglm::tasks::graph::gin_protocol_summary;
-/// let s = gin_protocol_summary(&[vec![0.5, 0.8, 0.7], vec![0.7, 0.6, 0.9]]).unwrap();
-/// assert_eq!(s.best_epoch, Some(2));
-/// assert!((s.mean - 0.8).abs() < 1e-12 && (s.std - 0.1).abs() < 1e-12);
-/// ```
-///
-/// # Errors
-/// [`Error::Config`] when there is no fold or a fold has an empty curve.
-pub fn gin_protocol_summary(curves: &[Vec<f64>]) -> Result<CvSummary> {
-    let len = curves.iter().map(Vec::len).min().unwrap_or(0);
-    if len == 0 {
-        return Err(Error::config("folds", curves.len(), "the GIN protocol needs at least one fold with at least one epoch"));
-    }
-    let mean_curve: Vec<f64> = (0..len).map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64).collect();
-    let mut best = 0;
-    for (e, &m) in mean_curve.iter().enumerate() {
-        if m > mean_curve[best] {
-            best = e;
-        }
-    }
-    let fold_acc: Vec<f64> = curves.iter().map(|c| c[best]).collect();
-    let (mean, std) = mean_std(&fold_acc);
-    Ok(CvSummary { protocol: Protocol::Gin, num_folds: curves.len(), mean, std, fold_acc, best_epoch: Some(best), mean_curve })
-}
-
-/// Errica summary: mean ± population std of the selected models' test accuracies.
-///
-/// # Errors
-/// [`Error::Config`] when there is no fold.
-pub fn errica_summary(test_acc: &[f64]) -> Result<CvSummary> {
-    if test_acc.is_empty() {
-        return Err(Error::config("folds", 0, "no fold to summarise"));
-    }
-    let (mean, std) = mean_std(test_acc);
-    Ok(CvSummary { protocol: Protocol::Errica, num_folds: test_acc.len(), mean, std, fold_acc: test_acc.to_vec(), best_epoch: None, mean_curve: Vec::new() })
 }
 
 /// Summarise fold results under their protocol.
@@ -423,80 +315,9 @@ impl EvalSet {
     }
 }
 
-/// One optimisation step on a batch; returns the batch loss.
-/// Runs on a rayon worker ([`crate::ops::on_worker`]): a step launches about a
-/// hundred small kernels.
-fn train_step(model: &GraphClassifier, opt: &mut dyn Optimizer, b: &GraphBatch, ctx: &mut Ctx) -> Result<f64> {
-    crate::ops::on_worker(|| {
-        let x = batch_input(b)?;
-        let logits = model.forward(&b.batch, &x, ctx)?;
-        let loss = cross_entropy(&logits, &b.y, 0.0)?;
-        let grads = loss.backward()?;
-        opt.step(&grads)?;
-        Ok(loss.to_scalar::<f32>()? as f64)
-    })
-}
-
-/// The batches of one training epoch: a shuffled pass ([`GraphLoader`]) or,
-/// with `iters_per_epoch`, random draws of `batch_size` distinct graphs.
-struct EpochSampler<'a> {
-    loader: GraphLoader<'a>,
-    iters: Option<usize>,
-    rng: crate::rng::GlmRng,
-}
-
-impl<'a> EpochSampler<'a> {
-    fn new(ds: &'a GraphDataset, train: Vec<usize>, cfg: &GraphTrainConfig, seed: u64) -> Result<Self> {
-        let lc = LoaderConfig::default().with_batch_size(cfg.batch_size).with_seed(seed);
-        Ok(EpochSampler { loader: GraphLoader::new(ds, train, lc)?, iters: cfg.iters_per_epoch, rng: derive(seed, 7) })
-    }
-    fn run(&mut self, ds: &GraphDataset, step: &mut dyn FnMut(&GraphBatch) -> Result<f64>) -> Result<f64> {
-        let (mut loss, mut count) = (0.0, 0usize);
-        match self.iters {
-            None => {
-                for b in self.loader.epoch() {
-                    let b = b?;
-                    loss += step(&b)? * b.num_graphs() as f64;
-                    count += b.num_graphs();
-                }
-            }
-            Some(n) => {
-                let bs = self.loader.config().batch_size.min(self.loader.len());
-                for _ in 0..n {
-                    let idx: Vec<usize> = self.loader.indices().choose_multiple(&mut self.rng, bs).copied().collect();
-                    let b = collate(ds, &idx)?;
-                    loss += step(&b)? * b.num_graphs() as f64;
-                    count += b.num_graphs();
-                }
-            }
-        }
-        Ok(if count == 0 { f64::NAN } else { loss / count as f64 })
-    }
-}
-
 /// The seed of fold `fold` of a run seeded `seed`.
 pub fn fold_seed(seed: u64, fold: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(fold as u64)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut t: Vec<f64> = v.to_vec();
-    t.sort_by(|a, b| a.total_cmp(b));
-    if t.is_empty() {
-        f64::NAN
-    } else {
-        t[t.len() / 2]
-    }
-}
-
-/// The model selected on validation (Errica protocol) and its scores.
-struct Selected {
-    epoch: usize,
-    val_acc: f64,
-    val_loss: f64,
-    test_acc: f64,
-    /// A copy of every parameter and buffer at that epoch.
-    params: Vec<(String, Tensor)>,
 }
 
 /// Train and evaluate one fold under `protocol` (module docs). GIN: train on
@@ -515,6 +336,25 @@ pub fn train_fold(
     cfg: &GraphTrainConfig,
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> Result<(FoldResult, GraphModel)> {
+    let model_cfg = cfg.model.clone();
+    train_fold_module(ds, fold, fold_index, protocol, cfg, |p, d, c| model_cfg.init(d, c, p), Hooks::progress(on_epoch))
+}
+
+/// [`train_fold`] for any classifier built by `build(params, in_dim,
+/// num_classes)` (for example [`GraphClassifierConfig::init_with_encoder`]
+/// around a registered node encoder), with every trainer hook.
+///
+/// # Errors
+/// As [`train_fold`].
+pub fn train_fold_module(
+    ds: &GraphDataset,
+    fold: &Fold,
+    fold_index: usize,
+    protocol: Protocol,
+    cfg: &GraphTrainConfig,
+    build: impl FnOnce(&Params, usize, usize) -> Result<GraphClassifier>,
+    hooks: Hooks<'_, EpochLog>,
+) -> Result<(FoldResult, GraphModel)> {
     cfg.validate()?;
     let train: Vec<usize> = match protocol {
         Protocol::Gin => {
@@ -524,66 +364,47 @@ pub fn train_fold(
         }
         Protocol::Errica => fold.train.clone(),
     };
+    let shown = fold_index + 1;
     if train.is_empty() {
-        return Err(Error::config(format!("fold {fold_index}"), "no training graphs", "every fold needs training graphs"));
+        return Err(Error::config(format!("fold {shown}"), "no training graphs", "every fold needs training graphs"));
     }
     if protocol == Protocol::Errica && fold.val.is_empty() {
-        return Err(Error::config(format!("fold {fold_index}"), "no validation graphs", "the Errica protocol selects on a validation split; use protocol = \"gin\""));
+        return Err(Error::config(format!("fold {shown}"), "no validation graphs", "the Errica protocol selects on a validation split; use protocol = \"gin\""));
     }
     let seed = fold_seed(cfg.seed, fold_index);
-    let model = GraphModel::new(cfg, ds.num_node_features, ds.num_classes, seed)?;
+    let params = Params::new(seed);
+    let classifier = build(&params, ds.num_node_features, ds.num_classes)?;
+    let model = GraphModel { config: cfg.clone(), params, classifier };
     let vars = model.params.trainable();
     let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars)])?;
-    let mut sampler = EpochSampler::new(ds, train.clone(), cfg, seed)?;
+    let mut batches = GraphMiniBatches::new(ds, train.clone(), cfg.batch_size, cfg.iters_per_epoch, seed)?;
     let test_set = EvalSet::new(ds, &fold.test)?;
     let val_set = if protocol == Protocol::Errica { Some(EvalSet::new(ds, &fold.val)?) } else { None };
     let mut ctx = Ctx::train(derive(seed, 1));
-    let mut history: Vec<EpochLog> = Vec::with_capacity(cfg.epochs);
-    let mut best: Option<Selected> = None;
-    let mut since_best = 0usize;
-    for epoch in 0..cfg.epochs {
-        let lr = cfg.schedule.apply(opt.as_mut(), epoch, cfg.epochs);
-        ctx.train = true;
-        let t0 = Instant::now();
-        let loss = sampler.run(ds, &mut |b| train_step(&model.classifier, opt.as_mut(), b, &mut ctx))?;
-        let train_ms = t0.elapsed().as_secs_f64() * 1e3;
-        if !loss.is_finite() {
-            return Err(Error::config("training", format!("loss {loss} at epoch {epoch} of fold {fold_index}"), "the loss diverged; lower the learning rate"));
-        }
-        let (test_acc, _) = test_set.evaluate(&model.classifier)?;
+    let classifier = &model.classifier;
+    let mut loss = |b: &GraphBatch, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
+        let x = batch_input(b)?;
+        let logits = classifier.forward(&b.batch, &x, ctx)?;
+        Ok((cross_entropy(&logits, &b.y, 0.0)?, b.num_graphs() as f64))
+    };
+    let mut eval = |st: &EpochStats| -> Result<Evaluation<EpochLog>> {
+        let (test_acc, _) = test_set.evaluate(classifier)?;
         let (val_acc, val_loss) = match &val_set {
             Some(v) => {
-                let (a, l) = v.evaluate(&model.classifier)?;
+                let (a, l) = v.evaluate(classifier)?;
                 (Some(a), Some(l))
             }
             None => (None, None),
         };
-        let log = EpochLog { fold: fold_index, epoch, loss, lr, val_acc, val_loss, test_acc, train_ms };
-        if let (Some(va), Some(vl)) = (val_acc, val_loss) {
-            let better = best.as_ref().is_none_or(|b| va > b.val_acc || (va == b.val_acc && vl < b.val_loss));
-            if better {
-                let params = model.params.snapshot()?;
-                best = Some(Selected { epoch, val_acc: va, val_loss: vl, test_acc, params });
-                since_best = 0;
-            } else {
-                since_best += 1;
-            }
-        }
-        on_epoch(&log);
-        history.push(log);
-        if protocol == Protocol::Errica && cfg.patience.is_some_and(|p| since_best >= p) {
-            break;
-        }
-    }
-    let last = history.last().expect("at least one epoch");
-    let (selected_epoch, val_acc, test_acc) = match best {
-        Some(b) => {
-            model.params.restore(&b.params)?;
-            (b.epoch, Some(b.val_acc), b.test_acc)
-        }
-        None => (last.epoch, None, last.test_acc),
+        let score = val_acc.zip(val_loss).map(|(va, vl)| Score::lexicographic(va, -vl));
+        Ok(Evaluation { log: EpochLog { fold: fold_index, epoch: st.epoch, loss: st.loss, lr: st.lr, val_acc, val_loss, test_acc, train_ms: st.step_ms }, score })
     };
-    let times: Vec<f64> = history.iter().map(|h| h.train_ms).collect();
+    let patience = if protocol == Protocol::Errica { cfg.patience } else { None };
+    let tc = TrainerConfig::new(cfg.epochs).with_patience(patience).with_schedule(cfg.schedule.clone()).with_ties(Ties::Earliest);
+    let fit = Trainer::new(tc).with_hooks(hooks)?.on_worker(true).describe(format!("of fold {shown}")).fit(&model.params, opt.as_mut(), &mut ctx, &mut batches, &mut loss, &mut eval)?;
+    let selected_epoch = fit.selected_epoch();
+    let chosen = &fit.history[selected_epoch];
+    let history = fit.history.clone();
     let result = FoldResult {
         fold: fold_index,
         protocol,
@@ -593,10 +414,10 @@ pub fn train_fold(
         test_curve: history.iter().map(|h| h.test_acc).collect(),
         val_curve: history.iter().filter_map(|h| h.val_acc).collect(),
         selected_epoch,
-        val_acc,
-        test_acc,
-        epoch_ms: median(if times.len() > 1 { &times[1..] } else { &times }),
-        epochs_run: history.len(),
+        val_acc: chosen.val_acc,
+        test_acc: chosen.test_acc,
+        epoch_ms: fit.median_step_ms(1),
+        epochs_run: fit.epochs_run(),
         history,
     };
     Ok((result, model))
@@ -633,72 +454,6 @@ pub fn cross_validate(
     }
     let summary = summarize(&results)?;
     Ok(CvResult { dataset: ds.name.clone(), protocol, folds: results, summary })
-}
-
-/// Timing of GIN training epochs (see [`bench_gin_epoch`]).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EpochBench {
-    pub dataset: String,
-    pub num_graphs: usize,
-    pub num_nodes: usize,
-    pub batch_size: usize,
-    /// Median over the timed epochs, ms.
-    pub ms_per_epoch: f64,
-    pub ms_min: f64,
-    pub ms_max: f64,
-    /// Every timed epoch, ms (the untimed warm-up epochs excluded).
-    pub epoch_ms: Vec<f64>,
-    /// Rayon worker threads.
-    pub threads: usize,
-    /// The model that was timed.
-    pub model: GraphClassifierConfig,
-}
-
-/// Untimed warm-up epochs of [`bench_gin_epoch`] (as the PyG peer script).
-pub const BENCH_WARMUP: usize = 2;
-
-/// Time training epochs of the default GIN ([`GraphClassifierConfig::default`]:
-/// GIN-0, 4 GIN layers with 2-layer MLPs and batch norm, hidden 64, sum readout
-/// of every layer, dropout 0.5) over all graphs of `ds`, with Adam (lr 0.01).
-/// An epoch is a seeded shuffled pass in batches of `batch_size`: batching,
-/// forward, cross-entropy, backward, optimiser step — what a PyG loop over a
-/// `DataLoader` times. [`BENCH_WARMUP`] untimed epochs, then `epochs` timed ones (median reported).
-///
-/// # Errors
-/// [`Error::Config`] for `epochs == 0`, `batch_size == 0` or an empty dataset.
-pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed: u64) -> Result<EpochBench> {
-    if epochs == 0 {
-        return Err(Error::config("epochs", 0, "time at least one epoch"));
-    }
-    if ds.graphs.is_empty() {
-        return Err(Error::config("dataset", &ds.name, "no graphs to time"));
-    }
-    let cfg = GraphTrainConfig { batch_size, ..GraphTrainConfig::recipe(ModelKind::Gin) };
-    cfg.validate()?;
-    let model = GraphModel::new(&cfg, ds.num_node_features, ds.num_classes, seed)?;
-    let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", model.params.trainable())])?;
-    let mut sampler = EpochSampler::new(ds, (0..ds.graphs.len()).collect(), &cfg, seed)?;
-    let mut ctx = Ctx::train(derive(seed, 1));
-    let mut times = Vec::with_capacity(epochs);
-    for e in 0..epochs + BENCH_WARMUP {
-        let t0 = Instant::now();
-        sampler.run(ds, &mut |b| train_step(&model.classifier, opt.as_mut(), b, &mut ctx))?;
-        if e >= BENCH_WARMUP {
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    Ok(EpochBench {
-        dataset: ds.name.clone(),
-        num_graphs: ds.graphs.len(),
-        num_nodes: ds.graphs.iter().map(|g| g.graph.num_nodes()).sum(),
-        batch_size,
-        ms_per_epoch: median(&times),
-        ms_min: times.iter().copied().fold(f64::INFINITY, f64::min),
-        ms_max: times.iter().copied().fold(0.0, f64::max),
-        epoch_ms: times,
-        threads: rayon::current_num_threads(),
-        model: cfg.model,
-    })
 }
 
 #[cfg(test)]
@@ -885,11 +640,11 @@ mod tests {
     #[test]
     fn bench_times_epochs() {
         let ds = toy(20);
-        let b = bench_gin_epoch(&ds, 8, 2, 0).unwrap();
+        let b = crate::bench::bench_gin_epoch(&ds, 8, 2, 0).unwrap();
         assert_eq!((b.epoch_ms.len(), b.num_graphs, b.batch_size), (2, 20, 8));
         assert!(b.ms_per_epoch > 0.0 && b.ms_min <= b.ms_per_epoch && b.ms_per_epoch <= b.ms_max);
-        assert!(bench_gin_epoch(&ds, 8, 0, 0).is_err());
-        assert!(bench_gin_epoch(&ds, 0, 1, 0).is_err());
+        assert!(crate::bench::bench_gin_epoch(&ds, 8, 0, 0).is_err());
+        assert!(crate::bench::bench_gin_epoch(&ds, 0, 1, 0).is_err());
     }
 
     #[test]

@@ -5,14 +5,13 @@ use crate::data::{Features, NodeDataset, Split};
 use crate::eval::metrics::{accuracy, argmax_rows, macro_f1};
 use crate::graph::Graph;
 use crate::models::{Gnn, GnnConfig, ModelKind};
-use crate::nn::{Ctx, NodeInput, Params};
+use crate::nn::{Ctx, Module, NodeInput, Params};
 use crate::ops::SparseInput;
 use crate::rng::derive;
 use crate::train::loss::{cross_entropy, l1_penalty};
-use crate::train::{optimize, LrSchedule, OptimizerConfig};
+use crate::train::{Evaluation, FullGraph, Hooks, LrSchedule, OptimizerConfig, Score, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
-use std::time::Instant;
 
 /// Everything that defines a node-classification run (serialisable as TOML / JSON).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +37,8 @@ pub struct NodeTrainConfig {
     pub select: Selection,
     /// Seed of initialisation and dropout (default 0).
     pub seed: u64,
+    /// Allow a node in two parts of the split (default false: an error, as it leaks evaluation nodes).
+    pub allow_split_overlap: bool,
 }
 
 /// How the reported epoch is chosen.
@@ -76,7 +77,17 @@ impl NodeTrainConfig {
             normalize_features: true,
             select: Selection::ValAcc,
             seed: 0,
+            allow_split_overlap: false,
         }
+    }
+    /// The same configuration with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// The trainer's part of the configuration.
+    pub fn trainer(&self) -> TrainerConfig {
+        TrainerConfig::new(self.epochs).with_patience(self.patience).with_clip_grad_norm(self.clip_grad_norm).with_schedule(self.schedule.clone())
     }
     /// Validate the whole configuration.
     pub fn validate(&self) -> Result<()> {
@@ -100,18 +111,54 @@ pub struct NodeData {
 }
 
 impl NodeData {
-    /// Features as a constant input (sparse stays sparse), optionally row-normalised.
+    /// Features as a constant input (sparse stays sparse), optionally
+    /// row-normalised, with the dataset's split checked: ids in range, no
+    /// duplicates, and no node in two parts (unless `allow_overlap`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no split, no training node, a duplicate
+    /// id or an overlap; [`Error::IndexOutOfRange`] for an id that is not a node.
     pub fn prepare(ds: &NodeDataset, normalize_features: bool) -> Result<NodeData> {
+        NodeData::prepare_checked(ds, normalize_features, false)
+    }
+
+    /// [`NodeData::prepare`], allowing a node in two parts of the split when `allow_overlap`.
+    ///
+    /// # Errors
+    /// As [`NodeData::prepare`].
+    pub fn prepare_checked(ds: &NodeDataset, normalize_features: bool, allow_overlap: bool) -> Result<NodeData> {
         let split = ds.split.clone().ok_or_else(|| Error::config("split", &ds.name, "the dataset has no train/val/test split; provide split files (train.txt, val.txt, test.txt)"))?;
         if split.train.is_empty() {
             return Err(Error::config("split.train", "[]", "no training nodes"));
         }
         let n = ds.graph.num_nodes();
-        for (what, ids) in [("train", &split.train), ("val", &split.val), ("test", &split.test)] {
-            if let Some(&bad) = ids.iter().find(|&&i| i >= n) {
-                return Err(Error::IndexOutOfRange { what: format!("{what} split"), index: bad, bound: n, hint: "split ids must be node ids of the graph".into() });
+        let mut part = vec![u8::MAX; n];
+        for (k, (what, ids)) in [("train", &split.train), ("val", &split.val), ("test", &split.test)].into_iter().enumerate() {
+            let mut seen = vec![false; n];
+            for &i in ids.iter() {
+                if i >= n {
+                    return Err(Error::IndexOutOfRange { what: format!("{what} split"), index: i, bound: n, hint: "split ids must be node ids of the graph".into() });
+                }
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(Error::config(format!("split.{what}"), i, "node listed twice; each node may appear once per split part"));
+                }
+                if part[i] != u8::MAX && !allow_overlap {
+                    let other = ["train", "val", "test"][part[i] as usize];
+                    return Err(Error::config("split", format!("node {i} in both {other} and {what}"), "the parts of a split must not overlap (that leaks evaluation nodes); fix the split files, or set allow_split_overlap = true in [train] to allow it"));
+                }
+                part[i] = k as u8;
             }
         }
+        let (graph, x) = NodeData::inputs(ds, normalize_features)?;
+        Ok(NodeData { graph, x, y: ds.y.clone(), split, num_classes: ds.num_classes })
+    }
+
+    /// The graph and the constant input features of `ds` (no split needed: for prediction).
+    ///
+    /// # Errors
+    /// [`Error::Inconsistent`] when features or labels do not have one row per node.
+    pub fn inputs(ds: &NodeDataset, normalize_features: bool) -> Result<(Graph, NodeInput)> {
+        let n = ds.graph.num_nodes();
         if ds.x.num_rows() != n || ds.y.len() != n {
             return Err(Error::inconsistent("rows of features / labels (one per node)", n, format!("{} / {}", ds.x.num_rows(), ds.y.len())));
         }
@@ -123,20 +170,20 @@ impl NodeData {
             Features::Sparse(m) => NodeInput::Sparse(SparseInput::new(m)),
             Features::Dense { num_rows, num_cols, data } => NodeInput::Dense(Tensor::from_vec(data, (num_rows, num_cols), &Device::Cpu)?),
         };
-        Ok(NodeData { graph: ds.graph.clone(), x, y: ds.y.clone(), split, num_classes: ds.num_classes })
+        Ok((ds.graph.clone(), x))
     }
 }
 
-/// Metrics of one epoch.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Metrics of one epoch. A metric over an empty node set is `None` (`null` in JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     pub loss: f64,
     pub train_acc: f64,
-    pub val_acc: f64,
-    pub test_acc: f64,
+    pub val_acc: Option<f64>,
+    pub test_acc: Option<f64>,
     /// Cross-entropy on the validation nodes (evaluation mode).
-    pub val_loss: f64,
+    pub val_loss: Option<f64>,
     pub lr: f64,
     /// Wall time of forward + backward + optimiser step, milliseconds.
     pub step_ms: f64,
@@ -148,37 +195,44 @@ pub struct RunResult {
     pub seed: u64,
     /// Epoch chosen by the selection rule, 0-based.
     pub best_epoch: usize,
-    /// Validation accuracy at the chosen epoch.
-    pub best_val_acc: f64,
-    /// Test accuracy of the model selected on validation.
-    pub test_acc: f64,
+    /// The selection rule that was applied (it differs from the configured one
+    /// when there are no validation nodes: then the last epoch is kept).
+    pub selection: Selection,
+    /// Validation accuracy at the chosen epoch (`None`: no validation nodes).
+    pub best_val_acc: Option<f64>,
+    /// Test accuracy of the model selected on validation (`None`: no test nodes).
+    pub test_acc: Option<f64>,
     /// Test macro-F1 of the selected model.
-    pub test_macro_f1: f64,
+    pub test_macro_f1: Option<f64>,
     /// Test accuracy after the last epoch.
-    pub final_test_acc: f64,
+    pub final_test_acc: Option<f64>,
     /// Median training-step time over epochs (skipping the first 5), milliseconds.
     pub epoch_ms: f64,
     pub epochs_run: usize,
     pub history: Vec<EpochLog>,
 }
 
-/// A trained node classifier (parameters restored to the selected epoch).
-pub struct NodeModel {
+/// A trained node classifier (parameters restored to the selected epoch):
+/// the built-in [`Gnn`] by default, or any [`Module`].
+pub struct NodeModel<M = Gnn> {
     pub config: NodeTrainConfig,
     pub params: Params,
-    pub gnn: Gnn,
+    pub model: M,
 }
 
 impl NodeModel {
-    /// Build the model for `in_dim -> num_classes`.
+    /// Build the recipe model for `in_dim -> num_classes`.
     pub fn new(config: &NodeTrainConfig, in_dim: usize, num_classes: usize) -> Result<NodeModel> {
         let params = Params::new(config.seed);
-        let gnn = config.model.init(in_dim, num_classes, &params)?;
-        Ok(NodeModel { config: config.clone(), params, gnn })
+        let model = config.model.init(in_dim, num_classes, &params)?;
+        Ok(NodeModel { config: config.clone(), params, model })
     }
+}
+
+impl<M: Module> NodeModel<M> {
     /// Logits `[num_nodes, num_classes]` in evaluation mode.
     pub fn logits(&self, g: &Graph, x: &NodeInput) -> Result<Tensor> {
-        self.gnn.forward(g, x, &mut Ctx::eval())
+        self.model.forward(g, x, &mut Ctx::eval())
     }
     /// Predicted class of every node.
     pub fn predict(&self, g: &Graph, x: &NodeInput) -> Result<Vec<usize>> {
@@ -188,97 +242,86 @@ impl NodeModel {
     }
 }
 
-/// The selected epoch: (epoch, score, val acc, test acc, test macro-F1, parameters).
-type Best = (usize, f64, f64, f64, f64, Vec<(String, Tensor)>);
-
 fn pick(v: &[usize], ids: &[usize]) -> Vec<usize> {
     ids.iter().map(|&i| v[i]).collect()
 }
 
-/// Train one model. `on_epoch` sees every epoch's metrics (for progress bars).
+fn index(ids: &[usize]) -> Result<Tensor> {
+    Ok(Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), ids.len(), &Device::Cpu)?)
+}
+
+/// Train the recipe model ([`NodeTrainConfig::model`]). `on_epoch` sees every
+/// epoch's metrics (for progress bars).
 pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<(RunResult, NodeModel)> {
+    let model_cfg = cfg.model.clone();
+    train_module(data, cfg, |p, i, o| model_cfg.init(i, o, p), Hooks::progress(on_epoch))
+}
+
+/// Train any [`Module`] built by `build(params, in_dim, num_classes)` with the
+/// task's loop: the configuration's optimiser, schedule, L1 penalty, label
+/// smoothing, model selection and patience, and `hooks` (progress, gradient
+/// hook, resumable state, stop flag).
+///
+/// ```no_run
+/// # use autoglm::prelude::*;
+/// # fn f(data: &NodeData) -> autoglm::Result<()> {
+/// let cfg = NodeTrainConfig::recipe(ModelKind::Gcn);
+/// let build = |p: &Params, d, c| GcnConvConfig::new(d, c).init(p);
+/// let (result, model) = autoglm::tasks::node::train_module(data, &cfg, build, Hooks::default())?;
+/// # Ok(()) }
+/// ```
+pub fn train_module<M: Module>(data: &NodeData, cfg: &NodeTrainConfig, build: impl FnOnce(&Params, usize, usize) -> Result<M>, hooks: Hooks<'_, EpochLog>) -> Result<(RunResult, NodeModel<M>)> {
     cfg.validate()?;
-    let model = NodeModel::new(cfg, data.x.dim(), data.num_classes)?;
-    let vars = model.params.trainable();
-    let group = cfg.optimizer.group("all", vars.clone());
-    let mut opt = cfg.optimizer.build(vec![group])?;
+    let params = Params::new(cfg.seed);
+    let model = build(&params, data.x.dim(), data.num_classes)?;
+    let vars = params.trainable();
+    let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars.clone())])?;
     let plain_vars: Vec<_> = vars.iter().map(|(_, v)| v.clone()).collect();
-    let train_idx = Tensor::from_vec(data.split.train.iter().map(|&i| i as u32).collect::<Vec<_>>(), data.split.train.len(), &Device::Cpu)?;
-    let train_y = pick(&data.y, &data.split.train);
-    let (val_y, test_y) = (pick(&data.y, &data.split.val), pick(&data.y, &data.split.test));
-    let val_idx = Tensor::from_vec(data.split.val.iter().map(|&i| i as u32).collect::<Vec<_>>(), data.split.val.len(), &Device::Cpu)?;
+    let split = &data.split;
+    let (train_idx, val_idx) = (index(&split.train)?, index(&split.val)?);
+    let train_y = pick(&data.y, &split.train);
+    let (val_y, test_y) = (pick(&data.y, &split.val), pick(&data.y, &split.test));
+    // Without validation nodes there is nothing to select on: keep the last epoch, and say so.
+    let selection = if split.val.is_empty() { Selection::Last } else { cfg.select };
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
-    let mut history = Vec::with_capacity(cfg.epochs);
-    let mut best: Option<Best> = None;
-    let mut since_best = 0;
-    for epoch in 0..cfg.epochs {
-        let lr = cfg.schedule.apply(opt.as_mut(), epoch, cfg.epochs);
-        let t0 = Instant::now();
-        ctx.train = true;
-        let logits = model.gnn.forward(&data.graph, &data.x, &mut ctx)?;
+    let mut loss = |_: &(), ctx: &mut Ctx| -> Result<(Tensor, f64)> {
+        let logits = model.forward(&data.graph, &data.x, ctx)?;
         let mut loss = cross_entropy(&logits.index_select(&train_idx, 0)?, &train_y, cfg.label_smoothing)?;
         if cfg.l1 > 0.0 {
             loss = (loss + (l1_penalty(&plain_vars)? * cfg.l1)?)?;
         }
-        let loss_v = optimize(&loss, opt.as_mut(), &plain_vars, cfg.clip_grad_norm)?;
-        let step_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let eval_logits = model.logits(&data.graph, &data.x)?;
+        Ok((loss, 1.0))
+    };
+    let mut eval = |st: &crate::train::EpochStats| -> Result<Evaluation<EpochLog>> {
+        let eval_logits = model.forward(&data.graph, &data.x, &mut Ctx::eval())?;
         let pred = argmax_rows(&eval_logits.flatten_all()?.to_vec1::<f32>()?, data.num_classes)?;
-        let val_loss = if data.split.val.is_empty() { 0.0 } else { cross_entropy(&eval_logits.index_select(&val_idx, 0)?, &val_y, 0.0)?.to_scalar::<f32>()? as f64 };
-        let acc = |ids: &[usize], y: &[usize]| if ids.is_empty() { Ok(0.0) } else { accuracy(&pick(&pred, ids), y) };
-        let log = EpochLog {
-            epoch,
-            loss: loss_v,
-            train_acc: acc(&data.split.train, &train_y)?,
-            val_acc: acc(&data.split.val, &val_y)?,
-            test_acc: acc(&data.split.test, &test_y)?,
-            val_loss,
-            lr,
-            step_ms,
+        let val_loss = if split.val.is_empty() { None } else { Some(cross_entropy(&eval_logits.index_select(&val_idx, 0)?, &val_y, 0.0)?.to_scalar::<f32>()? as f64) };
+        let acc = |ids: &[usize], y: &[usize]| if ids.is_empty() { Ok(None) } else { accuracy(&pick(&pred, ids), y).map(Some) };
+        let log = EpochLog { epoch: st.epoch, loss: st.loss, train_acc: acc(&split.train, &train_y)?.unwrap_or(0.0), val_acc: acc(&split.val, &val_y)?, test_acc: acc(&split.test, &test_y)?, val_loss, lr: st.lr, step_ms: st.step_ms };
+        let score = match selection {
+            Selection::ValAcc => log.val_acc.unwrap_or(0.0),
+            Selection::ValLoss => -log.val_loss.unwrap_or(0.0),
+            Selection::Last => st.epoch as f64,
         };
-        if !loss_v.is_finite() {
-            return Err(Error::config("training", format!("loss {loss_v} at epoch {epoch}"), "the loss diverged; lower the learning rate or enable clip_grad_norm"));
-        }
-        // Score to maximise under the chosen selection rule.
-        let score = match cfg.select {
-            Selection::ValAcc => log.val_acc,
-            Selection::ValLoss => -log.val_loss,
-            Selection::Last => epoch as f64,
-        };
-        let prev = best.as_ref().map(|b| b.1);
-        if prev.is_none_or(|b| score > b) {
-            since_best = 0;
-        } else {
-            since_best += 1;
-        }
-        if prev.is_none_or(|b| score >= b) {
-            let f1 = if data.split.test.is_empty() { 0.0 } else { macro_f1(&pick(&pred, &data.split.test), &test_y, data.num_classes)? };
-            let snap = model.params.snapshot()?;
-            best = Some((epoch, score, log.val_acc, log.test_acc, f1, snap));
-        }
-        on_epoch(&log);
-        history.push(log);
-        if cfg.patience.is_some_and(|p| since_best >= p) {
-            break;
-        }
-    }
-    let (best_epoch, _, best_val_acc, test_acc, test_macro_f1, snap) = best.expect("at least one epoch");
-    model.params.restore(&snap)?;
-    let mut times: Vec<f64> = history.iter().skip(5).map(|h| h.step_ms).collect();
-    if times.is_empty() {
-        times = history.iter().map(|h| h.step_ms).collect();
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
+        Ok(Evaluation { log, score: Some(Score::max(score)) })
+    };
+    let fit = Trainer::new(cfg.trainer()).with_hooks(hooks)?.fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut eval)?;
+    let best_epoch = fit.selected_epoch();
+    let chosen = &fit.history[best_epoch];
+    let model = NodeModel { config: cfg.clone(), params, model };
+    // The parameters are those of the selected epoch again: its predictions give the test macro-F1.
+    let test_macro_f1 = if split.test.is_empty() { None } else { Some(macro_f1(&pick(&model.predict(&data.graph, &data.x)?, &split.test), &test_y, data.num_classes)?) };
     let result = RunResult {
         seed: cfg.seed,
         best_epoch,
-        best_val_acc,
-        test_acc,
+        selection,
+        best_val_acc: chosen.val_acc,
+        test_acc: chosen.test_acc,
         test_macro_f1,
-        final_test_acc: history.last().map_or(0.0, |h| h.test_acc),
-        epoch_ms: times[times.len() / 2],
-        epochs_run: history.len(),
-        history,
+        final_test_acc: fit.history.last().and_then(|h| h.test_acc),
+        epoch_ms: fit.median_step_ms(5),
+        epochs_run: fit.epochs_run(),
+        history: fit.history,
     };
     Ok((result, model))
 }

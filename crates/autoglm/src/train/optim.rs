@@ -129,6 +129,17 @@ pub trait Optimizer: Send {
     /// How many times [`Optimizer::step`] has been called.
     fn num_steps(&self) -> u64;
 
+    /// The per-parameter state (moments, step counts) and the step count, for
+    /// resumable training ([`crate::train::TrainState`]).
+    fn state(&self) -> OptimizerState;
+
+    /// Restore a state taken by [`Optimizer::state`] from an optimiser of the
+    /// same kind over the same parameter names.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the kind, a group or a parameter name differs.
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
+
     /// Every parameter of every group, in group order.
     fn vars(&self) -> Vec<Var> {
         self.groups()
@@ -477,6 +488,16 @@ enum Rule {
     },
 }
 
+/// A snapshot of an optimiser's state: kind, step count, and for every
+/// parameter (by group and name) its update count and buffers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    pub kind: String,
+    pub steps: u64,
+    /// `(group, parameter name, updates, [buffer a, b, c])`.
+    pub params: Vec<(String, String, u64, [Vec<f32>; 3])>,
+}
+
 /// Per-parameter state. Buffers are allocated at the parameter's first update.
 /// SGD: `a` = momentum buffer. Adam: `a` = m, `b` = v, `c` = max v (amsgrad).
 /// RMSProp: `a` = square average, `b` = momentum buffer, `c` = gradient average (centered).
@@ -743,6 +764,40 @@ impl Optimizer for GroupedOptimizer {
 
     fn num_steps(&self) -> u64 {
         self.steps
+    }
+
+    fn state(&self) -> OptimizerState {
+        let mut params = Vec::new();
+        for (group, states) in self.groups.iter().zip(&self.state) {
+            for ((name, _), st) in group.vars.iter().zip(states) {
+                params.push((group.name.clone(), name.clone(), st.t, [st.a.clone(), st.b.clone(), st.c.clone()]));
+            }
+        }
+        OptimizerState { kind: self.kind.to_string(), steps: self.steps, params }
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
+        if state.kind != self.kind {
+            return Err(Error::config("optimizer state", &state.kind, format!("the saved state is of a '{}' optimiser, this run uses '{}'; resume with the same optimizer", state.kind, self.kind)));
+        }
+        let mut it = state.params.iter();
+        for (group, states) in self.groups.iter().zip(self.state.iter_mut()) {
+            for ((name, var), st) in group.vars.iter().zip(states.iter_mut()) {
+                let Some((g, n, t, [a, b, c])) = it.next() else {
+                    return Err(Error::config("optimizer state", "too few parameters", "the saved state is of another model; resume with the same model configuration"));
+                };
+                let n_el = var.elem_count();
+                if g != &group.name || n != name || [a, b, c].iter().any(|v| !v.is_empty() && v.len() != n_el) {
+                    return Err(Error::config("optimizer state", format!("{g}/{n}"), format!("expected {}/{name} with {n_el} elements; resume with the same model configuration", group.name)));
+                }
+                *st = ParamState { t: *t, a: a.clone(), b: b.clone(), c: c.clone() };
+            }
+        }
+        if it.next().is_some() {
+            return Err(Error::config("optimizer state", "too many parameters", "the saved state is of another model; resume with the same model configuration"));
+        }
+        self.steps = state.steps;
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Graph attention (Veličković et al., ICLR 2018).
 
 use crate::graph::Graph;
-use crate::nn::{Ctx, Init, Linear, LinearConfig, NodeInput, Params};
+use crate::nn::{Ctx, Init, Linear, LinearConfig, Module, NodeInput, Params};
 use crate::ops::{gat_attention, head_dot, spmm};
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -93,9 +93,8 @@ pub struct GatConv {
     bias: Option<Tensor>,
 }
 
-impl GatConv {
-    /// Forward pass.
-    pub fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
+impl Module for GatConv {
+    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
         let (h, c) = (self.cfg.heads, self.cfg.out_dim);
         let n = x.num_rows();
         let xp = self.lin.forward_input(x)?; // [N, H*C]

@@ -1,7 +1,7 @@
 //! Graph convolution (Kipf & Welling, ICLR 2017).
 
 use crate::graph::Graph;
-use crate::nn::{Init, LinearConfig, Linear, NodeInput, Params};
+use crate::nn::{Ctx, Init, Linear, LinearConfig, Module, NodeInput, Params};
 use crate::ops::propagate;
 use crate::Result;
 use candle_core::Tensor;
@@ -46,13 +46,13 @@ impl GcnConvConfig {
 /// applied before propagation). Nodes with zero degree cannot occur (self loops).
 ///
 /// ```
-/// use autoglm::{graph::Graph, nn::{GcnConvConfig, Params, NodeInput}};
+/// use autoglm::{graph::Graph, nn::{Ctx, GcnConvConfig, Module, Params, NodeInput}};
 /// use candle_core::{Tensor, Device};
 /// let g = Graph::from_edges(2, &[(0, 1), (1, 0)]).unwrap();
 /// let p = Params::new(0);
 /// let conv = GcnConvConfig::new(1, 1).init(&p).unwrap();
 /// let x = Tensor::new(&[[1f32], [3.]], &Device::Cpu).unwrap();
-/// let y = conv.forward(&g, &NodeInput::Hidden(x)).unwrap();
+/// let y = conv.forward(&g, &NodeInput::Hidden(x), &mut Ctx::eval()).unwrap();
 /// // Both nodes average over themselves and each other: (1 + 3) / 2 = 2, times the weight.
 /// let w = conv.weight().to_vec2::<f32>().unwrap()[0][0];
 /// let out = y.to_vec2::<f32>().unwrap();
@@ -65,13 +65,19 @@ pub struct GcnConv {
     bias: Option<Tensor>,
 }
 
-impl GcnConv {
-    /// Forward pass.
-    pub fn forward(&self, g: &Graph, x: &NodeInput) -> Result<Tensor> {
+impl Module for GcnConv {
+    fn forward(&self, g: &Graph, x: &NodeInput, _ctx: &mut Ctx) -> Result<Tensor> {
         self.forward_act(g, x, false)
     }
+    /// ReLU fused into the propagation kernel.
+    fn forward_relu(&self, g: &Graph, x: &NodeInput, _ctx: &mut Ctx) -> Result<Tensor> {
+        self.forward_act(g, x, true)
+    }
+}
+
+impl GcnConv {
     /// Forward pass followed by ReLU when `relu` (fused into the propagation kernel).
-    pub fn forward_act(&self, g: &Graph, x: &NodeInput, relu: bool) -> Result<Tensor> {
+    fn forward_act(&self, g: &Graph, x: &NodeInput, relu: bool) -> Result<Tensor> {
         let h = self.lin.forward_input(x)?;
         let out = if self.cfg.normalize {
             let norm = g.gcn_norm(self.cfg.use_edge_weight);

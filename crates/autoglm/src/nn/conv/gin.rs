@@ -1,7 +1,7 @@
 //! Graph isomorphism network layer (Xu et al., ICLR 2019).
 
 use crate::graph::Graph;
-use crate::nn::{BatchNorm, Ctx, Init, Mlp, MlpConfig, NodeInput, Params};
+use crate::nn::{BatchNorm, Ctx, Init, Mlp, MlpConfig, Module, NodeInput, Params};
 use crate::ops::{gin_aggregate, mlp2_bn_relu_train, spmm_const, Mlp2Params};
 use crate::Result;
 use candle_core::Tensor;
@@ -85,9 +85,18 @@ impl GinConv {
         outer.update_running(out.bn2.0, out.bn2.1, n)?;
         Ok(Some(out.y))
     }
+}
 
-    /// Forward pass.
-    pub fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
+impl Module for GinConv {
+    /// The fused training path of [`GinConv::forward_bn_relu_fused`] where it applies.
+    fn forward_norm_relu(&self, g: &Graph, x: &NodeInput, norm: &BatchNorm, ctx: &mut Ctx) -> Result<Tensor> {
+        match self.forward_bn_relu_fused(g, x, norm, ctx)? {
+            Some(y) => Ok(y),
+            None => norm.forward_relu(&self.forward(g, x, ctx)?, ctx),
+        }
+    }
+
+    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
         let combine = |h: &Tensor| -> Result<Tensor> {
             if self.eps.is_none() {
                 // fixed ε: aggregation and self term in one kernel

@@ -1,7 +1,7 @@
 //! GraphSAGE (Hamilton et al., NeurIPS 2017).
 
 use crate::graph::Graph;
-use crate::nn::{Linear, LinearConfig, LinearInit, NodeInput, Params};
+use crate::nn::{Ctx, Linear, LinearConfig, LinearInit, Module, NodeInput, Params};
 use crate::ops::{neighbor_max, propagate, spmm_const};
 use crate::Result;
 use candle_core::Tensor;
@@ -68,14 +68,19 @@ pub struct SageConv {
     lin_r: Option<Linear>,
 }
 
-impl SageConv {
-    /// Forward pass.
-    pub fn forward(&self, g: &Graph, x: &NodeInput) -> Result<Tensor> {
+impl Module for SageConv {
+    fn forward(&self, g: &Graph, x: &NodeInput, _ctx: &mut Ctx) -> Result<Tensor> {
         self.forward_act(g, x, false)
     }
-    /// Forward pass followed by ReLU when `relu` (fused into the propagation
-    /// kernel on the mean / sum path).
-    pub fn forward_act(&self, g: &Graph, x: &NodeInput, relu: bool) -> Result<Tensor> {
+    /// ReLU fused into the propagation kernel on the mean / sum path.
+    fn forward_relu(&self, g: &Graph, x: &NodeInput, _ctx: &mut Ctx) -> Result<Tensor> {
+        self.forward_act(g, x, true)
+    }
+}
+
+impl SageConv {
+    /// Forward pass followed by ReLU when `relu`.
+    fn forward_act(&self, g: &Graph, x: &NodeInput, relu: bool) -> Result<Tensor> {
         let coef = match self.cfg.aggr {
             SageAggr::Mean => Some(g.mean_weight()),
             _ => None,

@@ -1,0 +1,207 @@
+//! The graph-classification task at the run boundary (TU datasets, k-fold
+//! cross-validation).
+//!
+//! The protocol comes from `protocol = "gin" | "errica"` in the `[train]`
+//! section of the run file; when it is not set, Errica et al.'s is used where
+//! the dataset ships folds (`DS/splits/*.json`) and the GIN paper's otherwise
+//! ([`crate::tasks::graph::resolve_protocol`]).
+
+use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use crate::checkpoint::Checkpoint;
+use crate::data::tu::{load_tu_encoded, TuEncoding};
+use crate::models::graph_classifier::GraphClassifier;
+use crate::models::registry::{ModelArgs, ModelEntry};
+use crate::models::ModelKind;
+use crate::nn::Params;
+use crate::tasks::graph::{prepare_folds, summarize, train_fold_module, FoldResult, GraphModel, GraphTrainConfig, Protocol};
+use crate::train::Hooks;
+use crate::{Error, Result};
+use serde_json::json;
+use std::path::Path;
+
+pub(super) struct GraphTask;
+
+/// The GIN recipe with the chosen convolution, then the run file's
+/// `[train]`, then the flags.
+fn graph_config(job: &JobSpec, entry: &ModelEntry, seed: Option<u64>) -> Result<GraphTrainConfig> {
+    let kind = entry.builtin.unwrap_or(ModelKind::Gin);
+    let mut cfg = job.run_file.train_config(GraphTrainConfig::recipe(kind))?;
+    cfg.model.model = kind;
+    let o = &job.overrides;
+    if let Some(e) = o.epochs {
+        cfg.epochs = e;
+    }
+    if let Some(lr) = o.lr {
+        cfg.optimizer.lr = Some(lr);
+    }
+    if let Some(h) = o.hidden {
+        cfg.model.hidden_dim = h;
+    }
+    if let Some(d) = o.dropout {
+        cfg.model.dropout = d;
+    }
+    if o.patience.is_some() {
+        cfg.patience = o.patience;
+    }
+    if let Some(k) = o.folds {
+        cfg.folds = k;
+    }
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The classifier of `entry`: the GIN-paper classifier for the built-in
+/// convolutions, or the same readout and head around a registered encoder.
+fn build(entry: &ModelEntry, cfg: &GraphTrainConfig, p: &Params, in_dim: usize, classes: usize) -> Result<GraphClassifier> {
+    if entry.builtin.is_some() {
+        return cfg.model.init(in_dim, classes, p);
+    }
+    let m = &cfg.model;
+    let enc_in = if m.input_mlp { m.hidden_dim } else { in_dim };
+    let args = ModelArgs { in_dim: enc_in, out_dim: m.hidden_dim, hidden_dim: m.hidden_dim, num_layers: m.num_conv_layers(), dropout: 0.0, options: serde_json::Value::Null };
+    let encoder = entry.build(&args, &p.pp("convs.0"))?;
+    m.init_with_encoder(in_dim, classes, p, encoder)
+}
+
+fn is_tu(data_dir: &Path, dataset: &str) -> bool {
+    data_dir.join(dataset).join(format!("{dataset}_A.txt")).exists()
+}
+
+impl Task for GraphTask {
+    fn name(&self) -> &'static str {
+        "graph"
+    }
+    fn describe(&self) -> &'static str {
+        "graph classification (many graphs with graph labels, TU format)"
+    }
+    fn recognises(&self, data_dir: &Path, dataset: &str) -> bool {
+        is_tu(data_dir, dataset)
+    }
+
+    fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
+        if r.runs != 1 {
+            return Err(Error::config("runs", r.runs, "graph classification repeats over --folds, not --runs; run again with another --seed for another repetition"));
+        }
+        if job.save_state.is_some() || job.resume.is_some() {
+            return Err(Error::config("save_state", "given", "resumable state covers the node and link tasks; a cross-validation restarts its folds"));
+        }
+        let entry = env.models.for_task(&r.model, "graph")?;
+        let cfg = graph_config(job, entry, r.seed)?;
+        let dir = &r.data_dir;
+        let (ds, encoding) = load_tu_encoded(dir, &r.dataset, &cfg.features, None)?;
+        let (protocol, folds, source) = prepare_folds(dir, &ds, &cfg)?;
+        let nodes: usize = ds.graphs.iter().map(|g| g.graph.num_nodes()).sum();
+        env.progress.note(&format!(
+            "{}: {} graphs, {nodes} nodes, {} features, {} classes; model {} ({} layers incl. input, hidden {}, {:?} pooling); {} epochs x {} folds, batch {}",
+            ds.name,
+            ds.graphs.len(),
+            ds.num_node_features,
+            ds.num_classes,
+            entry.name,
+            cfg.model.num_layers,
+            cfg.model.hidden_dim,
+            cfg.model.pooling,
+            cfg.epochs,
+            folds.len(),
+            cfg.batch_size
+        ));
+        env.note(format!("{}; folds: {source}", protocol.describe()));
+        let num_folds = folds.len();
+        let mut results: Vec<FoldResult> = Vec::with_capacity(num_folds);
+        for (k, fold) in folds.iter().enumerate() {
+            env.progress.start(&format!("fold {}/{num_folds}", k + 1), cfg.epochs as u64);
+            let progress = &mut *env.progress;
+            let mut on_epoch = |log: &crate::tasks::graph::EpochLog| {
+                let val = log.val_acc.map(|v| format!(" val {}", pct(Some(v)))).unwrap_or_default();
+                progress.step(log.epoch as u64 + 1, &format!("loss {:.4}{val} test {}", log.loss, pct(Some(log.test_acc))));
+            };
+            let hooks = Hooks { on_epoch: Some(&mut on_epoch), stop: env.stop, ..Hooks::default() };
+            let (res, model): (FoldResult, GraphModel) = train_fold_module(&ds, fold, k, protocol, &cfg, |p, d, c| build(entry, &cfg, p, d, c), hooks)?;
+            env.progress.finish();
+            env.progress.note(&format!(
+                "fold {}/{num_folds}: test {} (epoch {}){}, {:.1} ms/epoch",
+                k + 1,
+                pct(Some(res.test_acc)),
+                res.selected_epoch + 1,
+                res.val_acc.map(|v| format!(", val {}", pct(Some(v)))).unwrap_or_default(),
+                res.epoch_ms
+            ));
+            if k == 0 {
+                if let Some(path) = &job.checkpoint {
+                    let encoding_json = json!({"tu_encoding": encoding, "class_labels": encoding.class_values, "protocol": protocol, "fold": 0, "selected_epoch": res.selected_epoch});
+                    let meta = CheckpointMeta { version: META_VERSION, task: "graph".into(), model: entry.name.clone(), dataset: ds.name.clone(), in_dim: ds.num_node_features, num_classes: Some(ds.num_classes), train: serde_json::to_value(&model.config)?, encoding: encoding_json };
+                    crate::checkpoint::save(path, &model.params, &meta.to_json())?;
+                    env.progress.note(&format!("saved checkpoint {} (the model of fold 1)", path.display()));
+                }
+            }
+            results.push(res);
+        }
+        let s = summarize(&results)?;
+        let table = match protocol {
+            Protocol::Gin => {
+                let best = s.best_epoch.unwrap_or(0);
+                let h_best = format!("test acc @ epoch {}", best + 1);
+                let mut t = Table::new(&["fold", "train", "test", &h_best, "test acc (last epoch)", "ms/epoch"]);
+                t.rows = results.iter().map(|f| vec![(f.fold + 1).to_string(), f.num_train.to_string(), f.num_test.to_string(), pct(f.test_curve.get(best).copied()), pct(Some(f.test_acc)), format!("{:.1}", f.epoch_ms)]).collect();
+                t
+            }
+            Protocol::Errica => {
+                let mut t = Table::new(&["fold", "train", "val", "test", "selected epoch", "val acc", "test acc", "ms/epoch"]);
+                t.rows = results
+                    .iter()
+                    .map(|f| vec![(f.fold + 1).to_string(), f.num_train.to_string(), f.num_val.to_string(), f.num_test.to_string(), (f.selected_epoch + 1).to_string(), pct(f.val_acc), pct(Some(f.test_acc)), format!("{:.1}", f.epoch_ms)])
+                    .collect();
+                t
+            }
+        };
+        let ms = results.iter().map(|f| f.epoch_ms).sum::<f64>() / results.len().max(1) as f64;
+        let at = s.best_epoch.map(|e| format!(" at epoch {} of the fold-averaged test curve", e + 1)).unwrap_or_default();
+        let headline = format!("graph {} on {} [{} protocol]: accuracy {} ± {}{at}, {} folds ({source}); {ms:.1} ms per training epoch", entry.name, ds.name, protocol, pct(Some(s.mean)), pct(Some(s.std)), s.num_folds);
+        let json = json!({
+            "task": "graph", "dataset": ds.name, "model": entry.name,
+            "protocol": protocol, "protocol_description": protocol.describe(), "fold_source": source,
+            "config": cfg,
+            "summary": {"accuracy_mean": s.mean, "accuracy_std": s.std, "best_epoch": s.best_epoch, "fold_accuracy": s.fold_acc, "folds": s.num_folds, "epoch_ms_mean": ms, "mean_test_curve": s.mean_curve},
+            "folds": results,
+        });
+        Ok(Report { json, tables: vec![table], headline, notes: vec![] })
+    }
+
+    fn predict(&self, spec: &PredictSpec, ck: &Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value> {
+        let path = &spec.checkpoint;
+        if spec.pairs.is_some() {
+            return Err(Error::config("pairs", "given", "is for link checkpoints; this is a graph checkpoint: pass --graphs FOLDER"));
+        }
+        let cfg: GraphTrainConfig = meta.train_config(path)?;
+        let entry = env.models.for_task(&meta.model, "graph")?;
+        let name = spec.graphs.clone().or_else(|| spec.dataset.clone()).unwrap_or_else(|| meta.dataset.clone());
+        let dir = crate::data::data_dir(spec.data_dir.as_deref());
+        let classes = meta.num_classes.unwrap_or(0);
+        // The training run's vocabulary (node labels, degree width, classes), so
+        // every value keeps the column it had in training.
+        let encoding: Option<TuEncoding> = match meta.encoding.get("tu_encoding") {
+            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("metadata tu_encoding is not a TU encoding ({e}); retrain it") })?),
+            None => None,
+        };
+        let (ds, enc) = load_tu_encoded(&dir, &name, &cfg.features, encoding.as_ref())?;
+        if ds.num_node_features != meta.in_dim {
+            return Err(Error::inconsistent(format!("features per node of {name} (node-label sets or the largest degree differ; features: {:?})", cfg.features), meta.in_dim, ds.num_node_features));
+        }
+        let params = Params::new(0);
+        let classifier = build(entry, &cfg, &params, meta.in_dim, classes)?;
+        ck.load_into(&params)?;
+        let model = GraphModel { config: cfg, params, classifier };
+        let all: Vec<usize> = (0..ds.graphs.len()).collect();
+        let pred = model.predict(&ds, &all)?;
+        let labels: Vec<i64> = meta.encoding["class_labels"].as_array().map(|a| a.iter().filter_map(|v| v.as_i64()).collect()).unwrap_or_default();
+        let as_labels: Option<Vec<i64>> = (labels.len() == classes).then(|| pred.iter().map(|&c| labels[c]).collect());
+        let y: Vec<usize> = ds.graphs.iter().map(|g| g.y).collect();
+        let labelled = encoding.is_none() || !enc.class_values.is_empty();
+        let acc = if labelled && ds.num_classes == classes { crate::eval::metrics::accuracy(&pred, &y).ok() } else { None };
+        env.progress.note(&format!("{name}: classified {} graphs{}", pred.len(), acc.map(|a| format!("; accuracy against its graph labels {}", pct(Some(a)))).unwrap_or_default()));
+        Ok(json!({"task": "graph", "graphs": name, "model": meta.model, "predictions": pred, "predicted_labels": as_labels, "accuracy": acc}))
+    }
+}

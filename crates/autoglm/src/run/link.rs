@@ -1,0 +1,235 @@
+//! The link-prediction task at the run boundary, and the edge-noise
+//! robustness study.
+
+use super::{CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use crate::checkpoint::Checkpoint;
+use crate::data::edge_split::{read_pairs_csv, EdgeNoise, NegativeStrategy};
+use crate::data::registry::load_node_dataset;
+use crate::eval::stats::mean_std;
+use crate::tasks::link::{robustness, summarize, train_with_hooks, LinkData, LinkModel, LinkRunResult, LinkTrainConfig};
+use crate::train::Hooks;
+use crate::{Error, Result};
+use serde_json::json;
+use std::path::Path;
+
+pub(super) struct LinkTask;
+
+/// The protocol, stated next to every result.
+fn protocol(cfg: &LinkTrainConfig) -> String {
+    format!(
+        "undirected edges split {} val / {} test (rest train, seeded); one val/test negative per positive drawn uniformly from the non-edges of the full graph; \
+         Hits@K: positives above the K-th highest of those negatives (OGB); MRR: each positive (u, v) ranked against {} negatives (u, w), w uniform with {{u, w}} a non-edge of the full graph; \
+         training positives: both directions of the training edges{}; training negatives: {} per positive, {}, ordered pairs u != v re-drawn every epoch, avoiding training edges; \
+         encoder graph = training edges only; model selection on validation AUC",
+        cfg.split.val,
+        cfg.split.test,
+        cfg.split.ranking_negatives,
+        if cfg.self_loop_positives { " plus every node's self-pair (A + I, as the GAE paper)" } else { "" },
+        cfg.negatives.ratio,
+        match cfg.negatives.strategy {
+            NegativeStrategy::Uniform => "uniform".to_string(),
+            _ => format!("degree^{}-biased", cfg.negatives.degree_power),
+        }
+    )
+}
+
+/// The recipe for the model name, then the run file's `[train]`, then the flags.
+fn link_config(job: &JobSpec, model: &str) -> Result<LinkTrainConfig> {
+    let recipe = LinkTrainConfig::recipe_by_name(model)?;
+    let mut cfg = job.run_file.train_config(recipe.clone())?;
+    cfg.encoder.model = recipe.encoder.model;
+    if recipe.variational {
+        cfg.variational = true;
+    }
+    let o = &job.overrides;
+    if o.folds.is_some() {
+        return Err(Error::config("folds", o.folds.unwrap_or(0), "cross-validation folds are a setting of the graph task; link prediction uses a seeded edge split (split.val / split.test in [train])"));
+    }
+    if let Some(e) = o.epochs {
+        cfg.epochs = e;
+    }
+    if let Some(lr) = o.lr {
+        cfg.optimizer.lr = Some(lr);
+    }
+    if let Some(h) = o.hidden {
+        cfg.encoder.hidden_dim = h;
+    }
+    if let Some(d) = o.dropout {
+        cfg.encoder.dropout = d;
+    }
+    if o.patience.is_some() {
+        cfg.patience = o.patience;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+const TABLE_METRICS: &[&str] = &["auc", "ap", "hits@10", "hits@20", "hits@50", "hits@100", "mrr"];
+
+fn shown(name: &str) -> bool {
+    TABLE_METRICS.contains(&name) || (name.starts_with("hits@") && !name.starts_with("rank_"))
+}
+
+impl Task for LinkTask {
+    fn name(&self) -> &'static str {
+        "link"
+    }
+    fn describe(&self) -> &'static str {
+        "link prediction (held-out edges of one graph)"
+    }
+    fn recognises(&self, _data_dir: &Path, _dataset: &str) -> bool {
+        false
+    }
+
+    fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
+        let entry = env.models.for_task(&r.model, "link")?;
+        let base = link_config(job, &entry.name)?;
+        if entry.builtin.is_none() {
+            return Err(Error::config("model", &entry.name, "the link task builds its encoders from the GAE recipe; registered models serve the node and graph tasks"));
+        }
+        let first_seed = r.seed.unwrap_or(base.seed);
+        if r.runs > 1 && (job.save_state.is_some() || job.resume.is_some()) {
+            return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1"));
+        }
+        let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
+        env.progress.note(&format!("{}: {} nodes, {} directed edges, {} features; link prediction with {} ({} runs)", ds.name, ds.graph.num_nodes(), ds.graph.num_edges(), ds.x.num_cols(), base.model_name(), r.runs));
+        let mut results: Vec<LinkRunResult> = vec![];
+        let mut feature_note = String::new();
+        for k in 0..r.runs {
+            let cfg = LinkTrainConfig { seed: first_seed + k, ..base.clone() };
+            let data = LinkData::prepare(&ds, &cfg)?;
+            if k == 0 {
+                feature_note = format!("{:?}", data.features);
+                env.progress.note(&format!("split: {} train / {} val / {} test edges; features: {feature_note}", data.split.train_pos.len(), data.split.val_pos.len(), data.split.test_pos.len()));
+            }
+            env.progress.start(&format!("run {}/{}", k + 1, r.runs), cfg.epochs as u64);
+            let progress = &mut *env.progress;
+            let mut on_epoch = |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
+            let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
+            let (res, model) = train_with_hooks(&data, &cfg, hooks)?;
+            env.progress.finish();
+            if k == 0 {
+                if let Some(path) = &job.checkpoint {
+                    let saved = LinkTrainConfig { split_seed: Some(cfg.split_seed()), ..cfg.clone() };
+                    let meta = CheckpointMeta { version: META_VERSION, task: "link".into(), model: entry.name.clone(), dataset: r.dataset.clone(), in_dim: data.x.dim(), num_classes: None, train: serde_json::to_value(&saved)?, encoding: json!({"num_nodes": data.split.num_nodes, "features": data.features}) };
+                    crate::checkpoint::save(path, &model.params, &meta.to_json())?;
+                    env.progress.note(&format!("saved checkpoint {}", path.display()));
+                }
+            }
+            results.push(res);
+        }
+        let names: Vec<String> = results[0].test.named().into_iter().map(|(n, _)| n).filter(|n| shown(n)).collect();
+        let mut headers: Vec<String> = vec!["seed".into(), "val auc".into()];
+        headers.extend(names.iter().cloned());
+        headers.extend(["best epoch".to_string(), "ms/epoch".to_string()]);
+        let mut table = Table { headers, rows: vec![] };
+        for x in &results {
+            let mut row = vec![x.seed.to_string(), format!("{:.4}", x.val.auc)];
+            row.extend(x.test.named().into_iter().filter(|(n, _)| shown(n)).map(|(_, v)| format!("{v:.4}")));
+            row.extend([x.best_epoch.to_string(), format!("{:.2}", x.epoch_ms)]);
+            table.rows.push(row);
+        }
+        let summary = summarize(&results.iter().map(|x| &x.test).collect::<Vec<_>>());
+        let (mm, msd) = mean_std(&results.iter().map(|x| x.epoch_ms).collect::<Vec<_>>()).unwrap_or((f64::NAN, f64::NAN));
+        let mut stable = Table { headers: vec!["test metric".into(), format!("mean ± std over {} runs", results.len())], rows: vec![] };
+        stable.rows = summary.iter().map(|(n, m, s)| vec![n.clone(), format!("{m:.4} ± {s:.4}")]).collect();
+        stable.rows.push(vec!["ms/epoch".into(), format!("{mm:.2} ± {msd:.2}")]);
+        let get = |k: &str| summary.iter().find(|s| s.0 == k).map_or(f64::NAN, |s| s.1);
+        let headline = format!("link {} on {}: test AUC {:.4}, AP {:.4}, Hits@10 {:.4}, MRR {:.4} (mean of {} runs); {mm:.2} ms per training epoch", base.model_name(), ds.name, get("auc"), get("ap"), get("hits@10"), get("mrr"), results.len());
+        env.note(format!("protocol: {}", protocol(&base)));
+        let summary_json: serde_json::Map<String, serde_json::Value> = summary.iter().map(|(n, m, s)| (n.clone(), json!({"mean": m, "std": s}))).collect();
+        let json = json!({
+            "task": "link", "dataset": ds.name, "model": base.model_name(), "config": base, "features": feature_note, "first_seed": first_seed,
+            "protocol": protocol(&base),
+            "summary": {"test": summary_json, "epoch_ms_mean": mm, "runs": results.len()},
+            "runs": results,
+        });
+        Ok(Report { json, tables: vec![table, stable], headline, notes: vec![] })
+    }
+
+    fn predict(&self, spec: &PredictSpec, ck: &Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value> {
+        let path = &spec.checkpoint;
+        if spec.graphs.is_some() {
+            return Err(Error::config("graphs", "given", "is for graph checkpoints; this is a link checkpoint: pass --pairs FILE"));
+        }
+        let cfg: LinkTrainConfig = meta.train_config(path)?;
+        let dataset = spec.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
+        let pairs_path = spec.pairs.as_ref().ok_or_else(|| Error::config("pairs", "missing", "pass --pairs FILE: a CSV of `src,dst` node pairs to score"))?;
+        let dir = crate::data::data_dir(spec.data_dir.as_deref());
+        let ds = load_node_dataset(&dir, &dataset)?;
+        // The same seeded split as in training: the encoder sees the same training graph.
+        let data = LinkData::prepare(&ds, &cfg)?;
+        if data.x.dim() != meta.in_dim {
+            return Err(Error::inconsistent(format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim), meta.in_dim, data.x.dim()));
+        }
+        let model = LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?;
+        ck.load_into(&model.params)?;
+        let pairs = read_pairs_csv(pairs_path, data.split.num_nodes)?;
+        let scores = model.score_pairs(&data.split.train_graph, &data.x, &pairs)?;
+        let out_pairs: Vec<_> = pairs
+            .iter()
+            .zip(&scores)
+            .map(|(&(u, v), &s)| json!({"src": u, "dst": v, "logit": s, "probability": 1.0 / (1.0 + (-s as f64).exp()), "training_edge": data.split.train_graph.has_edge(u, v)}))
+            .collect();
+        env.progress.note(&format!("{dataset}: scored {} node pairs with {}", pairs.len(), cfg.model_name()));
+        Ok(json!({"task": "link", "dataset": dataset, "model": cfg.model_name(), "pairs": out_pairs}))
+    }
+}
+
+/// An edge-noise robustness study.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RobustnessSpec {
+    pub job: JobSpec,
+    /// `add` or `drop`.
+    pub noise: String,
+    /// Fractions of the training edges (0 is always included).
+    pub levels: Vec<f64>,
+}
+
+/// Run a robustness study (link task).
+///
+/// # Errors
+/// Configuration, data and training errors.
+pub fn run_robustness(spec: &RobustnessSpec, env: &mut RunEnv) -> Result<Report> {
+    let r = spec.job.resolve()?;
+    let entry = env.models.for_task(&r.model, "link")?;
+    let mut cfg = link_config(&spec.job, &entry.name)?;
+    cfg.seed = r.seed.unwrap_or(cfg.seed);
+    let noise: EdgeNoise = spec.noise.parse()?;
+    let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
+    let num_levels = spec.levels.len() + usize::from(!spec.levels.contains(&0.0));
+    env.progress.note(&format!("{}: robustness of {} to {noise} noise at levels {:?}, {} runs", ds.name, cfg.model_name(), spec.levels, r.runs));
+    env.progress.start("trainings", r.runs * num_levels as u64);
+    let mut done = 0;
+    let progress = &mut *env.progress;
+    let rep = robustness(&ds, &cfg, noise, &spec.levels, r.runs, &mut |level, run, res| {
+        done += 1;
+        progress.step(done, &format!("run {} level {level}: test auc {:.4}", run + 1, res.test.auc));
+    })?;
+    env.progress.finish();
+    let names: Vec<String> = rep.levels[0].test.iter().map(|t| t.0.clone()).filter(|n| shown(n)).collect();
+    let mut headers: Vec<String> = vec!["level".into(), "train edges".into()];
+    headers.extend(names.iter().cloned());
+    let mut table = Table { headers, rows: vec![] };
+    for l in &rep.levels {
+        let mut row = vec![format!("{} {}", noise, l.level), format!("{:.0}", l.num_train_edges)];
+        for n in &names {
+            let (_, m, s) = l.test.iter().find(|t| &t.0 == n).cloned().unwrap_or_default();
+            let d = l.relative_drop.iter().find(|t| &t.0 == n).map_or(0.0, |t| t.1);
+            row.push(format!("{m:.4} ± {s:.4} ({:+.2}%)", -d * 100.0 + 0.0));
+        }
+        table.rows.push(row);
+    }
+    env.note(format!("protocol: {}; noise applied to the training edges only (message passing and supervision), never to validation/test pairs", protocol(&cfg)));
+    let levels: Vec<_> = rep
+        .levels
+        .iter()
+        .map(|l| {
+            let test: serde_json::Map<String, serde_json::Value> = l.test.iter().zip(&l.relative_drop).map(|((n, m, s), (_, d))| (n.clone(), json!({"mean": m, "std": s, "relative_drop": d}))).collect();
+            json!({"noise": rep.noise, "level": l.level, "num_train_edges": l.num_train_edges, "test": test, "runs": l.runs})
+        })
+        .collect();
+    let headline = format!("(test metrics, mean ± std over {} runs; in brackets the change relative to level 0)", r.runs);
+    let json = json!({"task": "link-robustness", "dataset": rep.dataset, "model": rep.model, "noise": rep.noise, "runs": r.runs, "config": cfg, "protocol": protocol(&cfg), "levels": levels, "notes": env.notes});
+    Ok(Report { json, tables: vec![table], headline, notes: std::mem::take(&mut env.notes) })
+}

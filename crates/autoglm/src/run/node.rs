@@ -1,0 +1,147 @@
+//! The node-classification task at the run boundary.
+
+use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use crate::checkpoint::Checkpoint;
+use crate::data::registry::load_node_dataset;
+use crate::eval::stats::mean_std;
+use crate::models::registry::{ModelArgs, ModelEntry};
+use crate::models::ModelKind;
+use crate::nn::{Module, Params};
+use crate::tasks::node::{train_module, NodeData, NodeModel, NodeTrainConfig, RunResult};
+use crate::train::Hooks;
+use crate::{Error, Result};
+use serde_json::json;
+use std::path::Path;
+
+pub(super) struct NodeTask;
+
+/// The recipe of `entry` (built-in models: their paper's; registered ones: GCN's
+/// optimiser and schedule), then the run file's `[train]`, then the flags.
+pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrainConfig> {
+    let kind = entry.builtin.unwrap_or(ModelKind::Gcn);
+    let mut cfg = job.run_file.train_config(NodeTrainConfig::recipe(kind))?;
+    cfg.model.model = kind;
+    let o = &job.overrides;
+    if o.folds.is_some() {
+        return Err(Error::config("folds", o.folds.unwrap_or(0), "cross-validation folds are a setting of the graph task; node classification uses the dataset's split"));
+    }
+    if let Some(e) = o.epochs {
+        cfg.epochs = e;
+    }
+    if let Some(lr) = o.lr {
+        cfg.optimizer.lr = Some(lr);
+    }
+    if let Some(h) = o.hidden {
+        cfg.model.hidden_dim = h;
+    }
+    if let Some(d) = o.dropout {
+        cfg.model.dropout = d;
+    }
+    if o.patience.is_some() {
+        cfg.patience = o.patience;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn build(entry: &ModelEntry, cfg: &NodeTrainConfig, p: &Params, in_dim: usize, out_dim: usize) -> Result<Box<dyn Module>> {
+    if entry.builtin.is_some() {
+        return Ok(Box::new(cfg.model.init(in_dim, out_dim, p)?));
+    }
+    let m = &cfg.model;
+    entry.build(&ModelArgs { in_dim, out_dim, hidden_dim: m.hidden_dim, num_layers: m.num_layers, dropout: m.dropout, options: serde_json::Value::Null }, p)
+}
+
+impl Task for NodeTask {
+    fn name(&self) -> &'static str {
+        "node"
+    }
+    fn describe(&self) -> &'static str {
+        "node classification (one graph with node labels)"
+    }
+    fn recognises(&self, _data_dir: &Path, _dataset: &str) -> bool {
+        true
+    }
+
+    fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
+        let entry = env.models.for_task(&r.model, "node")?;
+        let base = node_config(job, entry)?;
+        let first_seed = r.seed.unwrap_or(base.seed);
+        if r.runs > 1 && (job.save_state.is_some() || job.resume.is_some()) {
+            return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1 (and --seed for the run to continue)"));
+        }
+        let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
+        env.progress.note(&format!("{}: {} nodes, {} edges, {} features, {} classes; model {} ({} runs)", ds.name, ds.graph.num_nodes(), ds.graph.num_edges(), ds.x.num_cols(), ds.num_classes, entry.name, r.runs));
+        let data = NodeData::prepare_checked(&ds, base.normalize_features, base.allow_split_overlap)?;
+        if data.split.val.is_empty() {
+            env.note("the split has no validation nodes: model selection keeps the last epoch and validation metrics are n/a");
+        }
+        if data.split.test.is_empty() {
+            env.note("the split has no test nodes: test metrics are n/a");
+        }
+        let mut results: Vec<RunResult> = vec![];
+        for k in 0..r.runs {
+            let cfg = NodeTrainConfig { seed: first_seed + k, ..base.clone() };
+            env.progress.start(&format!("run {}/{}", k + 1, r.runs), cfg.epochs as u64);
+            let progress = &mut *env.progress;
+            let mut on_epoch = |log: &crate::tasks::node::EpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val {}", log.loss, pct(log.val_acc)));
+            let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
+            let (res, model): (RunResult, NodeModel<Box<dyn Module>>) = train_module(&data, &cfg, |p, d, c| build(entry, &cfg, p, d, c), hooks)?;
+            env.progress.finish();
+            if k == 0 {
+                if let Some(path) = &job.checkpoint {
+                    let meta = CheckpointMeta { version: META_VERSION, task: "node".into(), model: entry.name.clone(), dataset: r.dataset.clone(), in_dim: data.x.dim(), num_classes: Some(data.num_classes), train: serde_json::to_value(&cfg)?, encoding: serde_json::Value::Null };
+                    crate::checkpoint::save(path, &model.params, &meta.to_json())?;
+                    env.progress.note(&format!("saved checkpoint {}", path.display()));
+                }
+            }
+            results.push(res);
+        }
+        let mut table = Table::new(&["seed", "val acc", "test acc", "test macro-F1", "best epoch", "ms/epoch"]);
+        for x in &results {
+            table.rows.push(vec![x.seed.to_string(), pct(x.best_val_acc), pct(x.test_acc), pct(x.test_macro_f1), x.best_epoch.to_string(), format!("{:.2}", x.epoch_ms)]);
+        }
+        let stat = |f: &dyn Fn(&RunResult) -> Option<f64>| mean_std(&results.iter().filter_map(f).collect::<Vec<_>>());
+        let acc = stat(&|x| x.test_acc);
+        let f1 = stat(&|x| x.test_macro_f1);
+        let ms = stat(&|x| Some(x.epoch_ms)).map_or(f64::NAN, |m| m.0);
+        let ms_txt = |v: Option<(f64, f64)>| v.map_or_else(|| "n/a".to_string(), |(m, s)| format!("{:.2} ± {:.2}", m * 100.0, s * 100.0));
+        let headline = format!("node {} on {}: test accuracy {}, macro-F1 {} over {} runs; {ms:.2} ms per training epoch", entry.name, ds.name, ms_txt(acc), ms_txt(f1), results.len());
+        let runs: Vec<_> = results
+            .iter()
+            .map(|x| json!({"seed": x.seed, "best_epoch": x.best_epoch, "selection": x.selection, "val_acc": x.best_val_acc, "test_acc": x.test_acc, "test_macro_f1": x.test_macro_f1, "final_test_acc": x.final_test_acc, "epoch_ms": x.epoch_ms, "epochs_run": x.epochs_run, "history": x.history}))
+            .collect();
+        let json = json!({
+            "task": "node", "dataset": ds.name, "model": entry.name, "config": base, "first_seed": first_seed,
+            "summary": {"test_acc_mean": acc.map(|a| a.0), "test_acc_std": acc.map(|a| a.1), "test_macro_f1_mean": f1.map(|a| a.0), "test_macro_f1_std": f1.map(|a| a.1), "epoch_ms_mean": ms, "runs": results.len()},
+            "runs": runs,
+        });
+        Ok(Report { json, tables: vec![table], headline, notes: vec![] })
+    }
+
+    fn predict(&self, spec: &PredictSpec, ck: &Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value> {
+        if spec.pairs.is_some() || spec.graphs.is_some() {
+            return Err(Error::config(if spec.pairs.is_some() { "pairs" } else { "graphs" }, "given", "is for link (--pairs) or graph (--graphs) checkpoints; this is a node checkpoint: pass --dataset"));
+        }
+        let path = &spec.checkpoint;
+        let cfg: NodeTrainConfig = meta.train_config(path)?;
+        let entry = env.models.for_task(&meta.model, "node")?;
+        let dataset = spec.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
+        let dir = crate::data::data_dir(spec.data_dir.as_deref());
+        let ds = load_node_dataset(&dir, &dataset)?;
+        let (graph, x) = NodeData::inputs(&ds, cfg.normalize_features)?;
+        if x.dim() != meta.in_dim {
+            return Err(Error::inconsistent(format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim), meta.in_dim, x.dim()));
+        }
+        let classes = meta.num_classes.unwrap_or(0);
+        let params = Params::new(cfg.seed);
+        let model = build(entry, &cfg, &params, meta.in_dim, classes)?;
+        ck.load_into(&params)?;
+        let model = NodeModel { config: cfg, params, model };
+        let pred = model.predict(&graph, &x)?;
+        let test: Vec<usize> = ds.split.as_ref().map(|s| s.test.clone()).unwrap_or_default();
+        let acc = if test.is_empty() { None } else { Some(crate::eval::metrics::accuracy(&test.iter().map(|&i| pred[i]).collect::<Vec<_>>(), &test.iter().map(|&i| ds.y[i]).collect::<Vec<_>>())?) };
+        env.progress.note(&format!("{dataset}: predicted {} nodes; test accuracy {}", pred.len(), pct(acc)));
+        Ok(json!({"task": "node", "dataset": dataset, "model": meta.model, "predictions": pred, "test_acc": acc}))
+    }
+}
