@@ -1,7 +1,11 @@
 //! Fused graph-attention kernels (GAT): per-head scores of every node, and the
 //! attention coefficients `α = softmax_in-edges(LeakyReLU(s_src[j] + s_dst[i]))`
 //! computed in one pass per destination row, with hand-written backward passes.
+//! The softmax of each row's block is the shared per-segment routine of
+//! `softmax.rs`, fed the scores as it goes.
 
+use super::segment::for_each_segment;
+use super::softmax::{softmax_block, softmax_block_bwd};
 use super::{dims2, f32_slice, prep, simd};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Result, Shape, Tensor};
@@ -128,25 +132,9 @@ impl CustomOp2 for GatAttention {
         }
         let (ptr, col) = (self.g.row_ptr(), self.g.col_idx());
         let mut out = vec![0f32; self.g.num_edges() * h];
-        for_each_row(&mut out, ptr, h, |i, o| {
-            let deg = ptr[i + 1] - ptr[i];
-            for k in 0..h {
-                let mut m = f32::NEG_INFINITY;
-                for q in 0..deg {
-                    let v = self.leaky(ss[col[ptr[i] + q] * h + k] + sd[i * h + k]);
-                    o[q * h + k] = v;
-                    m = m.max(v);
-                }
-                let mut sum = 0f32;
-                for q in 0..deg {
-                    let v = (o[q * h + k] - m).exp();
-                    o[q * h + k] = v;
-                    sum += v;
-                }
-                for q in 0..deg {
-                    o[q * h + k] /= sum;
-                }
-            }
+        for_each_segment(&mut out, ptr, h, 64, |i, o| {
+            let src = &col[ptr[i]..ptr[i + 1]];
+            softmax_block(o, h, |q, k| self.leaky(ss[src[q] * h + k] + sd[i * h + k]));
         });
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_edges(), h))))
     }
@@ -160,20 +148,12 @@ impl CustomOp2 for GatAttention {
                 with_data(s_src, |ss| {
                     with_data(s_dst, |sd| {
                         let mut ge = vec![0f32; self.g.num_edges() * h];
-                        for_each_row(&mut ge, ptr, h, |i, o| {
-                            let (lo, deg) = (ptr[i], ptr[i + 1] - ptr[i]);
-                            for k in 0..h {
-                                let mut dot = 0f32;
-                                for q in 0..deg {
-                                    dot += alpha[(lo + q) * h + k] * g[(lo + q) * h + k];
-                                }
-                                for q in 0..deg {
-                                    let e = lo + q;
-                                    let d = alpha[e * h + k] * (g[e * h + k] - dot);
-                                    let pre = ss[col[e] * h + k] + sd[i * h + k];
-                                    o[q * h + k] = if pre > 0.0 { d } else { d * self.slope };
-                                }
-                            }
+                        for_each_segment(&mut ge, ptr, h, 64, |i, o| {
+                            let (lo, hi) = (ptr[i], ptr[i + 1]);
+                            softmax_block_bwd(o, &alpha[lo * h..hi * h], &g[lo * h..hi * h], h, |q, k, d| {
+                                let pre = ss[col[lo + q] * h + k] + sd[i * h + k];
+                                if pre > 0.0 { d } else { d * self.slope }
+                            });
                         });
                         let mut gdst = vec![0f32; n * h];
                         gdst.par_chunks_mut(h).with_min_len(256).enumerate().for_each(|(i, o)| {
@@ -195,20 +175,6 @@ impl CustomOp2 for GatAttention {
         })?;
         Ok((Some(Tensor::from_vec(gsrc, (n, h), &Device::Cpu)?), Some(Tensor::from_vec(gdst, (n, h), &Device::Cpu)?)))
     }
-}
-
-/// Split `out` (`[num_edges, h]`, edges grouped by destination) into per-node
-/// blocks and process them in parallel.
-fn for_each_row(out: &mut [f32], ptr: &[usize], h: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let n = ptr.len() - 1;
-    let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(n);
-    let mut rest = out;
-    for i in 0..n {
-        let (a, b) = rest.split_at_mut((ptr[i + 1] - ptr[i]) * h);
-        blocks.push(a);
-        rest = b;
-    }
-    blocks.into_par_iter().with_min_len(64).enumerate().for_each(|(i, o)| f(i, o));
 }
 
 /// GAT attention coefficients over each node's incoming edges:

@@ -56,8 +56,8 @@ pub use mlp::{mlp2_bn_relu_train, Mlp2Output, Mlp2Params};
 pub use propagate::propagate;
 pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
 pub(crate) use norm::column_sums;
-pub use pool::{segment_broadcast, segment_rows_softmax};
-pub use segment::{neighbor_max, segment_reduce, Reduce, Segments};
+pub use pool::segment_rows_softmax;
+pub use segment::{neighbor_max, segment_broadcast, segment_reduce, Reduce, Segments};
 pub use softmax::segment_softmax;
 pub use spmm::{gin_aggregate, sddmm, spmm, spmm_const, spmm_t};
 

@@ -3,70 +3,18 @@
 //! the rows of each segment (the gate of attention pooling, PyG
 //! `AttentionalAggregation` / `softmax(gate, batch)`), and the broadcast of one
 //! row per segment back to its rows (PyG `x[batch]`), the adjoint of the
-//! segment sum.
+//! segment sum. The softmax runs the shared segmented-softmax kernel of
+//! `softmax.rs`; the broadcast lives with the segment sum it is the adjoint of,
+//! in `segment.rs`.
 //!
 //! | op | math | shapes |
 //! |---|---|---|
 //! | [`segment_rows_softmax`] | `out[r, h] = exp(s[r, h]) / Σ_{r' ∈ seg(r)} exp(s[r', h])` | `[M, H]` → `[M, H]` |
-//! | [`segment_broadcast`] | `out[r] = x[seg(r)]` | `[S, F]` → `[M, F]` |
+//! | [`segment_broadcast`](super::segment_broadcast) | `out[r] = x[seg(r)]` | `[S, F]` → `[M, F]` |
 
-use super::{dims2, f32_slice, prep, segment_reduce, Reduce, Segments};
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
-/// Split `out` (`rows x h` values) into one mutable chunk per segment.
-fn chunks_per_segment<'a>(out: &'a mut [f32], ptr: &[usize], h: usize) -> Vec<&'a mut [f32]> {
-    let mut chunks = Vec::with_capacity(ptr.len().saturating_sub(1));
-    let mut rest: &mut [f32] = out;
-    for w in ptr.windows(2) {
-        let (a, b) = rest.split_at_mut((w[1] - w[0]) * h);
-        chunks.push(a);
-        rest = b;
-    }
-    chunks
-}
-
-struct RowsSoftmax {
-    seg: Segments,
-}
-
-impl CustomOp1 for RowsSoftmax {
-    fn name(&self) -> &'static str {
-        "segment-rows-softmax"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, "segment_rows_softmax")?;
-        let h = dims2(l, self.seg.num_rows(), "segment_rows_softmax", "scores")?;
-        let ptr = self.seg.ptr();
-        let mut out = vec![0f32; x.len()];
-        chunks_per_segment(&mut out, ptr, h).into_par_iter().with_min_len(16).enumerate().for_each(|(sg, o)| {
-            let xs = &x[ptr[sg] * h..ptr[sg + 1] * h];
-            let rows = ptr[sg + 1] - ptr[sg];
-            for k in 0..h {
-                let mut m = f32::NEG_INFINITY;
-                for r in 0..rows {
-                    m = m.max(xs[r * h + k]);
-                }
-                let mut sum = 0f32;
-                for r in 0..rows {
-                    let v = (xs[r * h + k] - m).exp();
-                    o[r * h + k] = v;
-                    sum += v;
-                }
-                for r in 0..rows {
-                    o[r * h + k] /= sum;
-                }
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((self.seg.num_rows(), h))))
-    }
-    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        // d softmax: y ⊙ (g − broadcast(Σ_seg y ⊙ g))
-        let yg = (res * grad)?;
-        let s = segment_broadcast(&self.seg, &segment_reduce(&self.seg, &yg, Reduce::Sum)?)?;
-        Ok(Some((res * (grad - s)?)?))
-    }
-}
+use super::softmax::SegmentSoftmax;
+use super::{prep, Segments};
+use candle_core::{Result, Tensor};
 
 /// Softmax over the rows of every segment, per column:
 /// `out[r, h] = exp(s[r, h]) / Σ_{r' in the segment of r} exp(s[r', h])`.
@@ -86,42 +34,13 @@ impl CustomOp1 for RowsSoftmax {
 /// assert_eq!(a, vec![0.5, 0.5, 1.0]);
 /// ```
 pub fn segment_rows_softmax(seg: &Segments, scores: &Tensor) -> Result<Tensor> {
-    prep(scores)?.apply_op1(RowsSoftmax { seg: seg.clone() })
-}
-
-struct SegmentBroadcast {
-    seg: Segments,
-}
-
-impl CustomOp1 for SegmentBroadcast {
-    fn name(&self) -> &'static str {
-        "segment-broadcast-rows"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, "segment_broadcast")?;
-        let f = dims2(l, self.seg.len(), "segment_broadcast", "x")?;
-        let ptr = self.seg.ptr();
-        let mut out = vec![0f32; self.seg.num_rows() * f];
-        chunks_per_segment(&mut out, ptr, f).into_par_iter().with_min_len(16).enumerate().for_each(|(sg, o)| {
-            let row = &x[sg * f..(sg + 1) * f];
-            o.chunks_mut(f.max(1)).for_each(|r| r.copy_from_slice(row));
-        });
-        Ok((CpuStorage::F32(out), Shape::from((self.seg.num_rows(), f))))
-    }
-    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(segment_reduce(&self.seg, grad, Reduce::Sum)?))
-    }
-}
-
-/// Copy row `s` of `x` to every row of segment `s`: `[num_segments, F]` →
-/// `[num_rows, F]` (PyG `x[batch]`). Its adjoint is the segment sum.
-pub fn segment_broadcast(seg: &Segments, x: &Tensor) -> Result<Tensor> {
-    prep(x)?.apply_op1(SegmentBroadcast { seg: seg.clone() })
+    prep(scores)?.apply_op1(SegmentSoftmax::rows(seg))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::segment_broadcast;
     use crate::testing::{assert_close, check_grad, rand_tensor, vec};
     use candle_core::{Device, Tensor};
 

@@ -1,5 +1,8 @@
 //! Reductions over contiguous row segments (graph pooling over a block-diagonal
-//! batch) and the max over each node's in-neighbours (GraphSAGE max).
+//! batch), their adjoint the segment broadcast, and the max over each node's
+//! in-neighbours (GraphSAGE max). `for_each_segment` is the parallel loop over
+//! per-segment output blocks that the segment kernels here and in `softmax.rs`
+//! and `attention.rs` share.
 
 use super::{dims2, f32_slice, min_rows, prep};
 use crate::graph::Graph;
@@ -102,7 +105,7 @@ impl CustomOp1 for SegmentReduce {
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = prep(grad)?;
         match self.kind {
-            Reduce::Sum | Reduce::Mean => Ok(Some(grad.apply_op1_no_bwd(&Broadcast { seg: self.seg.clone(), mean: self.kind == Reduce::Mean })?)),
+            Reduce::Sum | Reduce::Mean => Ok(Some(grad.apply_op1_no_bwd(&SegmentBroadcast { seg: self.seg.clone(), mean: self.kind == Reduce::Mean })?)),
             Reduce::Max => {
                 let arg = self.argmax.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.clone();
                 let arg = arg.ok_or_else(|| candle_core::Error::Msg("segment max: backward before forward".into()))?;
@@ -112,33 +115,58 @@ impl CustomOp1 for SegmentReduce {
     }
 }
 
-/// `out[r] = grad[seg(r)]` (divided by the segment size for the mean).
-struct Broadcast {
+/// Split `out` (`ptr[last] × width` values, one segment after the other) into
+/// one mutable block per segment and run `f(segment, block)` on them in
+/// parallel, at least `grain` segments per rayon task. The segments own
+/// disjoint blocks, so results do not depend on how rayon schedules them.
+pub(crate) fn for_each_segment(out: &mut [f32], ptr: &[usize], width: usize, grain: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(ptr.len().saturating_sub(1));
+    let mut rest = out;
+    for w in ptr.windows(2) {
+        let (a, b) = rest.split_at_mut((w[1] - w[0]) * width);
+        blocks.push(a);
+        rest = b;
+    }
+    blocks.into_par_iter().with_min_len(grain).enumerate().for_each(|(s, o)| f(s, o));
+}
+
+/// `out[r] = x[seg(r)]`, divided by the segment size for `mean` (the backward
+/// of the segment sum and mean; its own backward is that sum or mean).
+struct SegmentBroadcast {
     seg: Segments,
     mean: bool,
 }
 
-impl CustomOp1 for Broadcast {
+impl CustomOp1 for SegmentBroadcast {
     fn name(&self) -> &'static str {
         "segment-broadcast"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = f32_slice(s, l, "segment_broadcast")?;
-        let f = dims2(l, self.seg.len(), "segment_broadcast", "grad")?;
+        let x = f32_slice(s, l, "segment_broadcast")?;
+        let f = dims2(l, self.seg.len(), "segment_broadcast", "x")?;
         let ptr = self.seg.ptr();
         let mut out = vec![0f32; self.seg.num_rows() * f];
-        for sgm in 0..self.seg.len() {
-            let k = (ptr[sgm + 1] - ptr[sgm]) as f32;
-            for r in ptr[sgm]..ptr[sgm + 1] {
-                let o = &mut out[r * f..(r + 1) * f];
-                o.copy_from_slice(&g[sgm * f..(sgm + 1) * f]);
+        for_each_segment(&mut out, ptr, f, 16, |sg, o| {
+            let row = &x[sg * f..(sg + 1) * f];
+            let k = (ptr[sg + 1] - ptr[sg]) as f32;
+            for r in o.chunks_mut(f.max(1)) {
+                r.copy_from_slice(row);
                 if self.mean {
-                    o.iter_mut().for_each(|v| *v /= k);
+                    r.iter_mut().for_each(|v| *v /= k);
                 }
             }
-        }
+        });
         Ok((CpuStorage::F32(out), Shape::from((self.seg.num_rows(), f))))
     }
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(segment_reduce(&self.seg, grad, if self.mean { Reduce::Mean } else { Reduce::Sum })?))
+    }
+}
+
+/// Copy row `s` of `x` to every row of segment `s`: `[num_segments, F]` →
+/// `[num_rows, F]` (PyG `x[batch]`). Its adjoint is the segment sum.
+pub fn segment_broadcast(seg: &Segments, x: &Tensor) -> Result<Tensor> {
+    prep(x)?.apply_op1(SegmentBroadcast { seg: seg.clone(), mean: false })
 }
 
 /// `out[argmax[k] , k % f] += grad[k]`: routes max-gradients back to the winning rows.

@@ -250,3 +250,68 @@ fn on_worker_runs_the_closure_nests_and_keeps_results() {
         assert_eq!(inside, outside, "{threads} threads");
     }
 }
+
+/// The bits of a fixed case of every segmented-softmax and segment-broadcast
+/// path, forward and backward, in a fixed order (see `softmax_and_broadcast_keep_their_bits`).
+fn softmax_broadcast_bits() -> Vec<(&'static str, Vec<u32>)> {
+    use candle_core::Var;
+    fn grads(inputs: &[Tensor], up: &Tensor, f: impl Fn(&[Tensor]) -> Tensor) -> (Vec<u32>, Vec<Vec<u32>>) {
+        let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let out = f(&ts);
+        let g = (&out * up).unwrap().sum_all().unwrap().backward().unwrap();
+        let bits = |t: &Tensor| vec(t).iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        (bits(&out), ts.iter().map(|t| bits(g.get(t).unwrap())).collect())
+    }
+    let mut all = Vec::new();
+    let g = random_graph(7, 24, 50);
+    let s = (rand_tensor(&[24, 3], 51) * 4.0).unwrap();
+    let (f, gr) = grads(&[s], &rand_tensor(&[24, 3], 52), |v| segment_softmax(&g, &v[0]).unwrap());
+    all.push(("segment_softmax", f));
+    all.push(("segment_softmax grad", gr[0].clone()));
+    let seg = Segments::new(vec![0, 3, 3, 4, 9, 10]).unwrap();
+    let s = (rand_tensor(&[10, 2], 53) * 4.0).unwrap();
+    let (f, gr) = grads(&[s], &rand_tensor(&[10, 2], 54), |v| segment_rows_softmax(&seg, &v[0]).unwrap());
+    all.push(("segment_rows_softmax", f));
+    all.push(("segment_rows_softmax grad", gr[0].clone()));
+    let ss = (rand_tensor(&[7, 3], 55) * 2.0).unwrap();
+    let sd = (rand_tensor(&[7, 3], 56) * 2.0).unwrap();
+    let (f, gr) = grads(&[ss, sd], &rand_tensor(&[24, 3], 57), |v| gat_attention(&g, &v[0], &v[1], 0.2).unwrap());
+    all.push(("gat_attention", f));
+    all.push(("gat_attention grad s_src", gr[0].clone()));
+    all.push(("gat_attention grad s_dst", gr[1].clone()));
+    let (f, gr) = grads(&[rand_tensor(&[10, 2], 58)], &rand_tensor(&[5, 2], 59), |v| segment_reduce(&seg, &v[0], Reduce::Mean).unwrap());
+    all.push(("segment_reduce mean", f));
+    all.push(("segment_reduce mean grad", gr[0].clone()));
+    let (f, gr) = grads(&[rand_tensor(&[5, 2], 60)], &rand_tensor(&[10, 2], 61), |v| segment_broadcast(&seg, &v[0]).unwrap());
+    all.push(("segment_broadcast", f));
+    all.push(("segment_broadcast grad", gr[0].clone()));
+    all
+}
+
+/// [`softmax_broadcast_bits`] as computed by the three separate softmax
+/// kernels and the two broadcast ops before they were merged (commit 8bf9081).
+#[rustfmt::skip]
+const SOFTMAX_BROADCAST_BITS: &[(&str, &[u32])] = &[
+    ("segment_softmax", &[0x3cab6f31, 0x3e60e56f, 0x3a9c2f93, 0x3f7aa486, 0x3f47c6a5, 0x3f7fb1e8, 0x3dcdc190, 0x3ed36e8d, 0x3bade0c9, 0x3f5e900e, 0x3f0e2834, 0x3a4e2722, 0x3c1e3f11, 0x3ba58475, 0x3b6df711, 0x3ca7d83e, 0x3cdaaf76, 0x3f7d82be, 0x3b8899c5, 0x3aca0a2b, 0x3f0827bc, 0x3e100c81, 0x3b5f6147, 0x3ceba53e, 0x3c3de6ba, 0x3ce1db02, 0x3ed0b2c1, 0x3f55a84b, 0x3d88ba50, 0x3a3f76c7, 0x3bd0938e, 0x3f666585, 0x3cc1a370, 0x3b2aa0d1, 0x3a3fce1f, 0x3bf25fbc, 0x3f6616a5, 0x3f1007a3, 0x3d8aa6fa, 0x3d4c2004, 0x3e57fe2b, 0x3d9fbc6f, 0x3d5275a4, 0x3e67e34b, 0x3f5ab393, 0x3f4bbb1e, 0x3d7afc72, 0x3c095e9d, 0x3e37c326, 0x3c33a0d8, 0x3f3e7501, 0x3c749887, 0x3ae71a22, 0x3ba14bb9, 0x3c206ddb, 0x3f6d0e29, 0x3e788bb4, 0x3cbe9d3e, 0x3c28534f, 0x3b2132a4, 0x3f617dae, 0x3f28318c, 0x3f432fcb, 0x3b061f29, 0x3d457cb0, 0x3e50d946, 0x3d3f5ca0, 0x3e6fc4ef, 0x3aabd9f4, 0x3d4117ed, 0x3d4e4204, 0x3cf45878]),
+    ("segment_softmax grad", &[0x3c74dafd, 0x3dca05a3, 0x3ac49aa3, 0xbc74daf1, 0xbdca059f, 0xbac49bf4, 0x3d3a2ec4, 0x3c00219a, 0x3bddca9b, 0xbd78c5a6, 0x3c7ee554, 0x3a86a001, 0x3b407557, 0x3ad21405, 0x3babe95e, 0x3c4a3e33, 0xbccca4b7, 0xbc55adde, 0x3b580fd6, 0x3a90a916, 0x3df50f53, 0x3c083b13, 0x3b1936d1, 0xbc84f34e, 0xb9c39ca8, 0x3cb27c73, 0xbe0bdae1, 0xbc6a5e23, 0xbcbe757c, 0xb8fbdd6f, 0x3b6cd1e7, 0xbaae5a62, 0x3ce9abff, 0xba0f8668, 0xba2a57f8, 0x3b9b737d, 0xbd701161, 0x3e127ff7, 0x3dbe6fa3, 0x3d906a4c, 0xbe331f60, 0xbc1f4d09, 0xbc430d1b, 0x3d027da3, 0xbdaa85fb, 0x3e444941, 0x3d3b4e24, 0xbbd2831d, 0xbe2f0bc5, 0x3c636f10, 0x3e27fc86, 0xbc685b24, 0x3b4a1bca, 0x3b7bc83e, 0xbbd6f96c, 0xbd8065cf, 0xbe25578e, 0x3c48bca3, 0xbabc6c62, 0xbafeeb10, 0xbda42b30, 0xbda9fab6, 0xbcfde0f3, 0xba641b57, 0x3cab651e, 0x3d454dae, 0x3d4bbbf4, 0x3ddbee17, 0xbaa7b1f4, 0x3c9bf760, 0xbd33b5f0, 0xbc64a135]),
+    ("segment_rows_softmax", &[0x3e1657b4, 0x3f5d62f4, 0x3f558554, 0x3de12264, 0x3c9c97d2, 0x3ccf1800, 0x3f800000, 0x3f800000, 0x3c8469cd, 0x3f66f623, 0x3b7963f0, 0x3bfcba1a, 0x3b1f1134, 0x3ce87476, 0x3da753f7, 0x3b634862, 0x3f6559bd, 0x3d6e97c9, 0x3f800000, 0x3f800000]),
+    ("segment_rows_softmax grad", &[0xbc6cae1f, 0x3dff1a53, 0x3d1a770e, 0xbdc1870c, 0xbcbe96f8, 0xbcf64d2c, 0x00000000, 0x00000000, 0xbca06ca6, 0xbd87040a, 0xbb89f3b1, 0x3bc82221, 0xba8b7dc8, 0x3c9483ca, 0xbdd3f3ea, 0x3b828cfb, 0x3e036e22, 0x3d1a7043, 0x00000000, 0x00000000]),
+    ("gat_attention", &[0x3f3b4c19, 0x3e330d9e, 0x3f4f3418, 0x3e8967cd, 0x3f533c99, 0x3e432fa3, 0x3e11ecaa, 0x3e138e37, 0x3eeba755, 0x3e847df9, 0x3e398246, 0x3df10904, 0x3e9945d9, 0x3eacbbe2, 0x3e58166a, 0x3e9945d9, 0x3eacbbe2, 0x3e58166a, 0x3e47fc75, 0x3e24fc76, 0x3e743783, 0x3e47fc75, 0x3e24fc76, 0x3e743783, 0x3e47fc75, 0x3e24fc76, 0x3e743783, 0x3e47fc75, 0x3e24fc76, 0x3e743783, 0x3dd19525, 0x3e192d62, 0x3cb67a52, 0x3dee8735, 0x3e52e0c6, 0x3cc2953e, 0x3f03d8ed, 0x3e609f55, 0x3f4b2520, 0x3e68441d, 0x3e508b87, 0x3dcca1e9, 0x3e842c18, 0x3f13b549, 0x3dda3510, 0x3ea82fb0, 0x3dec2739, 0x3e9729b1, 0x3e4ec33f, 0x3e7b909b, 0x3ead5593, 0x3e4ec33f, 0x3e7b909b, 0x3ead5593, 0x3e890d10, 0x3ec96597, 0x3ce2b28f, 0x3d821217, 0x3ebb579c, 0x3ea294cc, 0x3d821217, 0x3ebb579c, 0x3ea294cc, 0x3d9781ff, 0x3df2a12b, 0x3c9a39fd, 0x3ecc8b3b, 0x3d9950fb, 0x3e3132c7, 0x3ecc8b3b, 0x3d9950fb, 0x3e3132c7]),
+    ("gat_attention grad s_src", &[0xbe3fabf9, 0xbb6e38e7, 0xbe3fa45a, 0xbc879144, 0xbe00792a, 0xbd05d738, 0x3bd21604, 0x3daaf8aa, 0x3c757281, 0x3e236684, 0x3c7eaf41, 0x3e92e3cc, 0x3cef9ef3, 0xbe08feb8, 0xbc55837e, 0x3e2f1324, 0x3cf611a5, 0xbc2fa753, 0xbe277de5, 0xbe1f723d, 0xbd89a32f]),
+    ("gat_attention grad s_dst", &[0xbb3a5fac, 0xbd43cc02, 0xbcd33c4b, 0x00000000, 0xbdff1d2e, 0x3d2fa751, 0xbcb1272b, 0x32080000, 0x3d09c2f2, 0x00000000, 0x00000000, 0x00000000, 0xbde784a6, 0xbddb89c4, 0xbd744ac4, 0x00000000, 0x32a00000, 0x31800000, 0x3e0bb2e8, 0xbc2330ce, 0xb2800000]),
+    ("segment_reduce mean", &[0x3ee348b8, 0xbd2bafc0, 0x00000000, 0x00000000, 0x3f0bdf90, 0x3f41742c, 0x3d52fba6, 0xbec859ae, 0x3dec9680, 0xbf19a220]),
+    ("segment_reduce mean grad", &[0xbbe44aab, 0x3d415ed5, 0xbbe44aab, 0x3d415ed5, 0xbbe44aab, 0x3d415ed5, 0xbd7a6c40, 0xbef53c70, 0xbda29ea0, 0x3de132da, 0xbda29ea0, 0x3de132da, 0xbda29ea0, 0x3de132da, 0xbda29ea0, 0x3de132da, 0xbda29ea0, 0x3de132da, 0x3e948de0, 0x3ef63b80]),
+    ("segment_broadcast", &[0xbde3b380, 0xbcd5ec80, 0xbde3b380, 0xbcd5ec80, 0xbde3b380, 0xbcd5ec80, 0xbc4fa800, 0x3e16c800, 0xbf1887cc, 0x3ebbb910, 0xbf1887cc, 0x3ebbb910, 0xbf1887cc, 0x3ebbb910, 0xbf1887cc, 0x3ebbb910, 0xbf1887cc, 0x3ebbb910, 0xbe46b530, 0xbf4b1ab8]),
+    ("segment_broadcast grad", &[0xbf1c94b4, 0x3f9cc8ac, 0x00000000, 0x00000000, 0xbebff510, 0xbde195e0, 0x3f18cbdc, 0x3f917368, 0xbf7b1c48, 0xbdcebbc0]),
+];
+
+#[test]
+fn softmax_and_broadcast_keep_their_bits() {
+    let got = softmax_broadcast_bits();
+    assert_eq!(got.len(), SOFTMAX_BROADCAST_BITS.len());
+    for ((name, bits), (want_name, want)) in got.iter().zip(SOFTMAX_BROADCAST_BITS) {
+        assert_eq!(name, want_name);
+        assert_eq!(bits.as_slice(), *want, "{name}: not the same bits as before");
+    }
+}
