@@ -738,6 +738,14 @@ impl Pickle {
                 _ => return shape_err(format!("csr column index {i} is outside 0..{num_cols}")),
             }
         }
+        // The width becomes a model's input dimension: bound it by the columns used.
+        let used = col_idx.iter().max().map_or(0, |c| c + 1);
+        if !super::limits::bounded_by_data(num_cols, used, col_idx.len() + num_rows) {
+            return shape_err(format!(
+                "csr_matrix _shape says {num_cols} columns, but the data uses only the first {used} ({} values in {num_rows} rows)",
+                col_idx.len()
+            ));
+        }
         let mut values = values;
         for rr in 0..num_rows {
             let (a, b) = (row_ptr[rr], row_ptr[rr + 1]);
@@ -890,6 +898,11 @@ pub(crate) mod writer {
 
     /// A scipy CSR float32 matrix pickle.
     pub(crate) fn csr(rows: usize, cols: usize, dense: &[f32]) -> Vec<u8> {
+        csr_claiming(rows, cols, cols as i64, dense)
+    }
+
+    /// [`csr`] whose `_shape` claims `claimed_cols` columns.
+    pub(crate) fn csr_claiming(rows: usize, cols: usize, claimed_cols: i64, dense: &[f32]) -> Vec<u8> {
         let (mut indptr, mut indices, mut data) = (vec![0i32], vec![], vec![]);
         for r in 0..rows {
             for c in 0..cols {
@@ -911,7 +924,7 @@ pub(crate) mod writer {
         w.str(b"csr");
         w.str(b"_shape");
         w.int(rows as i64);
-        w.int(cols as i64);
+        w.int(claimed_cols);
         w.out.push(op::TUPLE2);
         w.str(b"indptr");
         w.ndarray(&[indptr.len()], "i4", &indptr.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
