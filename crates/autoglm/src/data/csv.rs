@@ -206,7 +206,7 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
         (n, String::new())
     };
     limits::check_alloc("num_nodes", &opts.edges, num_nodes as u64, 64)?;
-    edges.check_range_from(&opts.edges, num_nodes, &origin)?;
+    edges.check_range(&opts.edges, num_nodes, &origin)?;
 
     let (mut src, mut dst, mut weight) = (edges.src, edges.dst, edges.edge_weight);
     if opts.undirected {

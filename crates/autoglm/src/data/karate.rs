@@ -109,7 +109,7 @@ fn from_text(
     let num_classes = y.iter().max().map_or(0, |m| m + 1);
 
     let e = text::parse_edge_csv(edges_path, edges_text, true)?;
-    e.check_range_from(
+    e.check_range(
         edges_path,
         num_nodes,
         &format!("{} has {num_nodes} rows, one per node", text::file_name(labels_path)),

@@ -584,7 +584,7 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
     let (y, num_classes) = read_labels(&labels_path)?;
     let num_nodes = y.len();
     let edges = text::parse_edge_csv(&edges_path, &text::read_text(&edges_path)?, false)?;
-    edges.check_range_from(&edges_path, num_nodes, &format!("labels.csv has {num_nodes} rows, one per node"))?;
+    edges.check_range(&edges_path, num_nodes, &format!("labels.csv has {num_nodes} rows, one per node"))?;
     let graph = Graph::builder(num_nodes)
         .edge_lists(edges.src, edges.dst)
         .remove_self_loops(true)

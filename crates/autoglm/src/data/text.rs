@@ -17,11 +17,6 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 /// The UTF-8 byte order mark some editors (Excel, Notepad) write at the start of a file.
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// `bytes` without a leading UTF-8 byte order mark.
-pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(BOM).unwrap_or(bytes)
-}
-
 /// Read a whole file as UTF-8 text, without a leading byte order mark.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
     let mut bytes = read_bytes(path)?;
@@ -41,6 +36,27 @@ pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> 
     let body = text.strip_suffix('\n').unwrap_or(text);
     let empty = text.is_empty();
     body.split('\n').enumerate().filter(move |_| !empty).map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+}
+
+/// Lines of a record file, one record per line (the TU format): 1-based
+/// numbers, `\r` stripped, trailing blank lines dropped, and a blank line
+/// anywhere else an error (it would shift every later record onto the wrong
+/// node).
+pub(crate) fn record_lines<'a>(path: &'a Path, text: &'a str) -> impl Iterator<Item = Result<(usize, &'a str)>> + 'a {
+    let body = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let pieces = if body.is_empty() { None } else { Some(body.split('\n')) };
+    pieces.into_iter().flatten().enumerate().map(move |(i, line)| {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim_matches(|c: char| c.is_ascii_whitespace()).is_empty() {
+            Err(Error::parse(
+                path,
+                Some(i + 1),
+                "blank line: every line must hold one record (a blank line would shift all later records); delete it",
+            ))
+        } else {
+            Ok((i + 1, line))
+        }
+    })
 }
 
 /// Parse one field, with an error naming the file, the line and what was expected.
@@ -199,14 +215,10 @@ impl EdgeList {
         self.src.iter().chain(&self.dst).max().map_or(0, |m| m + 1)
     }
 
-    /// Error naming the line of the first edge with an id `>= num_nodes`.
-    pub fn check_range(&self, path: &Path, num_nodes: usize) -> Result<()> {
-        self.check_range_from(path, num_nodes, "")
-    }
-
-    /// [`EdgeList::check_range`], saying where the node count comes from
-    /// (`origin`, e.g. "labels.csv has 3 rows, one per node"; may be empty).
-    pub fn check_range_from(&self, path: &Path, num_nodes: usize, origin: &str) -> Result<()> {
+    /// Error naming the line of the first edge with an id `>= num_nodes`,
+    /// saying where the node count comes from (`origin`, e.g. "labels.csv has
+    /// 3 rows, one per node"; may be empty).
+    pub fn check_range(&self, path: &Path, num_nodes: usize, origin: &str) -> Result<()> {
         for k in 0..self.src.len() {
             let (s, d) = (self.src[k], self.dst[k]);
             if s >= num_nodes || d >= num_nodes {
@@ -432,6 +444,27 @@ mod tests {
     }
 
     #[test]
+    fn record_lines_reject_inner_blank_lines() {
+        let v: Vec<_> = record_lines(p(), "1\r\n2\n\n \n").map(|r| r.unwrap()).collect();
+        assert_eq!(v, vec![(1, "1"), (2, "2")]);
+        assert_eq!(record_lines(p(), " \n\n").count(), 0);
+        let e = record_lines(p(), "1\n\n2\n").nth(1).unwrap().unwrap_err().to_string();
+        assert!(e.contains("f.csv:2") && e.contains("blank line"), "{e}");
+    }
+
+    #[test]
+    fn bom_is_stripped_and_fields_escaped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("e.csv");
+        std::fs::write(&f, "\u{feff}0,1\n").unwrap();
+        let t = read_text(&f).unwrap();
+        assert_eq!(t, "0,1\n");
+        assert_eq!(parse_edge_csv(&f, &t, false).unwrap().src, vec![0]);
+        assert_eq!(truncate("a\u{1b}[0m\tb", 40), "a\\u{1b}[0m\\tb");
+        assert_eq!(truncate("\u{7}abcdef", 3), "\\u{7}ab...");
+    }
+
+    #[test]
     fn edge_csv_with_and_without_header_and_weights() {
         let e = parse_edge_csv(p(), "src,dst\n0,1\n1, 2\n", false).unwrap();
         assert_eq!((e.src, e.dst, e.edge_weight), (vec![0, 1], vec![1, 2], None));
@@ -452,7 +485,7 @@ mod tests {
         let err = parse_edge_csv(p(), "0,-1\n", false).unwrap_err().to_string();
         assert!(err.contains(":1"), "{err}");
         let e = parse_edge_csv(p(), "0,5\n", false).unwrap();
-        let err = e.check_range(p(), 3).unwrap_err().to_string();
+        let err = e.check_range(p(), 3, "").unwrap_err().to_string();
         assert!(err.contains(":1") && err.contains("num_nodes = 3"), "{err}");
     }
 
