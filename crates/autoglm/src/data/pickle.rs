@@ -562,7 +562,12 @@ impl Pickle {
             ('u', 1 | 2 | 4 | 8) => DType::UInt(width),
             ('f', 4 | 8) => DType::Float(width),
             ('b', 1) => DType::Bool,
-            _ => return shape_err(format!("unsupported numpy dtype '{code}' (supported: i1..i8, u1..u8, f4, f8, b1)")),
+            _ => {
+                return shape_err(format!(
+                    "unsupported numpy dtype '{}' (supported: i1..i8, u1..u8, f4, f8, b1)",
+                    code.escape_debug()
+                ))
+            }
         };
         // State (3, '<', ...): byte order. Absent state means native order; numpy writes it.
         let mut big_endian = false;
@@ -704,7 +709,10 @@ impl Pickle {
         if let Ok(f) = get("format") {
             let f = self.bytes(f, "csr_matrix format")?;
             if f != b"csr" {
-                return shape_err(format!("sparse format is '{}', expected 'csr'", String::from_utf8_lossy(f)));
+                return shape_err(format!(
+                    "sparse format is '{}', expected 'csr'",
+                    String::from_utf8_lossy(f).escape_debug()
+                ));
             }
         }
         let shape = self.tuple(get("_shape")?, "csr_matrix _shape")?;
