@@ -17,9 +17,12 @@
 //!
 //! Fields are separated by a comma with any whitespace around it (`"1, 2"`,
 //! `"1,2"`, `" 11.000000, 15.887014"`); a line without a comma is split on
-//! whitespace. `\r\n` line ends and blank lines at the end of a file are
-//! accepted; a blank line anywhere else is an error (it would shift every
-//! following record onto the wrong node).
+//! whitespace. Files are read through the shared text reader: UTF-8, a
+//! leading byte order mark is dropped, `\r\n` line ends and blank lines at
+//! the end of a file are accepted; a blank line anywhere else is an error (it
+//! would shift every following record onto the wrong node). Node attributes
+//! must be finite after conversion to `f32` (`nan`, `inf`, `1e39` are errors);
+//! without graph labels, graph ids are bounded by the number of nodes.
 //!
 //! # Processing (PyG `read_tu_data` + `OneHotDegree`)
 //!
