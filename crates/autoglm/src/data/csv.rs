@@ -10,7 +10,9 @@
 //! * labels (optional): `node,label` (optional header); labels may be any
 //!   text and are mapped to `0..C-1` in sorted order (numeric order when all
 //!   labels are integers), see [`CsvInfo::label_values`]; every node needs a
-//!   label. Without a file every node gets label 0 and `num_classes` is 1;
+//!   label. Without a file the dataset has no labels: `y` is empty and
+//!   `num_classes` is 0 ([`NodeDataset::has_labels`] is false), so a
+//!   node-classification run fails instead of learning one class;
 //! * train / val / test (optional): one node id per line.
 //!
 //! With [`CsvOptions::undirected`] every edge's reverse is added and
@@ -18,10 +20,15 @@
 //! `to_undirected`. Otherwise edges are kept exactly as listed.
 //!
 //! The number of nodes is [`CsvOptions::num_nodes`] when given, else the
-//! largest of (largest id in the edges + 1, feature rows, largest labelled
-//! node + 1). Errors name the file and the 1-based line.
+//! number of feature rows, else the number of label rows (each file needs one
+//! row per node), else the largest id in the edges + 1; an edge outside that
+//! range is an error in the edge file. Split files must not repeat an id, and
+//! train / val / test must be disjoint; an empty split file is an empty part.
+//! A leading UTF-8 byte order mark and `\r\n` line ends are accepted. Errors
+//! name the file and the 1-based line.
 
 use super::features::FeatureFallback;
+use super::limits;
 use super::text::{self, numbered_lines};
 use super::{Features, NodeDataset, Split};
 use crate::graph::Graph;
@@ -161,25 +168,45 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
         None => None,
     };
 
-    let num_nodes = opts.num_nodes.unwrap_or_else(|| {
-        let f = features.as_ref().map_or(0, |(_, x)| x.num_rows());
-        let l = labels.as_ref().map_or(0, |(_, l)| l.iter().map(|r| r.node + 1).max().unwrap_or(0));
-        edges.min_num_nodes().max(f).max(l)
-    });
-    if opts.num_nodes.is_none() {
-        // A stray huge id would otherwise allocate a giant graph.
-        let rows = edges.src.len()
-            + features.as_ref().map_or(0, |(_, x)| x.num_rows())
-            + labels.as_ref().map_or(0, |(_, l)| l.len());
-        if num_nodes > 16 * rows + (1 << 20) {
+    // The node count: given, else one per feature row, else one per label row
+    // (both files must cover every node), else the largest edge id + 1. An
+    // edge outside that range is then the edge file's error, not a missing label.
+    if let (None, Some((fp, x)), Some((lp, l))) = (opts.num_nodes, &features, &labels) {
+        if x.num_rows() != l.len() {
             return Err(Error::parse(
-                &opts.edges,
+                fp,
                 None,
-                format!("the largest node id implies {num_nodes} nodes for only {rows} rows of data; fix the ids, or set num_nodes explicitly if that is intended"),
+                format!(
+                    "{} feature rows for {} nodes: {} has {} label rows; both files need one row per node",
+                    x.num_rows(),
+                    l.len(),
+                    text::file_name(lp),
+                    l.len()
+                ),
             ));
         }
     }
-    edges.check_range(&opts.edges, num_nodes)?;
+    let (num_nodes, origin) = if let Some(n) = opts.num_nodes {
+        (n, "as set in the options".to_string())
+    } else if let Some((p, x)) = &features {
+        (x.num_rows(), format!("{} has {} feature rows, one per node", text::file_name(p), x.num_rows()))
+    } else if let Some((p, l)) = &labels {
+        (l.len(), format!("{} has {} label rows, one per node", text::file_name(p), l.len()))
+    } else {
+        let n = edges.min_num_nodes();
+        // A stray huge id would otherwise allocate a giant graph.
+        let rows = edges.src.len();
+        if n > 16 * rows + (1 << 20) {
+            return Err(Error::parse(
+                &opts.edges,
+                None,
+                format!("the largest node id implies {n} nodes for only {rows} edges; node ids must be 0-based and dense: fix the ids (or, from the library, set num_nodes explicitly if that many isolated nodes are intended)"),
+            ));
+        }
+        (n, String::new())
+    };
+    limits::check_alloc("num_nodes", &opts.edges, num_nodes as u64, 64)?;
+    edges.check_range(&opts.edges, num_nodes, &origin)?;
 
     let (mut src, mut dst, mut weight) = (edges.src, edges.dst, edges.edge_weight);
     if opts.undirected {
@@ -217,30 +244,33 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
         None => opts.fallback.build(&graph),
     };
 
+    // Without a labels file the dataset says so: no labels, no classes.
     let (y, num_classes) = match labels {
         Some((p, rows)) => {
             info.has_labels = true;
             let (y, values) = remap_labels(p, &rows, num_nodes)?;
             info.label_values = values;
-            let c = info.label_values.len().max(1);
+            let c = info.label_values.len();
             (y, c)
         }
-        None => (vec![0; num_nodes], 1),
+        None => (Vec::new(), 0),
     };
 
     let split = if opts.train.is_some() || opts.val.is_some() || opts.test.is_some() {
         let ids = |p: &Option<PathBuf>| -> Result<Vec<usize>> {
             match p {
-                Some(p) => {
-                    let t = text::read_text(p)?;
-                    let ids = text::parse_id_list(p, &t)?;
-                    text::check_ids(p, &t, &ids, num_nodes)?;
-                    Ok(ids)
-                }
+                Some(p) => text::read_split_ids(p, num_nodes),
                 None => Ok(vec![]),
             }
         };
-        Some(Split { train: ids(&opts.train)?, val: ids(&opts.val)?, test: ids(&opts.test)? })
+        let split = Split { train: ids(&opts.train)?, val: ids(&opts.val)?, test: ids(&opts.test)? };
+        let parts: Vec<(&Path, &[usize])> =
+            [(&opts.train, &split.train), (&opts.val, &split.val), (&opts.test, &split.test)]
+                .into_iter()
+                .filter_map(|(p, ids)| p.as_deref().map(|p| (p, ids.as_slice())))
+                .collect();
+        text::check_disjoint(&parts, num_nodes)?;
+        Some(split)
     } else {
         None
     };
@@ -314,7 +344,11 @@ fn remap_labels(path: &Path, rows: &[LabelRow], num_nodes: usize) -> Result<(Vec
             return Err(Error::parse(
                 path,
                 Some(r.line),
-                format!("node {} is out of range for {num_nodes} nodes", r.node),
+                format!(
+                    "node {} is out of range: the dataset has {num_nodes} nodes, so node ids must be 0..{}",
+                    r.node,
+                    num_nodes.saturating_sub(1)
+                ),
             ));
         }
         if y[r.node] != usize::MAX {
@@ -389,7 +423,9 @@ mod tests {
         o.num_nodes = Some(5);
         o.fallback = FeatureFallback::DegreeOneHot { max_degree: 2 };
         let ds = load_csv(&o).unwrap();
-        assert_eq!((ds.graph.num_nodes(), ds.x.num_cols(), ds.num_classes), (5, 3, 1));
+        // No labels file: no labels (not one class).
+        assert_eq!((ds.graph.num_nodes(), ds.x.num_cols(), ds.num_classes), (5, 3, 0));
+        assert!(ds.y.is_empty() && !ds.has_labels());
         assert!(ds.split.is_none());
     }
 
@@ -411,7 +447,12 @@ mod tests {
         check(&o, "e.csv:3");
         o.num_nodes = None;
         o.labels = Some(write(d, "l.csv", "node,label\n0,a\n1,b\n"));
+        // The labels define 2 nodes: the edge to node 2 is the edge file's error.
+        check(&o, "e.csv:3");
+        check(&o, "l.csv has 2 label rows");
+        o.num_nodes = Some(3);
         check(&o, "node 2 has no label");
+        o.num_nodes = None;
         write(d, "l.csv", "node,label\n0,a\n1,b\n2,a\n2,b\n");
         check(&o, "l.csv:5");
         write(d, "l.csv", "node,label\n0,a\n1,b\n2\n");
@@ -428,5 +469,110 @@ mod tests {
         assert!(load_csv(&o).is_ok());
         o.edges = d.join("nope.csv");
         check(&o, "nope.csv");
+    }
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            write(tmp.path(), name, content);
+        }
+        tmp
+    }
+
+    fn folder_err(files: &[(&str, &str)]) -> String {
+        let tmp = folder(files);
+        load_csv(&CsvOptions::from_folder(tmp.path()).unwrap()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn huge_values_are_bounded_by_the_data() {
+        // A huge label value is one class among the labels present.
+        let tmp = folder(&[("edges.csv", "0,1\n1,2\n"), ("labels.csv", "node,label\n0,99999999999\n1,0\n2,0\n")]);
+        let ds = load_csv(&CsvOptions::from_folder(tmp.path()).unwrap()).unwrap();
+        assert_eq!((ds.num_classes, ds.y.clone()), (2, vec![1, 0, 0]));
+        // A huge node id in labels.csv names the file and line, allocating nothing.
+        let e = folder_err(&[("edges.csv", "0,1\n"), ("labels.csv", "0,a\n99999999999,b\n")]);
+        assert!(e.contains("labels.csv:2") && e.contains("node 99999999999 is out of range"), "{e}");
+        // An absurd node count is checked against the memory budget first.
+        let mut o = CsvOptions::new(write(tmp.path(), "e.csv", "0,1\n"));
+        o.num_nodes = Some(1 << 60);
+        let e = load_csv(&o).unwrap_err().to_string();
+        assert!(
+            e.contains("num_nodes = 1152921504606846976") && e.contains("memory budget") && e.contains("e.csv"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf_give_identical_results() {
+        let plain = folder(&[
+            ("edges.csv", "0,1\n1,2\n"),
+            ("labels.csv", "0,a\n1,b\n2,a\n"),
+            ("train.txt", "0\n"),
+            ("test.txt", "2\n"),
+        ]);
+        let bom = folder(&[
+            ("edges.csv", "\u{feff}0,1\r\n1,2\r\n"),
+            ("labels.csv", "\u{feff}0,a\r\n1,b\r\n2,a\r\n"),
+            ("train.txt", "\u{feff}0\r\n"),
+            ("test.txt", "\u{feff}2\r\n"),
+        ]);
+        let a = load_csv(&CsvOptions::from_folder(plain.path()).unwrap()).unwrap();
+        let b = load_csv(&CsvOptions::from_folder(bom.path()).unwrap()).unwrap();
+        assert_eq!(b.graph.num_edges(), 2, "the first edge must not be taken for a header");
+        assert_eq!((a.graph.src(), a.graph.dst()), (b.graph.src(), b.graph.dst()));
+        assert_eq!((a.y, a.split), (b.y, b.split));
+        // Dense features with a BOM and a header.
+        let f = folder(&[("edges.csv", "0,1\n"), ("features.csv", "\u{feff}a,b\r\n1,2\r\n3,4\r\n")]);
+        let ds = load_csv(&CsvOptions::from_folder(f.path()).unwrap()).unwrap();
+        assert_eq!(ds.x.to_dense(), vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn out_of_range_edge_blames_the_edge_file() {
+        let e = folder_err(&[("edges.csv", "src,dst\n0,1\n1,7\n"), ("labels.csv", "0,a\n1,b\n2,a\n")]);
+        assert!(e.contains("edges.csv:3") && e.contains("edge 1 -> 7"), "{e}");
+        assert!(e.contains("labels.csv has 3 label rows"), "{e}");
+        let e = folder_err(&[("edges.csv", "0,1\n1,5\n"), ("features.csv", "1\n2\n")]);
+        assert!(e.contains("edges.csv:2") && e.contains("features.csv has 2 feature rows"), "{e}");
+    }
+
+    #[test]
+    fn no_labels_file_means_no_labels() {
+        let tmp = folder(&[("edges.csv", "0,1\n1,2\n"), ("train.txt", "0\n"), ("test.txt", "1\n2\n")]);
+        let (ds, info) = load_csv_with_info(&CsvOptions::from_folder(tmp.path()).unwrap()).unwrap();
+        assert!(!info.has_labels && !ds.has_labels());
+        assert_eq!((ds.num_classes, ds.y.len()), (0, 0));
+        let e = ds.require_labels().unwrap_err().to_string();
+        assert!(e.contains("no node labels") && e.contains("labels.csv"), "{e}");
+        let with = folder(&[("edges.csv", "0,1\n"), ("labels.csv", "0,x\n1,y\n")]);
+        let ds = load_csv(&CsvOptions::from_folder(with.path()).unwrap()).unwrap();
+        assert_eq!(ds.require_labels().unwrap(), &[0, 1]);
+    }
+
+    #[test]
+    fn split_files_empty_duplicates_and_overlap() {
+        let base = [("edges.csv", "0,1\n1,2\n2,3\n"), ("labels.csv", "0,a\n1,b\n2,a\n3,b\n")];
+        // An empty test.txt is an empty split.
+        let tmp = folder(&[base[0], base[1], ("train.txt", "0\n1\n"), ("val.txt", "2\n"), ("test.txt", "")]);
+        let s = load_csv(&CsvOptions::from_folder(tmp.path()).unwrap()).unwrap().split.unwrap();
+        assert_eq!((s.train, s.val, s.test), (vec![0, 1], vec![2], vec![]));
+        // A repeated id names the file and both lines.
+        let e = folder_err(&[base[0], base[1], ("train.txt", "0\n1\n\n0\n")]);
+        assert!(e.contains("train.txt:4") && e.contains("node id 0 appears twice (lines 1 and 4)"), "{e}");
+        // Overlap names both files and the ids.
+        let e = folder_err(&[base[0], base[1], ("train.txt", "0\n1\n3\n"), ("val.txt", "2\n"), ("test.txt", "3\n1\n")]);
+        assert!(e.contains("ids 1, 3 appear in both train.txt and test.txt"), "{e}");
+        let e = folder_err(&[base[0], base[1], ("train.txt", "0\n"), ("val.txt", "2\n"), ("test.txt", "2\n")]);
+        assert!(e.contains("ids 2 appear in both val.txt and test.txt"), "{e}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_errors() {
+        let e = folder_err(&[("edges.csv", "0,1\n1,\u{1b}[2J\n")]);
+        assert!(e.contains("edges.csv:2") && e.contains("\\u{1b}[2J"), "{e}");
+        assert!(!e.contains('\u{1b}'), "raw escape in: {e:?}");
+        let e = folder_err(&[("edges.csv", "0,1\n"), ("features.csv", "1\n2\tx\n")]);
+        assert!(e.contains("\\t") && !e.contains('\t'), "{e:?}");
     }
 }

@@ -623,6 +623,8 @@ pub fn read_pairs_csv(path: &Path, num_nodes: usize) -> Result<Vec<(usize, usize
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
         let line = line.map_err(|e| Error::io("read pairs file", path, e))?;
         let lineno = i + 1;
+        // A leading UTF-8 byte order mark is not part of the first field.
+        let line = if i == 0 { line.strip_prefix('\u{feff}').unwrap_or(&line) } else { &line };
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
             continue;
@@ -853,5 +855,8 @@ mod tests {
         std::fs::write(&p, "0,1,2\n").unwrap();
         assert!(read_pairs_csv(&p, 4).unwrap_err().to_string().contains("two node ids"));
         assert!(read_pairs_csv(&dir.path().join("missing.csv"), 4).is_err());
+        // A byte order mark and CRLF line ends: the first pair is kept.
+        std::fs::write(&p, "\u{feff}0,1\r\n2,3\r\n").unwrap();
+        assert_eq!(read_pairs_csv(&p, 4).unwrap(), vec![(0, 1), (2, 3)]);
     }
 }

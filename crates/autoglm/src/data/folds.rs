@@ -70,7 +70,7 @@ struct ErricaSelection {
 /// [`Error::Io`] when the file cannot be read; [`Error::Parse`] (with the JSON
 /// line) when it is not in this layout or a fold has no model-selection entry.
 pub fn load_errica_folds(path: &Path) -> Result<Vec<Fold>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    let text = super::text::read_text(path)?;
     let raw: Vec<ErricaFold> = serde_json::from_str(&text).map_err(|e| {
         Error::parse(
             path,
@@ -411,6 +411,10 @@ mod tests {
         let folds = load_errica_folds(&p).unwrap();
         assert_eq!(folds[1], Fold { train: vec![0], val: vec![1], test: vec![2, 3] });
         validate_folds(&folds, 4).unwrap();
+        // A leading byte order mark and CRLF line ends change nothing.
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
+        assert_eq!(load_errica_folds(&p).unwrap(), folds);
 
         std::fs::write(&p, "[{\"test\": [0],\n \"model_selection\": []}]").unwrap();
         let e = load_errica_folds(&p).unwrap_err().to_string();

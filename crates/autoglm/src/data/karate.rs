@@ -35,7 +35,10 @@ pub fn load_karate(data_dir: &Path) -> Result<NodeDataset> {
         if !p.is_file() {
             return Err(Error::DatasetNotFound {
                 name: "karate".into(),
-                msg: format!("missing {}; use load_karate_builtin() for the copy built into the library", p.display()),
+                msg: format!(
+                    "missing {}; the karate folder needs edges.csv and labels.csv (remove the folder to use the copy built into the library)",
+                    p.display()
+                ),
             });
         }
     }
@@ -93,12 +96,24 @@ fn from_text(
         if y[node] != usize::MAX {
             return Err(Error::parse(labels_path, Some(ln), format!("node {node} has a second label row")));
         }
+        // Class ids are 0..C-1 among num_nodes nodes; a larger one would size C.
+        if label >= num_nodes {
+            return Err(Error::parse(
+                labels_path,
+                Some(ln),
+                format!("class id {label} of node {node} is out of range: with {num_nodes} nodes, class ids must be below {num_nodes}"),
+            ));
+        }
         y[node] = label;
     }
     let num_classes = y.iter().max().map_or(0, |m| m + 1);
 
     let e = text::parse_edge_csv(edges_path, edges_text, true)?;
-    e.check_range(edges_path, num_nodes)?;
+    e.check_range(
+        edges_path,
+        num_nodes,
+        &format!("{} has {num_nodes} rows, one per node", text::file_name(labels_path)),
+    )?;
     let m = e.src.len();
     let weight = e.edge_weight.unwrap_or_else(|| vec![1.0; m]);
     let mut src = Vec::with_capacity(2 * m);
@@ -200,5 +215,17 @@ mod tests {
         std::fs::write(dir.join("edges.csv"), "src,dst,weight\n0,1,3\n").unwrap();
         let d = load_karate(tmp.path()).unwrap();
         assert_eq!(d.split.unwrap().train, vec![0, 1]);
+        // A huge class id is an error naming the line, not 10^11 classes.
+        std::fs::write(dir.join("labels.csv"), "node,label,club\n0,0,a\n1,99999999999,b\n").unwrap();
+        let e = load_karate(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("labels.csv:3") && e.contains("class id 99999999999"), "{e}");
+        // A BOM and CRLF change nothing.
+        std::fs::write(dir.join("labels.csv"), "\u{feff}0,0\r\n1,1\r\n").unwrap();
+        std::fs::write(dir.join("edges.csv"), "\u{feff}0,1,3\r\n").unwrap();
+        let b = load_karate(tmp.path()).unwrap();
+        assert_eq!((b.graph.num_edges(), b.y, b.num_classes), (2, vec![0, 1], 2));
+        std::fs::remove_file(dir.join("labels.csv")).unwrap();
+        let e = load_karate(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("labels.csv") && !e.contains("load_karate_builtin"), "{e}");
     }
 }

@@ -10,6 +10,7 @@ pub mod download;
 pub mod edge_split;
 pub mod features;
 pub mod karate;
+pub mod limits;
 pub mod pickle;
 pub mod planetoid;
 pub mod registry;
@@ -96,13 +97,42 @@ pub struct NodeDataset {
     /// Directed edges as stored (undirected graphs list both directions).
     pub graph: Graph,
     pub x: Features,
-    /// Label of every node, in `0..num_classes`.
+    /// Label of every node, in `0..num_classes`; empty when the dataset has
+    /// no labels (a CSV folder without `labels.csv`), see [`NodeDataset::has_labels`].
     pub y: Vec<usize>,
+    /// Number of classes; 0 when the dataset has no labels.
     pub num_classes: usize,
     /// The standard split, where the dataset has one.
     pub split: Option<Split>,
     /// Where it was loaded from.
     pub source: PathBuf,
+}
+
+impl NodeDataset {
+    /// Whether every node has a label (false for a CSV folder without `labels.csv`,
+    /// which is fine for link prediction but not for node classification).
+    pub fn has_labels(&self) -> bool {
+        self.num_classes > 0 && self.y.len() == self.graph.num_nodes()
+    }
+
+    /// The node labels, or an error saying the dataset has none (for tasks that need them).
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) when [`NodeDataset::has_labels`] is false.
+    pub fn require_labels(&self) -> crate::Result<&[usize]> {
+        if self.has_labels() {
+            Ok(&self.y)
+        } else {
+            Err(crate::Error::config(
+                "dataset",
+                &self.name,
+                format!(
+                    "the dataset has no node labels (no labels.csv in {}); node classification needs a labels.csv with 'node,label' for every node",
+                    self.source.display()
+                ),
+            ))
+        }
+    }
 }
 
 /// One graph of a graph-classification dataset.

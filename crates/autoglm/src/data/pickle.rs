@@ -562,7 +562,12 @@ impl Pickle {
             ('u', 1 | 2 | 4 | 8) => DType::UInt(width),
             ('f', 4 | 8) => DType::Float(width),
             ('b', 1) => DType::Bool,
-            _ => return shape_err(format!("unsupported numpy dtype '{code}' (supported: i1..i8, u1..u8, f4, f8, b1)")),
+            _ => {
+                return shape_err(format!(
+                    "unsupported numpy dtype '{}' (supported: i1..i8, u1..u8, f4, f8, b1)",
+                    code.escape_debug()
+                ))
+            }
         };
         // State (3, '<', ...): byte order. Absent state means native order; numpy writes it.
         let mut big_endian = false;
@@ -704,7 +709,10 @@ impl Pickle {
         if let Ok(f) = get("format") {
             let f = self.bytes(f, "csr_matrix format")?;
             if f != b"csr" {
-                return shape_err(format!("sparse format is '{}', expected 'csr'", String::from_utf8_lossy(f)));
+                return shape_err(format!(
+                    "sparse format is '{}', expected 'csr'",
+                    String::from_utf8_lossy(f).escape_debug()
+                ));
             }
         }
         let shape = self.tuple(get("_shape")?, "csr_matrix _shape")?;
@@ -737,6 +745,14 @@ impl Pickle {
                 Ok(c) if c < num_cols => col_idx.push(c),
                 _ => return shape_err(format!("csr column index {i} is outside 0..{num_cols}")),
             }
+        }
+        // The width becomes a model's input dimension: bound it by the columns used.
+        let used = col_idx.iter().max().map_or(0, |c| c + 1);
+        if !super::limits::bounded_by_data(num_cols, used, col_idx.len() + num_rows) {
+            return shape_err(format!(
+                "csr_matrix _shape says {num_cols} columns, but the data uses only the first {used} ({} values in {num_rows} rows)",
+                col_idx.len()
+            ));
         }
         let mut values = values;
         for rr in 0..num_rows {
@@ -890,6 +906,11 @@ pub(crate) mod writer {
 
     /// A scipy CSR float32 matrix pickle.
     pub(crate) fn csr(rows: usize, cols: usize, dense: &[f32]) -> Vec<u8> {
+        csr_claiming(rows, cols, cols as i64, dense)
+    }
+
+    /// [`csr`] whose `_shape` claims `claimed_cols` columns.
+    pub(crate) fn csr_claiming(rows: usize, cols: usize, claimed_cols: i64, dense: &[f32]) -> Vec<u8> {
         let (mut indptr, mut indices, mut data) = (vec![0i32], vec![], vec![]);
         for r in 0..rows {
             for c in 0..cols {
@@ -911,7 +932,7 @@ pub(crate) mod writer {
         w.str(b"csr");
         w.str(b"_shape");
         w.int(rows as i64);
-        w.int(cols as i64);
+        w.int(claimed_cols);
         w.out.push(op::TUPLE2);
         w.str(b"indptr");
         w.ndarray(&[indptr.len()], "i4", &indptr.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());

@@ -134,8 +134,9 @@ pub fn load_planetoid_with_info(
     let dir = find_planetoid_dir(data_dir, name).ok_or_else(|| Error::DatasetNotFound {
         name: name.to_string(),
         msg: format!(
-            "no folder '{name}' (any letter case) in {}; point --data-dir or AUTOGLM_DATA at the datasets folder, or download the raw files with data::download::fetch_planetoid",
-            data_dir.display()
+            "no folder '{name}' (any letter case) in {}; point --data-dir or AUTOGLM_DATA at the datasets folder, which must hold {}",
+            data_dir.display(),
+            where_to_put(&data_dir.join(name), name)
         ),
     })?;
     let converted = dir.join("edges.csv").is_file() && dir.join("labels.csv").is_file();
@@ -149,6 +150,15 @@ pub fn load_planetoid_with_info(
         PlanetoidSource::Converted => load_converted(&dir, &lname),
         _ => load_raw(&dir, &lname),
     }
+}
+
+/// What a Planetoid folder must hold, for error messages.
+pub(crate) fn where_to_put(dir: &Path, name: &str) -> String {
+    format!(
+        "either the Planetoid raw files ind.{name}.{{x,tx,allx,y,ty,ally,graph,test.index}} in {} (from github.com/kimiyoung/planetoid, folder data/), or the converted edges.csv, labels.csv, features.txt (optional), train.txt, val.txt, test.txt in {}",
+        dir.join("raw").display(),
+        dir.display()
+    )
 }
 
 /// Paths of the raw files of one dataset.
@@ -187,13 +197,10 @@ impl RawFiles {
         if p.is_file() {
             Ok(p)
         } else {
+            let dataset_dir = self.dir.parent().unwrap_or(&self.dir);
             Err(Error::DatasetNotFound {
                 name: name.to_string(),
-                msg: format!(
-                    "missing raw file {}; the raw Planetoid files ind.{}.{{x,tx,allx,y,ty,ally,graph,test.index}} come from github.com/kimiyoung/planetoid (folder data/); use the converted files (PlanetoidSource::Converted) if you have them",
-                    p.display(),
-                    self.prefix
-                ),
+                msg: format!("missing raw file {}; put {}", p.display(), where_to_put(dataset_dir, &self.prefix)),
             })
         }
     }
@@ -207,6 +214,11 @@ fn pickle_error(path: &Path, e: PickleError) -> Error {
     )
 }
 
+/// A pickle whose structure is fine but whose values are not (NaN, sizes).
+fn value_error(path: &Path, msg: String) -> Error {
+    Error::parse(path, None, format!("{msg}; the file is corrupt or not a Planetoid file: download it again"))
+}
+
 fn load_pickle(path: &Path) -> Result<Pickle> {
     let bytes = text::read_bytes(path)?;
     pickle::parse(&bytes).map_err(|e| pickle_error(path, e))
@@ -214,7 +226,19 @@ fn load_pickle(path: &Path) -> Result<Pickle> {
 
 fn load_csr(path: &Path) -> Result<CsrMatrix> {
     let p = load_pickle(path)?;
-    p.to_csr(p.root()).map_err(|e| pickle_error(path, e))
+    let m = p.to_csr(p.root()).map_err(|e| pickle_error(path, e))?;
+    // Every value finite (after the conversion to f32): name the element and its row.
+    if let Some(k) = m.values.iter().position(|v| !v.is_finite()) {
+        let row = m.row_ptr.partition_point(|&p| p <= k) - 1;
+        return Err(value_error(
+            path,
+            format!(
+                "feature value {} (data element {k}: row {row}, column {}) is not a finite number",
+                m.values[k], m.col_idx[k]
+            ),
+        ));
+    }
+    Ok(m)
 }
 
 fn load_array(path: &Path) -> Result<NdArray> {
@@ -227,6 +251,24 @@ fn load_label_rows(path: &Path) -> Result<(usize, usize, Vec<usize>)> {
     let a = load_array(path)?;
     let (rows, cols) = a.dims2().map_err(|e| pickle_error(path, e))?;
     let vals = a.to_f32();
+    if let Some(k) = vals.iter().position(|v| !v.is_finite()) {
+        return Err(value_error(
+            path,
+            format!(
+                "label value {} (element {k}: row {}, column {}) is not a finite number",
+                vals[k],
+                k / cols,
+                k % cols
+            ),
+        ));
+    }
+    // One column per class: more classes than labelled rows cannot be real.
+    if cols > rows.max(1) + 1024 {
+        return Err(value_error(
+            path,
+            format!("the one-hot label array has shape ({rows}, {cols}): {cols} classes for {rows} rows"),
+        ));
+    }
     let labels = (0..rows)
         .map(|r| {
             let row = &vals[r * cols..(r + 1) * cols];
@@ -279,6 +321,18 @@ fn layout(n_all: usize, test_index: Vec<usize>, path: &Path, text_of: &str) -> R
         return Err(Error::parse(path, line, format!("test id {dup} appears twice")));
     }
     let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    if min < n_all {
+        // Ids below len(allx) are the rows of allx (train and validation nodes).
+        let line = numbered_lines(text_of).find(|(_, l)| l.trim().parse::<usize>() == Ok(min)).map(|(n, _)| n);
+        return Err(Error::parse(
+            path,
+            line,
+            format!(
+                "test id {min} is below {n_all}, the number of allx / ally rows: ids 0..{} are the non-test nodes (train and validation), so test ids must be >= {n_all}",
+                n_all.saturating_sub(1)
+            ),
+        ));
+    }
     let ext_len = max - min + 1;
     // CiteSeer pads 15 ids for 1,000 test rows; refuse absurd spans instead of allocating them.
     if ext_len > 16 * sorted.len() + 1024 {
@@ -366,7 +420,11 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     if !files.dir.is_dir() {
         return Err(Error::DatasetNotFound {
             name: name.to_string(),
-            msg: format!("{} has neither raw/ nor edges.csv + labels.csv", dir.display()),
+            msg: format!(
+                "{} has neither raw/ nor edges.csv + labels.csv; put {}",
+                dir.display(),
+                where_to_put(dir, name)
+            ),
         });
     }
     let y_path = files.require("y", name)?;
@@ -493,25 +551,27 @@ fn read_labels(path: &Path) -> Result<(Vec<usize>, usize)> {
         if y[node] != usize::MAX {
             return Err(Error::parse(path, Some(ln), format!("node {node} has a second label row")));
         }
+        // Class ids are 0..C-1 with C classes among n nodes: a larger id is a
+        // wrong value, and would make C (the model's output width) absurd.
+        if label >= n {
+            return Err(Error::parse(
+                path,
+                Some(ln),
+                format!(
+                    "class id {label} of node {node} is out of range: with {n} nodes, class ids must be 0-based and below {n} (0..C-1 for C classes)"
+                ),
+            ));
+        }
         y[node] = label;
     }
     let num_classes = y.iter().max().map_or(0, |m| m + 1);
     Ok((y, num_classes))
 }
 
-fn read_ids(path: &Path, num_nodes: usize) -> Result<Vec<usize>> {
-    let t = text::read_text(path)?;
-    let ids = text::parse_id_list(path, &t)?;
-    text::check_ids(path, &t, &ids, num_nodes)?;
-    Ok(ids)
-}
-
 fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
-    let missing = |f: &str| {
-        Error::DatasetNotFound {
+    let missing = |f: &str| Error::DatasetNotFound {
         name: name.to_string(),
-        msg: format!("missing {}; the converted files are edges.csv, labels.csv, optional features.txt and train/val/test.txt (use PlanetoidSource::Raw for raw/ind.* files)", dir.join(f).display()),
-    }
+        msg: format!("missing {}; put {}", dir.join(f).display(), where_to_put(dir, name)),
     };
     let labels_path = dir.join("labels.csv");
     let edges_path = dir.join("edges.csv");
@@ -524,7 +584,7 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
     let (y, num_classes) = read_labels(&labels_path)?;
     let num_nodes = y.len();
     let edges = text::parse_edge_csv(&edges_path, &text::read_text(&edges_path)?, false)?;
-    edges.check_range(&edges_path, num_nodes)?;
+    edges.check_range(&edges_path, num_nodes, &format!("labels.csv has {num_nodes} rows, one per node"))?;
     let graph = Graph::builder(num_nodes)
         .edge_lists(edges.src, edges.dst)
         .remove_self_loops(true)
@@ -564,11 +624,13 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
 
     let (tr, va, te) = (dir.join("train.txt"), dir.join("val.txt"), dir.join("test.txt"));
     let split = if tr.is_file() && va.is_file() && te.is_file() {
-        Some(Split {
-            train: read_ids(&tr, num_nodes)?,
-            val: read_ids(&va, num_nodes)?,
-            test: read_ids(&te, num_nodes)?,
-        })
+        let s = Split {
+            train: text::read_split_ids(&tr, num_nodes)?,
+            val: text::read_split_ids(&va, num_nodes)?,
+            test: text::read_split_ids(&te, num_nodes)?,
+        };
+        text::check_disjoint(&[(&tr, &s.train), (&va, &s.val), (&te, &s.test)], num_nodes)?;
+        Some(s)
     } else {
         None
     };
@@ -809,6 +871,107 @@ mod tests {
         check("out of range", "features.txt:2");
         std::fs::remove_file(dir.join("features.txt")).unwrap();
         assert!(load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).is_ok());
+    }
+
+    #[test]
+    fn hostile_raw_values_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = write_tiny_raw(tmp.path(), "tiny");
+        let raw = dir.join("raw");
+        let check = |needles: &[&str]| {
+            let e = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Raw).unwrap_err().to_string();
+            assert!(needles.iter().all(|n| e.contains(n)), "expected {needles:?} in: {e}");
+        };
+        // NaN / infinity inside the allx and tx pickles: file, element and row.
+        let mut allx = tiny().allx;
+        allx[7] = f32::NAN; // row 1, column 2
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr(4, 5, &allx)).unwrap();
+        check(&["ind.tiny.allx", "NaN", "data element 2: row 1, column 2", "not a finite number"]);
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr(4, 5, &tiny().allx)).unwrap();
+        let mut tx = tiny().tx;
+        tx[0] = f32::INFINITY;
+        std::fs::write(raw.join("ind.tiny.tx"), writer::csr(3, 5, &tx)).unwrap();
+        check(&["ind.tiny.tx", "inf", "data element 0: row 0, column 0"]);
+        std::fs::write(raw.join("ind.tiny.tx"), writer::csr(3, 5, &tiny().tx)).unwrap();
+        // A feature width far beyond the columns used.
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr_claiming(4, 5, 2_000_000_000, &tiny().allx)).unwrap();
+        check(&["ind.tiny.allx", "2000000000 columns", "first 5"]);
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr(4, 5, &tiny().allx)).unwrap();
+        // A test id among the allx rows would make a node both train/val and test.
+        std::fs::write(raw.join("ind.tiny.test.index"), "7\n1\n5\n").unwrap();
+        check(&["ind.tiny.test.index:2", "test id 1 is below 4"]);
+        std::fs::write(raw.join("ind.tiny.test.index"), "7\n4\n5\n").unwrap();
+        assert!(load_planetoid(tmp.path(), "tiny", PlanetoidSource::Raw).is_ok());
+    }
+
+    #[test]
+    fn hostile_converted_values_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("tiny");
+        std::fs::create_dir_all(&dir).unwrap();
+        write_tiny_converted(&dir, true);
+        let check = |needles: &[&str]| {
+            let e = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).unwrap_err().to_string();
+            assert!(needles.iter().all(|n| e.contains(n)), "expected {needles:?} in: {e}");
+        };
+        let labels = "node,label\n0,0\n1,1\n2,2\n3,1\n4,0\n5,1\n6,0\n7,2\n";
+        // A huge class id: an error naming the line, not 10^11 classes.
+        std::fs::write(dir.join("labels.csv"), labels.replace("3,1", "3,99999999999")).unwrap();
+        check(&["labels.csv:5", "class id 99999999999", "below 8"]);
+        std::fs::write(dir.join("labels.csv"), labels).unwrap();
+        // A feature width far beyond the columns used.
+        let feats = std::fs::read_to_string(dir.join("features.txt")).unwrap();
+        std::fs::write(dir.join("features.txt"), feats.replacen("8 5 10", "8 99999999999 10", 1)).unwrap();
+        check(&["features.txt:1", "99999999999 features", "first 5 columns"]);
+        std::fs::write(dir.join("features.txt"), feats.replacen("0:1", "0:1e39", 1)).unwrap();
+        check(&["features.txt:2", "not a finite number"]);
+        std::fs::write(dir.join("features.txt"), &feats).unwrap();
+        // The edge file is blamed for its own bad id.
+        std::fs::write(dir.join("edges.csv"), "0,1\n1,8\n").unwrap();
+        check(&["edges.csv:2", "labels.csv has 8 rows"]);
+        // A BOM on a headerless edges.csv keeps the first edge.
+        std::fs::write(dir.join("edges.csv"), "\u{feff}0,1\r\n1,0\r\n").unwrap();
+        let d = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).unwrap();
+        assert_eq!(d.graph.num_edges(), 2);
+        // Split files: empty loads, duplicates and overlap are errors.
+        std::fs::write(dir.join("test.txt"), "").unwrap();
+        let d = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).unwrap();
+        assert!(d.split.unwrap().test.is_empty());
+        std::fs::write(dir.join("val.txt"), "2\n3\n2\n").unwrap();
+        check(&["val.txt:3", "node id 2 appears twice"]);
+        std::fs::write(dir.join("val.txt"), "2\n3\n").unwrap();
+        std::fs::write(dir.join("test.txt"), "4\n0\n").unwrap();
+        check(&["ids 0 appear in both train.txt and test.txt"]);
+        // Missing file: named, with what to put where, and no library internals.
+        std::fs::remove_file(dir.join("edges.csv")).unwrap();
+        let e = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).unwrap_err().to_string();
+        assert!(e.contains("missing") && e.contains("edges.csv") && e.contains("ind.tiny."), "{e}");
+        assert!(!e.contains("PlanetoidSource") && !e.contains("data::"), "{e}");
+    }
+
+    #[test]
+    fn nan_in_real_cora_allx_is_an_error() {
+        let Some(data) = shared() else {
+            println!("skipping: dataset folder not found");
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let raw = tmp.path().join("cora/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        for ext in ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"] {
+            std::fs::copy(data.join(format!("cora/raw/ind.cora.{ext}")), raw.join(format!("ind.cora.{ext}"))).unwrap();
+        }
+        // The data array (float32 ones) is the last array of the pickle: make its last value NaN.
+        let p = raw.join("ind.cora.allx");
+        let mut b = std::fs::read(&p).unwrap();
+        let one = 1.0f32.to_le_bytes();
+        let at = b.windows(4).rposition(|w| w == one).unwrap();
+        b[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        std::fs::write(&p, &b).unwrap();
+        let e = load_planetoid(tmp.path(), "cora", PlanetoidSource::Raw).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(&e, Error::Parse { path, .. } if path == &p), "{msg}");
+        assert!(msg.contains("NaN") && msg.contains("row 1707"), "{msg}");
     }
 
     fn fixture_root() -> PathBuf {

@@ -9,7 +9,7 @@
 
 use super::csv::{load_csv, CsvOptions};
 use super::karate::{load_karate, load_karate_builtin};
-use super::planetoid::{find_planetoid_dir, load_planetoid, PlanetoidSource, PLANETOID_NAMES};
+use super::planetoid::{find_planetoid_dir, load_planetoid, where_to_put, PlanetoidSource, PLANETOID_NAMES};
 use super::NodeDataset;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -40,6 +40,13 @@ fn is_planetoid_dir(dir: &Path) -> bool {
     raw_graph || (dir.join("edges.csv").is_file() && dir.join("labels.csv").is_file())
 }
 
+/// Whether `dir/raw/` holds any Planetoid file `ind.*`.
+fn has_raw_planetoid_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("raw")).ok().is_some_and(|rd| {
+        rd.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|f| f.starts_with("ind.")))
+    })
+}
+
 /// Load a node-classification dataset by name (see the module docs).
 ///
 /// # Errors
@@ -61,8 +68,13 @@ pub fn load_node_dataset(data_dir: &Path, name: &str) -> Result<NodeDataset> {
             load_karate_builtin()
         };
     }
+    let known_planetoid = PLANETOID_NAMES.iter().any(|p| p.eq_ignore_ascii_case(name));
     if let Some(dir) = find_planetoid_dir(data_dir, name) {
-        if is_planetoid_dir(&dir) {
+        // An incomplete Planetoid folder (some raw file missing) goes to the
+        // loader too, whose error names the missing file.
+        let partial =
+            has_raw_planetoid_files(&dir) || (known_planetoid && !dir.join(format!("{name}_A.txt")).is_file());
+        if is_planetoid_dir(&dir) || partial {
             return load_planetoid(data_dir, name, PlanetoidSource::Auto);
         }
     }
@@ -74,12 +86,13 @@ pub fn load_node_dataset(data_dir: &Path, name: &str) -> Result<NodeDataset> {
             format!("'{}' is a {} dataset ({}), not a node-classification one", other.name, other.kind, other.summary),
         ));
     }
-    if PLANETOID_NAMES.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+    if known_planetoid {
         return Err(Error::DatasetNotFound {
             name: name.to_string(),
             msg: format!(
-                "no folder '{name}' with raw/ or edges.csv + labels.csv in {}; point --data-dir / AUTOGLM_DATA at the datasets folder, or download it with data::download::fetch_planetoid",
-                data_dir.display()
+                "no folder '{name}' in {}; point --data-dir / AUTOGLM_DATA at the datasets folder, which must hold {}",
+                data_dir.display(),
+                where_to_put(&data_dir.join(name.to_lowercase()), &name.to_lowercase())
             ),
         });
     }
@@ -233,6 +246,31 @@ mod tests {
         let d = load_node_dataset(tmp.path(), &spec).unwrap();
         assert_eq!((d.graph.num_edges(), d.name.as_str()), (4, "g"));
         assert!(load_node_dataset(tmp.path(), "csv:/definitely/not/here").is_err());
+    }
+
+    #[test]
+    fn incomplete_planetoid_folder_names_the_missing_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let raw = tmp.path().join("cora/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        for ext in ["x", "tx", "allx", "y", "ty", "ally", "test.index"] {
+            std::fs::write(raw.join(format!("ind.cora.{ext}")), b"").unwrap();
+        }
+        // No ind.cora.graph: the error names that file, not "no folder 'cora'".
+        let e = load_node_dataset(tmp.path(), "cora").unwrap_err().to_string();
+        assert!(e.contains("ind.cora.graph") && !e.contains("no folder"), "{e}");
+        assert!(e.contains("raw") && e.contains("edges.csv"), "{e}");
+        // An empty cora folder says what to put there.
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("cora")).unwrap();
+        let e = load_node_dataset(tmp.path(), "cora").unwrap_err().to_string();
+        assert!(e.contains("ind.cora.") && e.contains("labels.csv"), "{e}");
+        // No folder at all: what to put where; no library internals.
+        let e = load_node_dataset(&tmp.path().join("none"), "PubMed").unwrap_err().to_string();
+        assert!(e.contains("ind.pubmed.") && e.contains("pubmed/raw"), "{e}");
+        for internal in ["PlanetoidSource", "fetch_planetoid", "data::"] {
+            assert!(!e.contains(internal), "{e}");
+        }
     }
 
     #[test]

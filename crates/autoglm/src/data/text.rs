@@ -14,9 +14,15 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io("read", path, e))
 }
 
-/// Read a whole file as UTF-8 text.
+/// The UTF-8 byte order mark some editors (Excel, Notepad) write at the start of a file.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Read a whole file as UTF-8 text, without a leading byte order mark.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
-    let bytes = read_bytes(path)?;
+    let mut bytes = read_bytes(path)?;
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -32,6 +38,27 @@ pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> 
     body.split('\n').enumerate().filter(move |_| !empty).map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
+/// Lines of a record file, one record per line (the TU format): 1-based
+/// numbers, `\r` stripped, trailing blank lines dropped, and a blank line
+/// anywhere else an error (it would shift every later record onto the wrong
+/// node).
+pub(crate) fn record_lines<'a>(path: &'a Path, text: &'a str) -> impl Iterator<Item = Result<(usize, &'a str)>> + 'a {
+    let body = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let pieces = if body.is_empty() { None } else { Some(body.split('\n')) };
+    pieces.into_iter().flatten().enumerate().map(move |(i, line)| {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim_matches(|c: char| c.is_ascii_whitespace()).is_empty() {
+            Err(Error::parse(
+                path,
+                Some(i + 1),
+                "blank line: every line must hold one record (a blank line would shift all later records); delete it",
+            ))
+        } else {
+            Ok((i + 1, line))
+        }
+    })
+}
+
 /// Parse one field, with an error naming the file, the line and what was expected.
 pub(crate) fn parse_field<T: FromStr>(s: &str, path: &Path, line: usize, what: &str) -> Result<T> {
     s.trim()
@@ -43,18 +70,27 @@ pub(crate) fn parse_field<T: FromStr>(s: &str, path: &Path, line: usize, what: &
 pub(crate) fn parse_f32(s: &str, path: &Path, line: usize, what: &str) -> Result<f32> {
     let v: f32 = parse_field(s, path, line, what)?;
     if !v.is_finite() {
-        return Err(Error::parse(path, Some(line), format!("{what} '{}' is not a finite number", s.trim())));
+        return Err(Error::parse(
+            path,
+            Some(line),
+            format!(
+                "{what} '{}' is not a finite number (NaN, infinite, or beyond the f32 range)",
+                truncate(s.trim(), 40)
+            ),
+        ));
     }
     Ok(v)
 }
 
-/// Shorten a string for an error message.
+/// Shorten a string for an error message, with control characters (and
+/// other unprintable ones) escaped as `\t`, `\u{1b}`, ... so that a hostile
+/// field cannot garble the terminal.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
-        s.to_string()
+        s.escape_debug().to_string()
     } else {
         let t: String = s.chars().take(max).collect();
-        format!("{t}...")
+        format!("{}...", t.escape_debug())
     }
 }
 
@@ -100,6 +136,69 @@ pub(crate) fn check_ids(path: &Path, text: &str, ids: &[usize], num_nodes: usize
     Ok(())
 }
 
+/// A file's name for messages (`train.txt`), else the whole path.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned())
+}
+
+/// Read a split file (one node id per line): every id below `num_nodes`, none
+/// twice. An empty file is an empty split.
+pub(crate) fn read_split_ids(path: &Path, num_nodes: usize) -> Result<Vec<usize>> {
+    let t = read_text(path)?;
+    let ids = parse_id_list(path, &t)?;
+    check_ids(path, &t, &ids, num_nodes)?;
+    let mut first_line = vec![0usize; num_nodes];
+    let lines = numbered_lines(&t).filter(|(_, l)| !l.trim().is_empty()).map(|(n, _)| n);
+    for (&id, ln) in ids.iter().zip(lines) {
+        if first_line[id] != 0 {
+            return Err(Error::parse(
+                path,
+                Some(ln),
+                format!(
+                    "node id {id} appears twice (lines {} and {ln}); each node may be listed once (a repeated id would count twice in training and metrics)",
+                    first_line[id]
+                ),
+            ));
+        }
+        first_line[id] = ln;
+    }
+    Ok(ids)
+}
+
+/// Check that train / val / test id lists (each `(file, ids)`, ids already
+/// below `num_nodes`) share no id; the error names both files and the first ids.
+pub(crate) fn check_disjoint(parts: &[(&Path, &[usize])], num_nodes: usize) -> Result<()> {
+    // owner[i] = 1 + index of the part that listed node i.
+    let mut owner = vec![0u8; num_nodes];
+    for (k, (path, ids)) in parts.iter().enumerate() {
+        let mut clash: Vec<(usize, usize)> = Vec::new(); // (other part, id)
+        for &i in ids.iter() {
+            match owner[i] {
+                0 => owner[i] = (k + 1) as u8,
+                o if o as usize != k + 1 => clash.push((o as usize - 1, i)),
+                _ => {}
+            }
+        }
+        if let Some(&(other, _)) = clash.first() {
+            let mut same: Vec<usize> = clash.iter().filter(|c| c.0 == other).map(|c| c.1).collect();
+            same.sort_unstable();
+            let shown: Vec<String> = same.iter().take(10).map(|i| i.to_string()).collect();
+            let more = if same.len() > 10 { format!(" ... ({} in all)", same.len()) } else { String::new() };
+            return Err(Error::parse(
+                path,
+                None,
+                format!(
+                    "ids {}{more} appear in both {} and {}; train, validation and test nodes must be disjoint",
+                    shown.join(", "),
+                    file_name(parts[other].0),
+                    file_name(path)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An edge list read from CSV: parallel `src`, `dst` and optional `edge_weight`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EdgeList {
@@ -116,16 +215,19 @@ impl EdgeList {
         self.src.iter().chain(&self.dst).max().map_or(0, |m| m + 1)
     }
 
-    /// Error naming the line of the first edge with an id `>= num_nodes`.
-    pub fn check_range(&self, path: &Path, num_nodes: usize) -> Result<()> {
+    /// Error naming the line of the first edge with an id `>= num_nodes`,
+    /// saying where the node count comes from (`origin`, e.g. "labels.csv has
+    /// 3 rows, one per node"; may be empty).
+    pub fn check_range(&self, path: &Path, num_nodes: usize, origin: &str) -> Result<()> {
         for k in 0..self.src.len() {
             let (s, d) = (self.src[k], self.dst[k]);
             if s >= num_nodes || d >= num_nodes {
+                let origin = if origin.is_empty() { String::new() } else { format!(" ({origin})") };
                 return Err(Error::parse(
                     path,
                     Some(self.lines[k]),
                     format!(
-                        "edge {s} -> {d} uses a node id >= num_nodes = {num_nodes}; ids must be 0-based and below the number of nodes"
+                        "edge {s} -> {d} uses a node id >= num_nodes = {num_nodes}{origin}; ids must be 0-based and below the number of nodes"
                     ),
                 ));
             }
@@ -266,6 +368,17 @@ pub(crate) fn parse_col_value(path: &Path, text: &str) -> Result<CsrMatrix> {
             format!("the header announces nnz = {nnz} but the rows hold {} entries", col_idx.len()),
         ));
     }
+    // The width becomes a model's input dimension: bound it by the columns used.
+    let used = col_idx.iter().max().map_or(0, |c| c + 1);
+    if !super::limits::bounded_by_data(num_cols, used, nnz + num_rows) {
+        return Err(Error::parse(
+            path,
+            Some(1),
+            format!(
+                "the header announces {num_cols} features, but the rows use only the first {used} columns ({nnz} values in {num_rows} rows); fix num_features in the header (line 1: '<num_nodes> <num_features> <nnz>')"
+            ),
+        ));
+    }
     CsrMatrix::new(num_rows, num_cols, row_ptr, col_idx, values)
 }
 
@@ -331,6 +444,27 @@ mod tests {
     }
 
     #[test]
+    fn record_lines_reject_inner_blank_lines() {
+        let v: Vec<_> = record_lines(p(), "1\r\n2\n\n \n").map(|r| r.unwrap()).collect();
+        assert_eq!(v, vec![(1, "1"), (2, "2")]);
+        assert_eq!(record_lines(p(), " \n\n").count(), 0);
+        let e = record_lines(p(), "1\n\n2\n").nth(1).unwrap().unwrap_err().to_string();
+        assert!(e.contains("f.csv:2") && e.contains("blank line"), "{e}");
+    }
+
+    #[test]
+    fn bom_is_stripped_and_fields_escaped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("e.csv");
+        std::fs::write(&f, "\u{feff}0,1\n").unwrap();
+        let t = read_text(&f).unwrap();
+        assert_eq!(t, "0,1\n");
+        assert_eq!(parse_edge_csv(&f, &t, false).unwrap().src, vec![0]);
+        assert_eq!(truncate("a\u{1b}[0m\tb", 40), "a\\u{1b}[0m\\tb");
+        assert_eq!(truncate("\u{7}abcdef", 3), "\\u{7}ab...");
+    }
+
+    #[test]
     fn edge_csv_with_and_without_header_and_weights() {
         let e = parse_edge_csv(p(), "src,dst\n0,1\n1, 2\n", false).unwrap();
         assert_eq!((e.src, e.dst, e.edge_weight), (vec![0, 1], vec![1, 2], None));
@@ -351,7 +485,7 @@ mod tests {
         let err = parse_edge_csv(p(), "0,-1\n", false).unwrap_err().to_string();
         assert!(err.contains(":1"), "{err}");
         let e = parse_edge_csv(p(), "0,5\n", false).unwrap();
-        let err = e.check_range(p(), 3).unwrap_err().to_string();
+        let err = e.check_range(p(), 3, "").unwrap_err().to_string();
         assert!(err.contains(":1") && err.contains("num_nodes = 3"), "{err}");
     }
 

@@ -17,9 +17,12 @@
 //!
 //! Fields are separated by a comma with any whitespace around it (`"1, 2"`,
 //! `"1,2"`, `" 11.000000, 15.887014"`); a line without a comma is split on
-//! whitespace. `\r\n` line ends and blank lines at the end of a file are
-//! accepted; a blank line anywhere else is an error (it would shift every
-//! following record onto the wrong node).
+//! whitespace. Files are read through the shared text reader: UTF-8, a
+//! leading byte order mark is dropped, `\r\n` line ends and blank lines at
+//! the end of a file are accepted; a blank line anywhere else is an error (it
+//! would shift every following record onto the wrong node). Node attributes
+//! must be finite after conversion to `f32` (`nan`, `inf`, `1e39` are errors);
+//! without graph labels, graph ids are bounded by the number of nodes.
 //!
 //! # Processing (PyG `read_tu_data` + `OneHotDegree`)
 //!
@@ -55,7 +58,7 @@
 //! Malformed content is an [`Error::Parse`] naming the file, the 1-based line
 //! and the fix; nothing in a file can make the loader panic.
 
-use super::{GraphDataset, GraphSample};
+use super::{limits, text, GraphDataset, GraphSample};
 use crate::graph::Graph;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -418,6 +421,15 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
         None => 0,
     };
     let f = attr_cols + label_cols + degree_cols;
+    // Dense one-hot rows: n x f floats (many distinct node labels or a huge
+    // degree make this large).
+    let widest = if degree_cols > label_cols { file("A") } else { file("node_labels") };
+    limits::check_alloc(
+        &format!("node features ({n} nodes x {f} columns)"),
+        &widest,
+        (n as u64).saturating_mul(f as u64),
+        4,
+    )?;
 
     let class_values = match given {
         Some(e) => e.class_values.clone(),
@@ -535,8 +547,26 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
     };
     let num_graphs = match &labels {
         Some(l) => l.data.len(),
-        None => ind.data.iter().copied().max().unwrap_or(0).max(0) as usize,
+        None => {
+            // Without labels the largest graph id is the number of graphs; every
+            // graph needs a node, so it is at most the number of nodes (lines).
+            let (at, max) =
+                ind.data.iter().copied().enumerate().max_by_key(|&(i, v)| (v, std::cmp::Reverse(i))).unwrap_or((0, 0));
+            if max as u64 > n as u64 {
+                return Err(Error::parse(
+                    &ind_path,
+                    Some(at + 1),
+                    format!(
+                        "graph id {max} is out of range: the file lists {n} nodes, so there are at most {n} graphs; \
+                         graph ids must be 1-based and consecutive (1..=number of graphs)"
+                    ),
+                ));
+            }
+            max.max(0) as usize
+        }
     };
+    let count_path = if labels.is_some() { &lab_path } else { &ind_path };
+    limits::check_alloc("number of graphs", count_path, num_graphs as u64, 64)?;
     if num_graphs == 0 {
         return Err(match labels {
             Some(_) => Error::parse(&lab_path, None, "file is empty: a TU dataset needs one label line per graph"),
@@ -694,55 +724,30 @@ fn check_rows(path: &Path, got: usize, expected: usize, why: &str, per: &str) ->
     }
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io("read", path, e))
-}
-
-/// Lines of a file with their 1-based numbers; `\r` stripped, trailing blank
-/// lines dropped, a blank line elsewhere an error.
-fn lines<'a>(path: &'a Path, text: &'a [u8]) -> impl Iterator<Item = Result<(usize, &'a [u8])>> + 'a {
-    let end = text
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |p| p + 1);
-    let body = &text[..end];
-    let pieces = if body.is_empty() { None } else { Some(body.split(|&b| b == b'\n')) };
-    pieces.into_iter().flatten().enumerate().map(move |(i, line)| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            Err(Error::parse(
-                path,
-                Some(i + 1),
-                "blank line: every line must hold one record (a blank line would shift all later records); delete it",
-            ))
-        } else {
-            Ok((i + 1, line))
-        }
-    })
-}
-
 /// Split a line on commas, or on whitespace when it has no comma; fields are trimmed.
-fn fields<'a>(line: &'a [u8], out: &mut Vec<&'a [u8]>) {
+fn fields<'a>(line: &'a str, out: &mut Vec<&'a str>) {
     out.clear();
-    if line.contains(&b',') {
-        out.extend(line.split(|&b| b == b',').map(|f| f.trim_ascii()));
+    if line.contains(',') {
+        out.extend(line.split(',').map(|f| f.trim_matches(|c: char| c.is_ascii_whitespace())));
     } else {
-        out.extend(line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()));
+        out.extend(line.split(|c: char| c.is_ascii_whitespace()).filter(|f| !f.is_empty()));
     }
 }
 
-/// Read a table with the same number of fields on every line (`Some(k)`: exactly `k`).
+/// Read a table with the same number of fields on every line (`Some(k)`: exactly `k`),
+/// through the shared text reader (UTF-8, leading byte order mark stripped).
+/// `parse` returns the value or why the field is not one.
 fn read_table<T>(
     path: &Path,
     expect_cols: Option<usize>,
     what: &str,
-    parse: impl Fn(&[u8]) -> Option<T>,
+    parse: impl Fn(&str) -> std::result::Result<T, String>,
 ) -> Result<Table<T>> {
-    let text = read_bytes(path)?;
-    let mut data = Vec::with_capacity(text.len() / 4);
+    let content = text::read_text(path)?;
+    let mut data = Vec::with_capacity(content.len() / 4);
     let mut num_cols = expect_cols;
     let mut buf = Vec::new();
-    for item in lines(path, &text) {
+    for item in text::record_lines(path, &content) {
         let (no, line) = item?;
         fields(line, &mut buf);
         let cols = *num_cols.get_or_insert(buf.len());
@@ -755,21 +760,17 @@ fn read_table<T>(
             return Err(Error::parse(
                 path,
                 Some(no),
-                format!("{why}, found {} in '{}'", buf.len(), String::from_utf8_lossy(line)),
+                format!("{why}, found {} in '{}'", buf.len(), text::truncate(line, 80)),
             ));
         }
         for (k, f) in buf.iter().enumerate() {
             match parse(f) {
-                Some(v) => data.push(v),
-                None => {
+                Ok(v) => data.push(v),
+                Err(why) => {
                     return Err(Error::parse(
                         path,
                         Some(no),
-                        format!(
-                            "field {} is '{}', expected an {what}",
-                            k + 1,
-                            String::from_utf8_lossy(f)
-                        ),
+                        format!("field {} is '{}', {why}", k + 1, text::truncate(f, 40)),
                     ))
                 }
             }
@@ -782,11 +783,18 @@ fn read_table<T>(
 }
 
 fn read_int_table(path: &Path, expect_cols: Option<usize>) -> Result<Table<i64>> {
-    read_table(path, expect_cols, "integer", parse_int)
+    read_table(path, expect_cols, "integer", |f| {
+        parse_int(f.as_bytes()).ok_or_else(|| "expected an integer".to_string())
+    })
 }
 
+/// Floats, finite after the conversion to `f32` (`nan`, `inf` and `1e39` are errors).
 fn read_float_table(path: &Path) -> Result<Table<f32>> {
-    read_table(path, None, "number", |f| std::str::from_utf8(f).ok()?.parse::<f32>().ok())
+    read_table(path, None, "number", |f| match f.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err("not a finite number (NaN, infinite, or beyond the f32 range); must be finite".to_string()),
+        Err(_) => Err("expected a number".to_string()),
+    })
 }
 
 /// Parse an integer (`-12`, `+3`, `7`); integral floats such as `1.0` are accepted too.
@@ -1065,6 +1073,64 @@ mod tests {
             }
             std::fs::write(&path, &orig).unwrap();
         }
+    }
+
+    #[test]
+    fn huge_graph_id_without_labels_is_an_error() {
+        let (_, enc) = load_tu_encoded(&fixtures(), "TINY", &TuOptions::default(), None).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        write_tu(tmp.path(), "BIG", &[1, 1, 99999999999], &[(1, 2), (2, 1)], &[2, 4, 7], None);
+        let e = load_tu_encoded(tmp.path(), "BIG", &TuOptions::default(), Some(&enc)).unwrap_err().to_string();
+        assert!(e.contains("BIG_graph_indicator.txt:3") && e.contains("graph id 99999999999"), "{e}");
+        assert!(e.contains("at most 3 graphs"), "{e}");
+        // With labels, the label file bounds the graphs.
+        write_tu(tmp.path(), "BIGL", &[1, 1, 99999999999], &[(1, 2), (2, 1)], &[2, 4, 7], Some(&[5]));
+        let e = load_tu(tmp.path(), "BIGL", &TuOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("BIGL_graph_labels.txt") && e.contains("graph 99999999999"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_attributes_are_errors() {
+        let opts = TuOptions::default().with_node_attributes(true);
+        let good = "1,2\n".repeat(9);
+        for bad in ["nan", "inf", "-inf", "1e39", "NaN"] {
+            let content = format!("1,2\n1, {bad}\n{}", "1,2\n".repeat(7));
+            let tmp = tiny_with("node_attributes", &content);
+            let e = load_tu(tmp.path(), "TINY", &opts).unwrap_err().to_string();
+            assert!(
+                e.contains("TINY_node_attributes.txt:2:") && e.contains("field 2") && e.contains("not a finite number"),
+                "{bad}: {e}"
+            );
+        }
+        // 1e38 is finite in f32.
+        let tmp = tiny_with("node_attributes", &good.replacen("1,2", "1,1e38", 1));
+        assert!(load_tu(tmp.path(), "TINY", &opts).is_ok());
+    }
+
+    #[test]
+    fn bom_and_crlf_give_identical_results() {
+        let all = TuOptions::default().with_node_attributes(true).with_degree_features(DegreeFeatures::Always);
+        let plain = load_tu(&fixtures(), "TINY", &all).unwrap();
+        let tmp = tiny_with("A", "");
+        let dir = tmp.path().join("TINY");
+        for suffix in ["A", "graph_indicator", "graph_labels", "node_labels", "node_attributes"] {
+            let orig = std::fs::read_to_string(fixtures().join(format!("TINY/TINY_{suffix}.txt"))).unwrap();
+            let crlf = format!("\u{feff}{}", orig.replace('\n', "\r\n"));
+            std::fs::write(dir.join(format!("TINY_{suffix}.txt")), crlf).unwrap();
+        }
+        let bom = load_tu(tmp.path(), "TINY", &all).unwrap();
+        assert_eq!(bom.graphs.len(), plain.graphs.len());
+        for (a, b) in plain.graphs.iter().zip(&bom.graphs) {
+            assert_eq!((sorted_edges(&a.graph), &a.x, a.y), (sorted_edges(&b.graph), &b.x, b.y));
+        }
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_errors() {
+        let tmp = tiny_with("graph_labels", "5\n\u{1b}[2J\n5\n");
+        let e = err_of(tmp.path());
+        assert!(e.contains("TINY_graph_labels.txt:2:") && e.contains("\\u{1b}[2J"), "{e}");
+        assert!(!e.contains('\u{1b}'), "{e:?}");
     }
 
     #[test]
