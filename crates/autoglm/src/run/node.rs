@@ -140,7 +140,7 @@ impl Task for NodeTask {
         let model = NodeModel { config: cfg, params, model };
         let pred = model.predict(&graph, &x)?;
         let test: Vec<usize> = ds.split.as_ref().map(|s| s.test.clone()).unwrap_or_default();
-        let acc = if test.is_empty() { None } else { Some(crate::eval::metrics::accuracy(&test.iter().map(|&i| pred[i]).collect::<Vec<_>>(), &test.iter().map(|&i| ds.y[i]).collect::<Vec<_>>())?) };
+        let acc = if test.is_empty() || !ds.has_labels() { None } else { Some(crate::eval::metrics::accuracy(&test.iter().map(|&i| pred[i]).collect::<Vec<_>>(), &test.iter().map(|&i| ds.y[i]).collect::<Vec<_>>())?) };
         env.progress.note(&format!("{dataset}: predicted {} nodes; test accuracy {}", pred.len(), pct(acc)));
         Ok(json!({"task": "node", "dataset": dataset, "model": meta.model, "predictions": pred, "test_acc": acc}))
     }

@@ -127,6 +127,7 @@ impl NodeData {
     /// # Errors
     /// As [`NodeData::prepare`].
     pub fn prepare_checked(ds: &NodeDataset, normalize_features: bool, allow_overlap: bool) -> Result<NodeData> {
+        ds.require_labels()?;
         let split = ds.split.clone().ok_or_else(|| Error::config("split", &ds.name, "the dataset has no train/val/test split; provide split files (train.txt, val.txt, test.txt)"))?;
         if split.train.is_empty() {
             return Err(Error::config("split.train", "[]", "no training nodes"));
@@ -159,7 +160,7 @@ impl NodeData {
     /// [`Error::Inconsistent`] when features or labels do not have one row per node.
     pub fn inputs(ds: &NodeDataset, normalize_features: bool) -> Result<(Graph, NodeInput)> {
         let n = ds.graph.num_nodes();
-        if ds.x.num_rows() != n || ds.y.len() != n {
+        if ds.x.num_rows() != n || (ds.has_labels() && ds.y.len() != n) {
             return Err(Error::inconsistent("rows of features / labels (one per node)", n, format!("{} / {}", ds.x.num_rows(), ds.y.len())));
         }
         let mut feats = ds.x.clone();
