@@ -22,6 +22,30 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Largest memory a single input may imply (bytes, or with K/M/G suffix): a
+    /// file header, id or setting implying more is rejected (default: the machine's memory).
+    #[arg(long, global = true, value_parser = parse_bytes)]
+    max_memory: Option<u64>,
+}
+
+/// `123`, `64K`, `512M`, `8G` (powers of 1024).
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown unit '{c}' in '{s}'; use a byte count or K, M, G, T")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("'{s}' is not a size; write for example 8G or 512M"))?;
+    n.checked_mul(mult).filter(|&b| b > 0).ok_or_else(|| format!("'{s}' is zero or too large"))
 }
 
 #[derive(Subcommand)]
@@ -227,6 +251,9 @@ fn run() -> Result<()> {
     // The CLI runs one job on every core.
     autoglm::run::ThreadPolicy::exclusive().apply();
     let cli = Cli::parse();
+    if let Some(b) = cli.max_memory {
+        autoglm::data::limits::set_max_memory(b);
+    }
     let models = autoglm::models::registry::ModelRegistry::builtin();
     match cli.command {
         Command::Datasets { data } => output::list_datasets(&data.dir()),

@@ -92,7 +92,15 @@ impl Params {
             }
             return Ok(v.as_tensor().clone());
         }
-        let n: usize = shape.iter().product();
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+        let budget = crate::data::limits::max_memory();
+        if (n as u128) * 4 > budget as u128 {
+            return Err(Error::config(
+                format!("parameter {path}"),
+                format!("shape {shape:?}"),
+                format!("needs {:.1} GiB, more than the memory budget of {:.1} GiB (--max-memory); lower the hidden width or the layer sizes", n as f64 * 4.0 / (1u64 << 30) as f64, budget as f64 / (1u64 << 30) as f64),
+            ));
+        }
         let data: Vec<f32> = match init {
             Init::Const(c) => vec![c; n],
             Init::Uniform(lo, hi) => (0..n).map(|_| s.rng.gen_range(lo..hi)).collect(),

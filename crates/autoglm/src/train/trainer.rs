@@ -485,3 +485,126 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
 fn restore_params(params: &Params, snap: &[(String, Tensor)]) -> Result<()> {
     params.restore(snap)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::karate::load_karate_builtin;
+    use crate::models::ModelKind;
+    use crate::nn::Init;
+    use crate::tasks::node::{train_module, EpochLog, NodeData, NodeTrainConfig};
+    use crate::train::OptimizerConfig;
+
+    /// `loss = Σ (w - 1)²` on two parameters, one per group.
+    fn quadratic(lrs: [f64; 2]) -> (Params, Box<dyn Optimizer>) {
+        let p = Params::new(0);
+        p.get("a", &[3], Init::Const(0.0)).unwrap();
+        p.get("b", &[3], Init::Const(0.0)).unwrap();
+        let vars = p.trainable();
+        let oc = OptimizerConfig::adam(0.1);
+        let groups = vec![crate::train::ParamGroup::new("a", vec![vars[0].clone()], lrs[0], 0.0), crate::train::ParamGroup::new("b", vec![vars[1].clone()], lrs[1], 0.0)];
+        (p, oc.build(groups).unwrap())
+    }
+
+    fn quad_loss(p: &Params) -> impl FnMut(&(), &mut Ctx) -> Result<(Tensor, f64)> + Send + '_ {
+        move |_, _| {
+            let mut total: Option<Tensor> = None;
+            for (_, v) in p.trainable() {
+                let l = (v.as_tensor() - 1.0)?.sqr()?.sum_all()?;
+                total = Some(match total {
+                    None => l,
+                    Some(t) => (t + l)?,
+                });
+            }
+            Ok((total.expect("two parameters"), 1.0))
+        }
+    }
+
+    fn values(p: &Params, name: &str) -> Vec<f32> {
+        p.all().into_iter().find(|(n, _)| n == name).unwrap().1.as_tensor().to_vec1::<f32>().unwrap()
+    }
+
+    #[test]
+    fn parameter_groups_keep_their_own_learning_rates() {
+        let (p, mut opt) = quadratic([0.0, 0.1]);
+        let mut loss = quad_loss(&p);
+        let fit = Trainer::new(TrainerConfig::new(5)).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.loss, score: None })).unwrap();
+        assert_eq!(fit.epochs_run(), 5);
+        assert_eq!(values(&p, "a"), vec![0.0; 3], "a group with lr 0 must not move");
+        assert!(values(&p, "b").iter().all(|&x| x > 0.3), "{:?}", values(&p, "b"));
+        assert!(fit.history[4] < fit.history[0]);
+    }
+
+    #[test]
+    fn the_gradient_hook_runs_between_backward_and_step() {
+        let (p, mut opt) = quadratic([0.1, 0.1]);
+        let mut loss = quad_loss(&p);
+        let mut calls = 0;
+        let mut hook = |g: &mut GradStore, vars: &[Var]| -> Result<()> {
+            calls += 1;
+            for v in vars {
+                if let Some(t) = g.get(v.as_tensor()) {
+                    let z = t.zeros_like()?;
+                    g.insert(v.as_tensor(), z);
+                }
+            }
+            Ok(())
+        };
+        Trainer::new(TrainerConfig::new(4)).with_grad_hook(&mut hook).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.loss, score: None })).unwrap();
+        assert_eq!(calls, 4);
+        assert_eq!(values(&p, "a"), vec![0.0; 3], "zeroed gradients: Adam takes no step");
+    }
+
+    #[test]
+    fn selection_ties_and_patience() {
+        let scores = [0.5, 0.7, 0.7, 0.6, 0.6, 0.6, 0.9];
+        for (ties, want) in [(Ties::Latest, 2), (Ties::Earliest, 1)] {
+            let (p, mut opt) = quadratic([0.1, 0.1]);
+            let mut loss = quad_loss(&p);
+            let cfg = TrainerConfig::new(scores.len()).with_patience(Some(3)).with_ties(ties);
+            let fit = Trainer::new(cfg).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.epoch, score: Some(Score::max(scores[st.epoch])) })).unwrap();
+            // the best 0.7 was first reached at epoch 1; three epochs without improvement end the run at epoch 4
+            assert!(fit.stopped_early);
+            assert_eq!(fit.epochs_run(), 5);
+            assert_eq!(fit.selected_epoch(), want, "{ties:?}");
+        }
+        let (p, mut opt) = quadratic([0.1, 0.1]);
+        let mut loss = quad_loss(&p);
+        let e = Trainer::new(TrainerConfig::new(0)).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.epoch, score: None }));
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_bit_for_bit() {
+        let ds = load_karate_builtin().unwrap();
+        let data = NodeData::prepare(&ds, true).unwrap();
+        let cfg = NodeTrainConfig { epochs: 24, ..NodeTrainConfig::recipe(ModelKind::Gat) };
+        let build = |p: &Params, d, c| cfg.model.init(d, c, p);
+        let (straight, m1) = train_module(&data, &cfg, build, Hooks::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("run.state");
+        let stop = AtomicBool::new(false);
+        let mut at_ten = |log: &EpochLog| {
+            if log.epoch == 9 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        };
+        let hooks = Hooks { on_epoch: Some(&mut at_ten), state_file: Some(state.clone()), stop: Some(&stop), ..Hooks::default() };
+        let e = train_module(&data, &cfg, build, hooks).err().expect("the stop flag ends the run");
+        assert!(matches!(e, Error::Interrupted { epoch: 10, .. }), "{e}");
+        assert!(e.to_string().contains("--resume"), "{e}");
+        let hooks = Hooks { resume: Some(state.clone()), ..Hooks::default() };
+        let (resumed, m2) = train_module(&data, &cfg, build, hooks).unwrap();
+        let losses = |r: &crate::tasks::node::RunResult| r.history.iter().map(|h| h.loss.to_bits()).collect::<Vec<_>>();
+        assert_eq!(losses(&straight), losses(&resumed));
+        assert_eq!((straight.best_epoch, straight.test_acc), (resumed.best_epoch, resumed.test_acc));
+        for ((n1, a), (n2, b)) in m1.params.all().iter().zip(m2.params.all().iter()) {
+            assert_eq!(n1, n2);
+            assert_eq!(a.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(), "{n1}");
+        }
+        // a state of another model is refused with a message, not a panic
+        let other = NodeTrainConfig { epochs: 24, ..NodeTrainConfig::recipe(ModelKind::Gcn) };
+        let hooks = Hooks { resume: Some(state), ..Hooks::default() };
+        assert!(train_module(&data, &other, |p: &Params, d, c| other.model.init(d, c, p), hooks).is_err());
+    }
+}

@@ -516,5 +516,22 @@ mod tests {
         let json = serde_json::to_value(&rep).unwrap();
         assert_eq!(json["noise"], "add");
     }
-}
 
+    #[test]
+    fn an_interrupted_run_resumes_with_the_same_negatives() {
+        let ds = load_karate_builtin().unwrap();
+        let cfg = LinkTrainConfig { variational: true, ..karate_cfg(12) };
+        let data = LinkData::prepare(&ds, &cfg).unwrap();
+        let (straight, _) = train(&data, &cfg, &mut |_| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("link.state");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mut at_five = |log: &LinkEpochLog| stop.store(log.epoch == 4, std::sync::atomic::Ordering::SeqCst);
+        let hooks = Hooks { on_epoch: Some(&mut at_five), state_file: Some(state.clone()), stop: Some(&stop), ..Hooks::default() };
+        assert!(train_with_hooks(&data, &cfg, hooks).is_err());
+        let (resumed, _) = train_with_hooks(&data, &cfg, Hooks { resume: Some(state), ..Hooks::default() }).unwrap();
+        let bits = |r: &LinkRunResult| r.history.iter().map(|h| (h.loss.to_bits(), h.val_auc.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&straight), bits(&resumed));
+        assert_eq!(straight.test, resumed.test);
+    }
+}
