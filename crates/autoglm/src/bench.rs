@@ -52,7 +52,7 @@ pub fn synthetic_dataset(num_nodes: usize, avg_degree: usize, dim: usize, num_cl
         x: Features::Dense { num_rows: num_nodes, num_cols: dim, data },
         y,
         num_classes,
-        split: Some(Split { train: train.clone(), val: train.clone(), test: train }),
+        split: Some(Split { train, val: vec![], test: vec![] }),
         source: "synthetic".into(),
     })
 }

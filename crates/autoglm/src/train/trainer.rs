@@ -389,6 +389,13 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
         if epochs == 0 {
             return Err(Error::config("epochs", 0, "train for at least one epoch"));
         }
+        // The history keeps a row per epoch: without patience, an epoch count whose
+        // history alone exceeds the memory budget is a typo, not a plan.
+        let per_epoch = (std::mem::size_of::<L>() + std::mem::size_of::<EpochStats>()) as u128;
+        let budget = crate::data::limits::max_memory();
+        if self.cfg.patience.is_none() && epochs as u128 * per_epoch > budget as u128 {
+            return Err(Error::config("epochs", epochs, format!("its per-epoch history alone would need more than the memory budget of {:.1} GiB (--max-memory); train for fewer epochs, with --patience to stop early", budget as f64 / (1u64 << 30) as f64)));
+        }
         let vars = opt.vars();
         let mut history: Vec<L> = Vec::new();
         let mut stats: Vec<EpochStats> = Vec::new();
