@@ -87,3 +87,22 @@ pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
 pub fn vec(t: &Tensor) -> Vec<f32> {
     t.flatten_all().expect("flat").to_vec1::<f32>().expect("f32")
 }
+
+/// The shared datasets folder (`$AUTOGLM_DATA`, else `../shared/datasets`
+/// beside the workspace) when it holds `sub`. Elsewhere a test that needs it
+/// prints "skipping" and returns; in CI (`CI` set) a missing folder fails the
+/// test, so real-data tests can never pass by being skipped.
+///
+/// # Panics
+/// When `CI` is set and the folder is missing.
+pub fn shared_datasets(sub: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("AUTOGLM_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
+    if dir.join(sub).exists() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("shared dataset {} is missing ({}): CI runs every real-data test; set AUTOGLM_DATA to the shared datasets folder", sub, dir.join(sub).display());
+    }
+    eprintln!("skipping: dataset folder not found ({})", dir.join(sub).display());
+    None
+}

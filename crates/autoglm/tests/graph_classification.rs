@@ -11,18 +11,12 @@ use autoglm::tasks::graph::{cross_validate, GraphTrainConfig, Protocol};
 use std::path::PathBuf;
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("AUTOGLM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets")));
-    dir.join("MUTAG").is_dir().then_some(dir)
+    autoglm::testing::shared_datasets("MUTAG")
 }
 
 #[test]
 fn gin_learns_mutag_on_two_folds() {
-    let Some(dir) = data_dir() else {
-        eprintln!("skipping: dataset folder not found");
-        return;
-    };
+    let Some(dir) = data_dir() else { return };
     let ds = load_tu(&dir, "MUTAG", &TuOptions::default()).expect("MUTAG loads");
     assert_eq!((ds.graphs.len(), ds.num_node_features, ds.num_classes), (188, 7, 2));
     let labels: Vec<usize> = ds.graphs.iter().map(|g| g.y).collect();

@@ -17,13 +17,7 @@ use autoglm::tasks::link::{train, FeatureSource, LinkData, LinkModel, LinkTrainC
 use std::path::PathBuf;
 
 fn data_dir(sub: &str) -> Option<PathBuf> {
-    let p = std::env::var_os("AUTOGLM_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets")));
-    if p.join(sub).is_dir() {
-        Some(p)
-    } else {
-        println!("skipping: dataset folder not found ({})", p.display());
-        None
-    }
+    autoglm::testing::shared_datasets(sub)
 }
 
 #[test]

@@ -7,13 +7,7 @@ use autoglm::tasks::node::{train, NodeData, NodeTrainConfig};
 use std::path::PathBuf;
 
 fn data_dir() -> Option<PathBuf> {
-    let p = std::env::var_os("AUTOGLM_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets")));
-    if p.join("cora").is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: dataset folder not found ({})", p.display());
-        None
-    }
+    autoglm::testing::shared_datasets("cora")
 }
 
 #[test]

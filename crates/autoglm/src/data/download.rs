@@ -434,8 +434,7 @@ mod tests {
 
     #[test]
     fn fetch_cora_verified_from_loopback() {
-        let Some(data) = crate::data::text::shared_data_dir("cora") else {
-            println!("skipping: dataset folder not found");
+        let Some(data) = crate::testing::shared_datasets("cora") else {
             return;
         };
         let server = Server::start(data.join("cora/raw"));
@@ -458,8 +457,7 @@ mod tests {
 
     #[test]
     fn checksum_table_matches_shared_files() {
-        let Some(data) = crate::data::text::shared_data_dir("cora") else {
-            println!("skipping: dataset folder not found");
+        let Some(data) = crate::testing::shared_datasets("cora") else {
             return;
         };
         for (file, h) in PLANETOID_SHA256 {

@@ -426,13 +426,9 @@ mod tests {
 
     #[test]
     fn real_errica_folds() {
-        let dir = std::env::var_os("AUTOGLM_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
-        if !dir.join("PROTEINS").is_dir() {
-            eprintln!("skipping: dataset folder not found ({})", dir.display());
+        let Some(dir) = crate::testing::shared_datasets("PROTEINS") else {
             return;
-        }
+        };
         for (name, n, sizes) in [
             ("PROTEINS", 1113, (112, 900, 101)),
             ("ENZYMES", 600, (60, 486, 54)),

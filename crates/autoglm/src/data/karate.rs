@@ -187,8 +187,7 @@ mod tests {
 
     #[test]
     fn shared_folder_matches_builtin() {
-        let Some(data) = crate::data::text::shared_data_dir("karate") else {
-            println!("skipping: dataset folder not found");
+        let Some(data) = crate::testing::shared_datasets("karate") else {
             return;
         };
         let d = load_karate(&data).unwrap();

@@ -650,7 +650,7 @@ mod tests {
     use super::*;
 
     fn shared() -> Option<PathBuf> {
-        crate::data::text::shared_data_dir("cora")
+        crate::testing::shared_datasets("cora")
     }
 
     /// A CiteSeer-style toy: 4 non-test nodes, test ids [7, 4, 5] (gap at 6),
@@ -952,7 +952,6 @@ mod tests {
     #[test]
     fn nan_in_real_cora_allx_is_an_error() {
         let Some(data) = shared() else {
-            println!("skipping: dataset folder not found");
             return;
         };
         let tmp = tempfile::tempdir().unwrap();
@@ -990,10 +989,7 @@ mod tests {
     #[test]
     fn committed_fixture_matches_writer_and_loads() {
         let root = fixture_root();
-        if !root.is_dir() {
-            println!("skipping: fixture folder not found");
-            return;
-        }
+        assert!(root.is_dir(), "the committed fixture {} is missing", root.display());
         let tmp = tempfile::tempdir().unwrap();
         let fresh = write_tiny_raw(tmp.path(), "tiny");
         write_tiny_converted(&fresh, true);
@@ -1020,7 +1016,6 @@ mod tests {
     #[test]
     fn cora_raw_equals_converted() {
         let Some(data) = shared() else {
-            println!("skipping: dataset folder not found");
             return;
         };
         let (raw, ri) = load_planetoid_with_info(&data, "Cora", PlanetoidSource::Raw).unwrap();
@@ -1044,8 +1039,7 @@ mod tests {
 
     #[test]
     fn pubmed_counts_and_feature_fallback() {
-        let Some(data) = crate::data::text::shared_data_dir("pubmed") else {
-            println!("skipping: dataset folder not found");
+        let Some(data) = crate::testing::shared_datasets("pubmed") else {
             return;
         };
         for source in [PlanetoidSource::Raw, PlanetoidSource::Converted] {
@@ -1069,7 +1063,6 @@ mod tests {
     #[test]
     fn truncated_real_cora_files_are_parse_errors() {
         let Some(data) = shared() else {
-            println!("skipping: dataset folder not found");
             return;
         };
         let tmp = tempfile::tempdir().unwrap();
@@ -1101,7 +1094,6 @@ mod tests {
         // The test writer emits the same bytes as numpy did, which validates the
         // fixtures built with it.
         let Some(data) = shared() else {
-            println!("skipping: dataset folder not found");
             return;
         };
         let real = std::fs::read(data.join("cora/raw/ind.cora.y")).unwrap();

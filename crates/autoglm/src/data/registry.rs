@@ -309,8 +309,7 @@ mod tests {
 
     #[test]
     fn shared_folder() {
-        let Some(data) = crate::data::text::shared_data_dir("cora") else {
-            println!("skipping: dataset folder not found");
+        let Some(data) = crate::testing::shared_datasets("cora") else {
             return;
         };
         let list = list_datasets(&data);

@@ -417,16 +417,6 @@ pub(crate) fn parse_dense_csv(path: &Path, text: &str) -> Result<(usize, usize, 
     Ok((num_rows, num_cols.unwrap_or(0), data))
 }
 
-/// For tests: the shared datasets folder (`$AUTOGLM_DATA`, else
-/// `../../../shared/datasets` from the crate), when it holds `sub`.
-#[cfg(test)]
-pub(crate) fn shared_data_dir(sub: &str) -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("AUTOGLM_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
-    dir.join(sub).is_dir().then_some(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -830,15 +830,7 @@ mod tests {
 
     /// `$AUTOGLM_DATA`, else the shared folder next to the workspace; `None` (and a note) if absent.
     fn real_data(name: &str) -> Option<PathBuf> {
-        let dir = std::env::var_os("AUTOGLM_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
-        if dir.join(name).is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipping: dataset folder not found ({})", dir.join(name).display());
-            None
-        }
+        crate::testing::shared_datasets(name)
     }
 
     /// Copy TINY into a temp dir, replacing file `suffix` with `content`.

@@ -1,6 +1,6 @@
 //! Structural transforms: self loops, undirected closure, normalisation weights,
 //! edge masks. Derived graphs that layers need on every forward pass are memoised
-//! on the graph itself ([`Cache`]), which is safe because a [`Graph`] never changes.
+//! on the graph itself (a private cache), which is safe because a [`Graph`] never changes.
 
 use super::{builder::index, Graph};
 use std::sync::{Arc, OnceLock};

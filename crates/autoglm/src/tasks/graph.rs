@@ -35,7 +35,7 @@
 //! every dataset here), GIN-0 with 5 layers (4 message-passing layers), 2-layer
 //! MLPs, hidden 64, batch norm, sum readout of every layer, dropout 0.5 on the
 //! scores. One epoch is one shuffled pass over the training graphs (seeded
-//! [`GraphLoader`]); the official GIN code instead counts 50 random batches as
+//! [`GraphLoader`](crate::data::loader::GraphLoader)); the official GIN code instead counts 50 random batches as
 //! an "epoch", available as `iters_per_epoch = 50`.
 
 pub use crate::eval::cv::{errica_summary, gin_protocol_summary, CvSummary, Protocol};

@@ -299,6 +299,9 @@ impl<'a, L> Hooks<'a, L> {
 /// clipping), before the optimiser step, and may change them.
 pub type GradHook<'a> = dyn FnMut(&mut GradStore, &[Var]) -> Result<()> + Send + 'a;
 
+/// A batch's loss and its weight in the epoch mean.
+pub type LossFn<'a, B> = dyn FnMut(&B, &mut Ctx) -> Result<(Tensor, f64)> + Send + 'a;
+
 /// The epoch loop (see the [module docs](self)).
 pub struct Trainer<'a, L> {
     cfg: TrainerConfig,
@@ -379,7 +382,7 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
         opt: &mut dyn Optimizer,
         ctx: &mut Ctx,
         batches: &mut B,
-        loss: &mut (dyn FnMut(&B::Batch, &mut Ctx) -> Result<(Tensor, f64)> + Send),
+        loss: &mut LossFn<'_, B::Batch>,
         eval: &mut dyn FnMut(&EpochStats) -> Result<Evaluation<L>>,
     ) -> Result<Fit<L>>
     where

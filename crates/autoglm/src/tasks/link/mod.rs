@@ -1,5 +1,5 @@
 //! Link prediction: graph auto-encoders (GAE / VGAE, Kipf & Welling 2016) and
-//! any [`Gnn`] encoder with an inner-product or MLP decoder, trained on a random
+//! any [`Gnn`](crate::models::Gnn) encoder with an inner-product or MLP decoder, trained on a random
 //! edge split ([`crate::data::edge_split`]) with negatives re-drawn every epoch,
 //! scored by AUC, AP, Hits@K and MRR, with model selection on validation AUC;
 //! and the edge-noise robustness study ([`robustness`]).
