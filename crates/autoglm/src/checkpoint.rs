@@ -116,12 +116,27 @@ pub fn remove_temporary_files() {
     }
 }
 
+/// Remove `DIR/BASE<pid>` files left by writers that were killed (their
+/// process no longer exists), so repeated kills never pile up temporaries.
+fn remove_stale_temporaries(dir: &Path, base: &str) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(base)).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Write `bytes` to `path` via a temporary file in the same directory, fsync,
 /// rename, and fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("checkpoint"), std::process::id()));
+    let base = format!(".{}.tmp-", path.file_name().and_then(|s| s.to_str()).unwrap_or("checkpoint"));
+    remove_stale_temporaries(dir, &base);
+    let tmp = dir.join(format!("{base}{}", std::process::id()));
     PENDING.lock().unwrap_or_else(|e| e.into_inner()).push(tmp.clone());
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
@@ -258,6 +273,19 @@ mod tests {
         assert!(save(Path::new("/proc/forbidden/x.safetensors"), &p, &serde_json::Value::Null).is_err());
         assert!(check_writable(Path::new("/proc/forbidden/x.safetensors"), "checkpoint").is_err());
         assert!(check_writable(&dir.path().join("sub/ok.safetensors"), "checkpoint").is_ok());
+    }
+
+    #[test]
+    fn temporaries_of_killed_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        // pid 4194304 is above Linux's pid_max: no such process
+        std::fs::write(dir.path().join(".m.safetensors.tmp-4194304"), b"partial").unwrap();
+        std::fs::write(dir.path().join(".other.tmp-4194304"), b"not ours").unwrap();
+        sample(&path);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, vec![".other.tmp-4194304".to_string(), "m.safetensors".to_string()]);
     }
 
     #[test]

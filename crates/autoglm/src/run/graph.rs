@@ -6,7 +6,7 @@
 //! the dataset ships folds (`DS/splits/*.json`) and the GIN paper's otherwise
 //! ([`crate::tasks::graph::resolve_protocol`]).
 
-use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use super::{Targets, pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::tu::{load_tu_encoded, TuEncoding};
 use crate::models::graph_classifier::GraphClassifier;
@@ -28,21 +28,7 @@ fn graph_config(job: &JobSpec, entry: &ModelEntry, seed: Option<u64>) -> Result<
     let mut cfg = job.run_file.train_config(GraphTrainConfig::recipe(kind))?;
     cfg.model.model = kind;
     let o = &job.overrides;
-    if let Some(e) = o.epochs {
-        cfg.epochs = e;
-    }
-    if let Some(lr) = o.lr {
-        cfg.optimizer.lr = Some(lr);
-    }
-    if let Some(h) = o.hidden {
-        cfg.model.hidden_dim = h;
-    }
-    if let Some(d) = o.dropout {
-        cfg.model.dropout = d;
-    }
-    if o.patience.is_some() {
-        cfg.patience = o.patience;
-    }
+    o.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.model.hidden_dim, dropout: &mut cfg.model.dropout, patience: &mut cfg.patience });
     if let Some(k) = o.folds {
         cfg.folds = k;
     }

@@ -1,7 +1,7 @@
 //! The link-prediction task at the run boundary, and the edge-noise
 //! robustness study.
 
-use super::{CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use super::{Targets, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::edge_split::{read_pairs_csv, EdgeNoise, NegativeStrategy};
 use crate::data::registry::load_node_dataset;
@@ -45,21 +45,7 @@ fn link_config(job: &JobSpec, model: &str) -> Result<LinkTrainConfig> {
     if o.folds.is_some() {
         return Err(Error::config("folds", o.folds.unwrap_or(0), "cross-validation folds are a setting of the graph task; link prediction uses a seeded edge split (split.val / split.test in [train])"));
     }
-    if let Some(e) = o.epochs {
-        cfg.epochs = e;
-    }
-    if let Some(lr) = o.lr {
-        cfg.optimizer.lr = Some(lr);
-    }
-    if let Some(h) = o.hidden {
-        cfg.encoder.hidden_dim = h;
-    }
-    if let Some(d) = o.dropout {
-        cfg.encoder.dropout = d;
-    }
-    if o.patience.is_some() {
-        cfg.patience = o.patience;
-    }
+    o.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.encoder.hidden_dim, dropout: &mut cfg.encoder.dropout, patience: &mut cfg.patience });
     cfg.validate()?;
     Ok(cfg)
 }

@@ -48,6 +48,36 @@ pub struct Overrides {
     pub folds: Option<usize>,
 }
 
+/// Where [`Overrides::apply`] writes: the matching fields of a task's configuration.
+pub struct Targets<'a> {
+    pub epochs: &'a mut usize,
+    pub lr: &'a mut Option<f64>,
+    pub hidden: &'a mut usize,
+    pub dropout: &'a mut f64,
+    pub patience: &'a mut Option<usize>,
+}
+
+impl Overrides {
+    /// Write every setting the user typed into `t` (the others stay as the run file and recipe left them).
+    pub fn apply(&self, t: Targets<'_>) {
+        if let Some(e) = self.epochs {
+            *t.epochs = e;
+        }
+        if let Some(lr) = self.lr {
+            *t.lr = Some(lr);
+        }
+        if let Some(h) = self.hidden {
+            *t.hidden = h;
+        }
+        if let Some(d) = self.dropout {
+            *t.dropout = d;
+        }
+        if self.patience.is_some() {
+            *t.patience = self.patience;
+        }
+    }
+}
+
 /// One training job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -124,7 +154,8 @@ impl JobSpec {
         let r = &self.run_file.run;
         let dataset = self.dataset.clone().or_else(|| r.dataset.clone()).unwrap_or_else(|| "karate".into());
         let data_dir = crate::data::data_dir(self.data_dir.as_deref());
-        let model = self.model.clone().or_else(|| r.model.clone()).unwrap_or_else(|| "gcn".into());
+        // The run file may also name the architecture inside [train] (`[train.model] model = "gat"`).
+        let model = self.model.clone().or_else(|| r.model.clone()).or_else(|| self.run_file.train_str(&["model", "model"])).or_else(|| self.run_file.train_str(&["encoder", "model"])).unwrap_or_else(|| "gcn".into());
         let runs = self.runs.or(r.runs).unwrap_or(1);
         if runs == 0 {
             return Err(Error::config("runs", 0, "run at least once"));

@@ -1,6 +1,6 @@
 //! The node-classification task at the run boundary.
 
-use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use super::{Targets, pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::registry::load_node_dataset;
 use crate::eval::stats::mean_std;
@@ -25,21 +25,7 @@ pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrain
     if o.folds.is_some() {
         return Err(Error::config("folds", o.folds.unwrap_or(0), "cross-validation folds are a setting of the graph task; node classification uses the dataset's split"));
     }
-    if let Some(e) = o.epochs {
-        cfg.epochs = e;
-    }
-    if let Some(lr) = o.lr {
-        cfg.optimizer.lr = Some(lr);
-    }
-    if let Some(h) = o.hidden {
-        cfg.model.hidden_dim = h;
-    }
-    if let Some(d) = o.dropout {
-        cfg.model.dropout = d;
-    }
-    if o.patience.is_some() {
-        cfg.patience = o.patience;
-    }
+    o.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.model.hidden_dim, dropout: &mut cfg.model.dropout, patience: &mut cfg.patience });
     cfg.validate()?;
     Ok(cfg)
 }
