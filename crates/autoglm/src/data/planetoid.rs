@@ -407,21 +407,21 @@ fn raw_features(files: &RawFiles, layout: &Layout, n_all: usize) -> Result<CsrMa
     let tx = load_csr(&tx_path)?;
     if allx.num_rows != n_all {
         return Err(Error::inconsistent(
-            format!("{}: rows (one per non-test node, as in ally)", allx_path.display()),
+            format!("{}: rows (one per non-test node, as in {})", allx_path.display(), text::file_name(&files.path("ally"))),
             n_all,
             allx.num_rows,
         ));
     }
     if tx.num_rows != layout.test_index.len() {
         return Err(Error::inconsistent(
-            format!("{}: rows (one per line of test.index)", tx_path.display()),
+            format!("{}: rows (one per line of {})", tx_path.display(), text::file_name(&files.path("test.index"))),
             layout.test_index.len(),
             tx.num_rows,
         ));
     }
     if tx.num_cols != allx.num_cols {
         return Err(Error::inconsistent(
-            format!("{}: feature columns (as in allx)", tx_path.display()),
+            format!("{}: feature columns (as in {})", tx_path.display(), text::file_name(&allx_path)),
             allx.num_cols,
             tx.num_cols,
         ));
@@ -452,7 +452,7 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     let (n_test, ty_classes, ty) = load_label_rows(&ty_path)?;
     if ty_classes != num_classes {
         return Err(Error::inconsistent(
-            format!("{}: label columns (as in ally)", ty_path.display()),
+            format!("{}: label columns (as in {})", ty_path.display(), text::file_name(&ally_path)),
             num_classes,
             ty_classes,
         ));
@@ -936,6 +936,10 @@ mod tests {
         std::fs::write(raw.join("ind.tiny.tx"), writer::csr(3, 5, &tx)).unwrap();
         check(&["ind.tiny.tx", "inf", "data element 0: row 0, column 0"]);
         std::fs::write(raw.join("ind.tiny.tx"), writer::csr(3, 5, &tiny().tx)).unwrap();
+        // Found by tests/mutation.rs: allx and tx disagreeing on the width name both files.
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr_claiming(4, 5, 69, &tiny().allx)).unwrap();
+        check(&["ind.tiny.tx", "feature columns (as in ind.tiny.allx)", "expected 69, got 5"]);
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr(4, 5, &tiny().allx)).unwrap();
         // A feature width far beyond the columns used.
         std::fs::write(raw.join("ind.tiny.allx"), writer::csr_claiming(4, 5, 2_000_000_000, &tiny().allx)).unwrap();
         check(&["ind.tiny.allx", "2000000000 columns", "first 5"]);
