@@ -725,8 +725,8 @@ impl Pickle {
         let values = self.to_ndarray(get("data")?)?.to_f32();
         let indptr = indptr.as_ints()?;
         let indices = indices.as_ints()?;
-        if indptr.len() != num_rows + 1 {
-            return shape_err(format!("csr indptr has {} entries, expected rows + 1 = {}", indptr.len(), num_rows + 1));
+        if indptr.len().checked_sub(1) != Some(num_rows) {
+            return shape_err(format!("csr indptr has {} entries, expected rows + 1 = {}", indptr.len(), num_rows.saturating_add(1)));
         }
         if indices.len() != values.len() {
             return shape_err(format!("csr indices ({}) and data ({}) differ in length", indices.len(), values.len()));

@@ -312,7 +312,8 @@ fn read_test_index(path: &Path) -> Result<(String, Vec<usize>)> {
     Ok((t, ids))
 }
 
-fn layout(n_all: usize, test_index: Vec<usize>, path: &Path, text_of: &str) -> Result<Layout> {
+/// `rows_of`: the file whose rows are the non-test nodes (`ally`, or `allx`), for messages.
+fn layout(n_all: usize, test_index: Vec<usize>, path: &Path, text_of: &str, rows_of: &Path) -> Result<Layout> {
     let mut sorted = test_index.clone();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -329,6 +330,19 @@ fn layout(n_all: usize, test_index: Vec<usize>, path: &Path, text_of: &str) -> R
             line,
             format!(
                 "test id {min} is below {n_all}, the number of allx / ally rows: ids 0..{} are the non-test nodes (train and validation), so test ids must be >= {n_all}",
+                n_all.saturating_sub(1)
+            ),
+        ));
+    }
+    if min > n_all {
+        // Test rows follow the allx rows: x = vstack(allx, tx), so the smallest test id is len(allx).
+        let line = numbered_lines(text_of).find(|(_, l)| l.trim().parse::<usize>() == Ok(min)).map(|(n, _)| n);
+        return Err(Error::parse(
+            path,
+            line,
+            format!(
+                "the smallest test id is {min}, but {} has {n_all} rows, so the test nodes must start at id {n_all} (test ids follow the non-test nodes 0..{}); one of the two files is wrong",
+                text::file_name(rows_of),
                 n_all.saturating_sub(1)
             ),
         ));
@@ -393,21 +407,21 @@ fn raw_features(files: &RawFiles, layout: &Layout, n_all: usize) -> Result<CsrMa
     let tx = load_csr(&tx_path)?;
     if allx.num_rows != n_all {
         return Err(Error::inconsistent(
-            format!("{}: rows (one per non-test node, as in ally)", allx_path.display()),
+            format!("{}: rows (one per non-test node, as in {})", allx_path.display(), text::file_name(&files.path("ally"))),
             n_all,
             allx.num_rows,
         ));
     }
     if tx.num_rows != layout.test_index.len() {
         return Err(Error::inconsistent(
-            format!("{}: rows (one per line of test.index)", tx_path.display()),
+            format!("{}: rows (one per line of {})", tx_path.display(), text::file_name(&files.path("test.index"))),
             layout.test_index.len(),
             tx.num_rows,
         ));
     }
     if tx.num_cols != allx.num_cols {
         return Err(Error::inconsistent(
-            format!("{}: feature columns (as in allx)", tx_path.display()),
+            format!("{}: feature columns (as in {})", tx_path.display(), text::file_name(&allx_path)),
             allx.num_cols,
             tx.num_cols,
         ));
@@ -438,7 +452,7 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     let (n_test, ty_classes, ty) = load_label_rows(&ty_path)?;
     if ty_classes != num_classes {
         return Err(Error::inconsistent(
-            format!("{}: label columns (as in ally)", ty_path.display()),
+            format!("{}: label columns (as in {})", ty_path.display(), text::file_name(&ally_path)),
             num_classes,
             ty_classes,
         ));
@@ -451,7 +465,7 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
             n_test,
         ));
     }
-    let lay = layout(n_all, test_index, &ti_path, &ti_text)?;
+    let lay = layout(n_all, test_index, &ti_path, &ti_text, &ally_path)?;
     let num_nodes = lay.rows.len();
     let y: Vec<usize> = lay
         .rows
@@ -463,7 +477,15 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
         })
         .collect();
 
-    let graph = raw_graph(&graph_path, num_nodes)?;
+    let origin = format!(
+        "{} rows of {} and the test ids {}..={} of {}",
+        n_all,
+        text::file_name(&ally_path),
+        lay.test_index.iter().min().copied().unwrap_or(0),
+        lay.test_index.iter().max().copied().unwrap_or(0),
+        text::file_name(&ti_path)
+    );
+    let graph = raw_graph(&graph_path, num_nodes, &origin)?;
 
     let (x, origin) = if files.has("allx") && files.has("tx") {
         (Features::Sparse(raw_features(&files, &lay, n_all)?), FeatureOrigin::RawFiles)
@@ -494,7 +516,8 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     ))
 }
 
-fn raw_graph(path: &Path, num_nodes: usize) -> Result<Graph> {
+/// `origin` says where `num_nodes` came from (for the out-of-range message).
+fn raw_graph(path: &Path, num_nodes: usize, origin: &str) -> Result<Graph> {
     let p = load_pickle(path)?;
     let adj = p.to_adjacency(p.root()).map_err(|e| pickle_error(path, e))?;
     let total: usize = adj.iter().map(|(_, l)| l.len()).sum();
@@ -506,6 +529,16 @@ fn raw_graph(path: &Path, num_nodes: usize) -> Result<Graph> {
             let v = usize::try_from(v).map_err(|_| {
                 Error::parse(path, None, format!("graph[{key}] lists the negative id {v}; node ids must be >= 0"))
             })?;
+            if key.max(v) >= num_nodes {
+                return Err(Error::parse(
+                    path,
+                    None,
+                    format!(
+                        "node {} of the edge graph[{key}] -> {v} is out of range: the dataset has {num_nodes} nodes ({origin}), so ids must be below {num_nodes}; the graph or the test index is wrong",
+                        key.max(v)
+                    ),
+                ));
+            }
             src.push(key);
             dst.push(v);
         }
@@ -608,7 +641,7 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
         let ti_path = files.path("test.index");
         let allx_rows = load_csr(&files.path("allx"))?.num_rows;
         let (ti_text, test_index) = read_test_index(&ti_path)?;
-        let lay = layout(allx_rows, test_index, &ti_path, &ti_text)?;
+        let lay = layout(allx_rows, test_index, &ti_path, &ti_text, &files.path("allx"))?;
         if lay.rows.len() != num_nodes {
             return Err(Error::inconsistent(
                 format!("{}: nodes implied by raw allx + test.index", dir.display()),
@@ -845,7 +878,17 @@ mod tests {
         check("expected 2, got 3", "ind.tiny.ty");
         std::fs::write(raw.join("ind.tiny.test.index"), "7\n4\n5000000000\n").unwrap();
         check("padding the gaps", "ind.tiny.test.index");
+        // Found by tests/mutation.rs: when the node count from ally + test.index is too
+        // small for the graph, or the test ids do not start after the ally rows, the error
+        // names the files the count came from (not only the graph / test index).
+        std::fs::write(raw.join("ind.tiny.graph"), writer::adjacency(&[(3, vec![7])])).unwrap();
+        std::fs::write(raw.join("ind.tiny.test.index"), "6\n4\n5\n").unwrap();
+        check("out of range", "ind.tiny.graph");
+        check("test ids 4..=6 of ind.tiny.test.index", "4 rows of ind.tiny.ally");
         std::fs::write(raw.join("ind.tiny.test.index"), "7\n4\n5\n").unwrap();
+        std::fs::write(raw.join("ind.tiny.ally"), writer::one_hot(&tiny().ally[..2], 3)).unwrap();
+        check("the smallest test id is 4", "ind.tiny.ally has 2 rows");
+        std::fs::write(raw.join("ind.tiny.ally"), writer::one_hot(&tiny().ally, 3)).unwrap();
         assert!(load_planetoid(tmp.path(), "tiny", PlanetoidSource::Raw).is_ok());
 
         // Converted files.
@@ -893,6 +936,10 @@ mod tests {
         std::fs::write(raw.join("ind.tiny.tx"), writer::csr(3, 5, &tx)).unwrap();
         check(&["ind.tiny.tx", "inf", "data element 0: row 0, column 0"]);
         std::fs::write(raw.join("ind.tiny.tx"), writer::csr(3, 5, &tiny().tx)).unwrap();
+        // Found by tests/mutation.rs: allx and tx disagreeing on the width name both files.
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr_claiming(4, 5, 69, &tiny().allx)).unwrap();
+        check(&["ind.tiny.tx", "feature columns (as in ind.tiny.allx)", "expected 69, got 5"]);
+        std::fs::write(raw.join("ind.tiny.allx"), writer::csr(4, 5, &tiny().allx)).unwrap();
         // A feature width far beyond the columns used.
         std::fs::write(raw.join("ind.tiny.allx"), writer::csr_claiming(4, 5, 2_000_000_000, &tiny().allx)).unwrap();
         check(&["ind.tiny.allx", "2000000000 columns", "first 5"]);

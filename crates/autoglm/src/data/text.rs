@@ -351,7 +351,8 @@ pub(crate) fn parse_col_value(path: &Path, text: &str) -> Result<CsrMatrix> {
         }
         row_ptr.push(col_idx.len());
     }
-    if row_ptr.len() != num_rows + 1 {
+    // `row_ptr` holds one entry more than the rows read (compare without `num_rows + 1`: the header may say usize::MAX).
+    if row_ptr.len() - 1 != num_rows {
         return Err(Error::parse(
             path,
             None,
@@ -498,6 +499,8 @@ mod tests {
             ("1 4 1\n1=1\n", "col:value"),
             ("1 4 1\n1:nan\n", "finite"),
             ("1 4 1\n1:1\n2:1\n", "more rows"),
+            // Found by tests/mutation.rs: a row count of usize::MAX overflowed `num_rows + 1`.
+            ("18446744073709551615 4 1\n1:1\n", "truncated"),
         ] {
             let err = parse_col_value(p(), bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?}: {err}");
