@@ -2,12 +2,12 @@
 //! PyTorch Geometric's peer scripts run in the same invocation for ratios.
 
 use crate::output::write_json;
-use autoglm::run::Table;
 use crate::DataArgs;
 use anyhow::{Context, Result};
 use autoglm::bench::{prepare, synthetic_dataset, synthetic_model, time_epochs, EpochTiming, TimingSpec};
 use autoglm::data::registry::load_node_dataset;
 use autoglm::models::ModelKind;
+use autoglm::run::Table;
 use autoglm::tasks::node::NodeTrainConfig;
 use clap::Args;
 use serde_json::json;
@@ -86,7 +86,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let t0 = std::time::Instant::now();
         let ds = synthetic_dataset(args.nodes, args.avg_degree, args.dim, 10, 0)?;
         let data = prepare(&ds, false)?;
-        eprintln!("synthetic graph: {} nodes, {} directed edges, {} features (built in {:.1} s)", ds.graph.num_nodes(), ds.graph.num_edges(), args.dim, t0.elapsed().as_secs_f64());
+        eprintln!(
+            "synthetic graph: {} nodes, {} directed edges, {} features (built in {:.1} s)",
+            ds.graph.num_nodes(),
+            ds.graph.num_edges(),
+            args.dim,
+            t0.elapsed().as_secs_f64()
+        );
         drop(ds);
         for &k in &kinds {
             let cfg = synthetic_model(k, args.dim);
@@ -101,14 +107,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         autoglm::bench::reset_peak_rss();
         let b = autoglm::bench::bench_gin_epoch(&ds, 32, args.graph_epochs, 0)?;
         eprintln!("ours   gin {:<9} {:>9.2} ms/epoch ({} graphs, batch 32)", b.dataset, b.ms_per_epoch, b.num_graphs);
-        ours.push(EpochTiming { model: "gin".into(), dataset: b.dataset.clone(), median_ms: b.ms_per_epoch, min_ms: b.ms_min, epochs: b.epoch_ms.len(), peak_rss_bytes: autoglm::bench::peak_rss() });
+        ours.push(EpochTiming {
+            model: "gin".into(),
+            dataset: b.dataset.clone(),
+            median_ms: b.ms_per_epoch,
+            min_ms: b.ms_min,
+            epochs: b.epoch_ms.len(),
+            peak_rss_bytes: autoglm::bench::peak_rss(),
+        });
     }
     let mut pyg: BTreeMap<String, f64> = BTreeMap::new();
     if let Some(py) = &args.pyg {
         if !args.skip_cora {
             let script = args.peer_dir.join("pyg_baseline.py");
             eprintln!("running {} ...", script.display());
-            let out = Command::new(py).arg(&script).arg(args.data.dir()).args(["--seeds", "1", "--threads", &args.threads.to_string()]).output().with_context(|| format!("running {}", script.display()))?;
+            let out = Command::new(py)
+                .arg(&script)
+                .arg(args.data.dir())
+                .args(["--seeds", "1", "--threads", &args.threads.to_string()])
+                .output()
+                .with_context(|| format!("running {}", script.display()))?;
             let text = String::from_utf8_lossy(&out.stdout);
             for line in text.lines() {
                 // "Cora gcn {'epoch_ms': 66.1, ...}"
@@ -126,7 +144,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if !args.skip_synthetic {
             let script = args.peer_dir.join("pyg_synth.py");
             eprintln!("running {} ...", script.display());
-            let out = Command::new(py).arg(&script).args([args.nodes.to_string(), args.avg_degree.to_string(), args.dim.to_string(), args.threads.to_string()]).output().with_context(|| format!("running {}", script.display()))?;
+            let out = Command::new(py)
+                .arg(&script)
+                .args([args.nodes.to_string(), args.avg_degree.to_string(), args.dim.to_string(), args.threads.to_string()])
+                .output()
+                .with_context(|| format!("running {}", script.display()))?;
             let text = String::from_utf8_lossy(&out.stdout);
             for line in text.lines() {
                 // "pyg gcn n=100000 edges=... dim=128 threads=2 epoch_ms=2183.0"
@@ -179,7 +201,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     table.rows = rows;
     print!("{}", table.render());
     if let Some(out) = &args.out {
-        write_json(out, &json!({"threads": args.threads, "synthetic": {"nodes": args.nodes, "avg_degree": args.avg_degree, "dim": args.dim}, "ours": ours, "pyg_ms": pyg}))?;
+        write_json(
+            out,
+            &json!({"threads": args.threads, "synthetic": {"nodes": args.nodes, "avg_degree": args.avg_degree, "dim": args.dim}, "ours": ours, "pyg_ms": pyg}),
+        )?;
     }
     Ok(())
 }

@@ -276,7 +276,14 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Predict(args) => {
-            let spec = PredictSpec { checkpoint: args.checkpoint.clone(), task: args.task.clone(), dataset: args.dataset.clone(), data_dir: args.data.data_dir.clone(), pairs: args.pairs.clone(), graphs: args.graphs.clone() };
+            let spec = PredictSpec {
+                checkpoint: args.checkpoint.clone(),
+                task: args.task.clone(),
+                dataset: args.dataset.clone(),
+                data_dir: args.data.data_dir.clone(),
+                pairs: args.pairs.clone(),
+                graphs: args.graphs.clone(),
+            };
             if let Some(out) = &args.out {
                 autoglm::checkpoint::check_writable(out, "out")?;
             }

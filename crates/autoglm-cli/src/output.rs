@@ -24,7 +24,9 @@ impl Progress for Bars {
             return;
         }
         let pb = ProgressBar::new(total);
-        pb.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+        );
         pb.set_prefix(label.to_string());
         self.bar = Some(pb);
     }

@@ -18,8 +18,12 @@ fn train_predict_round_trip_on_builtin_karate() {
     let ck = dir.path().join("m.safetensors");
     let st = autoglm()
         .args(["train", "--dataset", "karate", "--model", "gcn", "--runs", "2", "--epochs", "50", "--quiet", "--data-dir", "/nonexistent"])
-        .arg("--out").arg(&out).arg("--checkpoint").arg(&ck)
-        .output().unwrap();
+        .arg("--out")
+        .arg(&out)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .output()
+        .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let stdout = String::from_utf8_lossy(&st.stdout);
     assert!(stdout.contains("test acc"), "{stdout}");
@@ -79,7 +83,8 @@ fn cora_gcn_from_a_run_file() {
     let cfg = tmp.path().join("run.toml");
     std::fs::write(&cfg, "[run]\ntask = \"node\"\n[train]\nepochs = 60\n[train.optimizer]\nkind = \"adamw\"\nlr = 0.01\nweight_decay = 0.01\n").unwrap();
     let out = tmp.path().join("r.json");
-    let st = autoglm().args(["train", "--dataset", "cora", "--quiet", "--config"]).arg(&cfg).arg("--data-dir").arg(&dir).arg("--out").arg(&out).output().unwrap();
+    let st =
+        autoglm().args(["train", "--dataset", "cora", "--quiet", "--config"]).arg(&cfg).arg("--data-dir").arg(&dir).arg("--out").arg(&out).output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(json["config"]["optimizer"]["kind"], "adamw");
@@ -97,8 +102,11 @@ fn graph_checkpoint_classifies_unlabelled_graphs() {
     let ck = tmp.path().join("gin.safetensors");
     let st = autoglm()
         .args(["train", "--task", "graph", "--dataset", "MUTAG", "--model", "gin", "--folds", "2", "--epochs", "3", "--quiet", "--data-dir"])
-        .arg(&dir).arg("--checkpoint").arg(&ck)
-        .output().unwrap();
+        .arg(&dir)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .output()
+        .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     // the first five graphs, no graph labels
     let src = dir.join("MUTAG");

@@ -10,9 +10,9 @@ impl Module for Net {
 
 fn main() -> Result<()> {
     let data = NodeData::prepare(&load_node_dataset(&data_dir(None), "cora")?, true)?;
+    let build = |p: &Params, d, c| Ok(Net(GcnConvConfig::new(d, 16).init(&p.pp("gcn"))?, GatConvConfig::new(16, c, 1).with_dropout(0.6).init(&p.pp("gat"))?));
     let mut acc = 0.0;
     for seed in 0..10 {
-        let build = |p: &Params, d, c| Ok(Net(GcnConvConfig::new(d, 16).init(&p.pp("gcn"))?, GatConvConfig::new(16, c, 1).with_dropout(0.6).init(&p.pp("gat"))?));
         let (run, model) = autoglm::tasks::node::train_module(&data, &NodeTrainConfig::recipe(ModelKind::Gcn).with_seed(seed), build, Hooks::default())?;
         checkpoint::save(&std::env::temp_dir().join("custom_model.safetensors"), &model.params, &serde_json::json!({"model": "gcn+gat", "seed": seed}))?;
         acc += run.test_acc.unwrap_or(0.0) / 10.0;

@@ -16,10 +16,10 @@
 //! ```
 //! Set `CANDLE_NUM_THREADS=1` (see `autoglm-cli`'s graph module for why).
 
+use autoglm::bench::bench_gin_epoch;
 use autoglm::data::folds::stratified_kfold;
 use autoglm::data::{data_dir, load_tu, TuOptions};
 use autoglm::models::ModelKind;
-use autoglm::bench::bench_gin_epoch;
 use autoglm::tasks::graph::{cross_validate, GraphTrainConfig, Protocol};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if bench {
         let epochs: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(10);
         let b = bench_gin_epoch(&ds, 32, epochs, 0)?;
-        println!("{}", serde_json::json!({"impl": "autoglm", "dataset": b.dataset, "num_graphs": b.num_graphs, "batch_size": b.batch_size, "threads": b.threads, "ms_per_epoch": b.ms_per_epoch, "ms_min": b.ms_min, "epoch_ms": b.epoch_ms}));
+        println!(
+            "{}",
+            serde_json::json!({"impl": "autoglm", "dataset": b.dataset, "num_graphs": b.num_graphs, "batch_size": b.batch_size, "threads": b.threads, "ms_per_epoch": b.ms_per_epoch, "ms_min": b.ms_min, "epoch_ms": b.epoch_ms})
+        );
         return Ok(());
     }
     let epochs: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(350);

@@ -31,7 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = &r.test;
         println!(
             "seed {seed}: test AUC {:.4} AP {:.4} Hits@10 {:.4} MRR {:.4} (best val AUC {:.4} at epoch {}), {:.2} ms/epoch",
-            t.auc, t.ap, t.hits.first().map_or(f64::NAN, |h| h.1), t.mrr, r.val.auc, r.best_epoch, r.epoch_ms
+            t.auc,
+            t.ap,
+            t.hits.first().map_or(f64::NAN, |h| h.1),
+            t.mrr,
+            r.val.auc,
+            r.best_epoch,
+            r.epoch_ms
         );
         auc.push(t.auc);
         ap.push(t.ap);

@@ -27,7 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for seed in 0..seeds {
         let cfg = NodeTrainConfig { seed, ..NodeTrainConfig::recipe(model) };
         let (r, _) = train(&data, &cfg, &mut |_| {})?;
-        println!("seed {seed}: test acc {:.2} (best val {:.2} at epoch {}), final {:.2}, {:.2} ms/epoch", pct(r.test_acc), pct(r.best_val_acc), r.best_epoch, pct(r.final_test_acc), r.epoch_ms);
+        println!(
+            "seed {seed}: test acc {:.2} (best val {:.2} at epoch {}), final {:.2}, {:.2} ms/epoch",
+            pct(r.test_acc),
+            pct(r.best_val_acc),
+            r.best_epoch,
+            pct(r.final_test_acc),
+            r.epoch_ms
+        );
         accs.extend(r.test_acc);
     }
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;

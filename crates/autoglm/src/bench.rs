@@ -2,18 +2,18 @@
 //! epochs (forward, backward and optimiser step), as PyG's peer scripts time them.
 //! Timings are reported, never asserted.
 
-use crate::data::{NodeDataset, Split, Features};
+use crate::data::loader::GraphBatch;
+use crate::data::GraphDataset;
+use crate::data::{Features, NodeDataset, Split};
 use crate::graph::Graph;
+use crate::models::graph_classifier::GraphClassifierConfig;
 use crate::models::{Activation, GnnConfig, ModelKind};
 use crate::nn::{Ctx, Module, Params};
 use crate::rng::{derive, Rng};
-use crate::tasks::node::NodeData;
-use crate::train::loss::cross_entropy;
-use crate::data::loader::GraphBatch;
-use crate::data::GraphDataset;
-use crate::models::graph_classifier::GraphClassifierConfig;
 use crate::tasks::graph::{batch_input, GraphModel, GraphTrainConfig};
+use crate::tasks::node::NodeData;
 use crate::train::batches::GraphMiniBatches;
+use crate::train::loss::cross_entropy;
 use crate::train::{Evaluation, FullGraph, OptimizerConfig, Trainer, TrainerConfig};
 use crate::Error;
 use crate::Result;
@@ -122,7 +122,8 @@ pub fn time_epochs(data: &NodeData, cfg: &GnnConfig, spec: TimingSpec) -> Result
         let logits = if all_nodes_loss { logits } else { logits.index_select(&idx, 0)? };
         Ok((cross_entropy(&logits, &y, 0.0)?, 1.0))
     };
-    let fit = Trainer::new(TrainerConfig::new(warmup.saturating_add(epochs))).fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: *st, score: None }))?;
+    let fit = Trainer::new(TrainerConfig::new(warmup.saturating_add(epochs)))
+        .fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: *st, score: None }))?;
     let mut times: Vec<f64> = fit.stats[warmup..].iter().map(|s| s.step_ms).collect();
     times.sort_by(|a, b| a.total_cmp(b));
     Ok(EpochTiming {
@@ -184,7 +185,14 @@ pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed
         let logits = classifier.forward(&b.batch, &batch_input(b)?, ctx)?;
         Ok((cross_entropy(&logits, &b.y, 0.0)?, b.num_graphs() as f64))
     };
-    let fit = Trainer::new(TrainerConfig::new(epochs.saturating_add(BENCH_WARMUP))).on_worker(true).fit(&model.params, opt.as_mut(), &mut ctx, &mut batches, &mut loss, &mut |st| Ok(Evaluation { log: *st, score: None }))?;
+    let fit = Trainer::new(TrainerConfig::new(epochs.saturating_add(BENCH_WARMUP))).on_worker(true).fit(
+        &model.params,
+        opt.as_mut(),
+        &mut ctx,
+        &mut batches,
+        &mut loss,
+        &mut |st| Ok(Evaluation { log: *st, score: None }),
+    )?;
     let times: Vec<f64> = fit.stats[BENCH_WARMUP..].iter().map(|s| s.step_ms).collect();
     Ok(EpochBench {
         dataset: ds.name.clone(),
@@ -217,4 +225,3 @@ pub fn peak_rss() -> u64 {
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
-

@@ -181,18 +181,31 @@ pub fn load_tensors(path: &Path, kind: &str) -> Result<(Vec<(String, Tensor)>, s
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read checkpoint", path, e))?;
     let bad = |msg: String| Error::Checkpoint { path: path.into(), msg };
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file ({e}); was it written by `autoglm train --checkpoint`?")))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e}); was it written by `autoglm train --checkpoint`?")))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |k: &str| meta.get(k).map(String::as_str);
     let version = match get("autoglm.format") {
         Some(FORMAT) => 2,
         Some(FORMAT_V1) => 1,
-        Some(other) => return Err(bad(format!("format '{}' is not one this version reads ({FORMAT}, {FORMAT_V1}); it was written by a newer autoglm, or is not an autoglm file", other.escape_debug()))),
+        Some(other) => {
+            return Err(bad(format!(
+                "format '{}' is not one this version reads ({FORMAT}, {FORMAT_V1}); it was written by a newer autoglm, or is not an autoglm file",
+                other.escape_debug()
+            )))
+        }
         None => return Err(bad("has no autoglm.format entry; it was not written by autoglm (train with `autoglm train --checkpoint FILE`)".into())),
     };
-    let json = |k: &str, default: &str| -> Result<serde_json::Value> { serde_json::from_str(get(k).unwrap_or(default)).map_err(|e| bad(format!("metadata {k} is not valid JSON ({e})"))) };
-    let (kind, meta_json) = if version == 1 { (KIND_MODEL.to_string(), json("autoglm.config", "null")?) } else { (get("autoglm.kind").unwrap_or("").to_string(), json("autoglm.meta", "null")?) };
-    let buffers: Vec<String> = serde_json::from_value(json("autoglm.buffers", "[]")?).map_err(|e| bad(format!("metadata autoglm.buffers is not a list of names ({e})")))?;
+    let json = |k: &str, default: &str| -> Result<serde_json::Value> {
+        serde_json::from_str(get(k).unwrap_or(default)).map_err(|e| bad(format!("metadata {k} is not valid JSON ({e})")))
+    };
+    let (kind, meta_json) = if version == 1 {
+        (KIND_MODEL.to_string(), json("autoglm.config", "null")?)
+    } else {
+        (get("autoglm.kind").unwrap_or("").to_string(), json("autoglm.meta", "null")?)
+    };
+    let buffers: Vec<String> =
+        serde_json::from_value(json("autoglm.buffers", "[]")?).map_err(|e| bad(format!("metadata autoglm.buffers is not a list of names ({e})")))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("{e}; the file is truncated or corrupted")))?;
     let mut raw: Vec<(String, Vec<usize>, &[u8])> = Vec::new();
     for (name, view) in st.tensors() {

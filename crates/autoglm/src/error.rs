@@ -33,44 +33,23 @@ pub enum Error {
 
     /// An index (node id, edge id, class id) is outside its valid range.
     #[error("{what}: index {index} is out of range for {bound} ({hint})")]
-    IndexOutOfRange {
-        what: String,
-        index: usize,
-        bound: usize,
-        hint: String,
-    },
+    IndexOutOfRange { what: String, index: usize, bound: usize, hint: String },
 
     /// Two pieces of data disagree about a size.
     #[error("{what}: expected {expected}, got {got}")]
-    Inconsistent {
-        what: String,
-        expected: String,
-        got: String,
-    },
+    Inconsistent { what: String, expected: String, got: String },
 
     /// A tensor has the wrong shape for an operation.
     #[error("{op}: shape mismatch, expected {expected}, got {got:?}")]
-    Shape {
-        op: &'static str,
-        expected: String,
-        got: Vec<usize>,
-    },
+    Shape { op: &'static str, expected: String, got: Vec<usize> },
 
     /// A name (dataset, model, optimiser, metric, ...) is not known.
     #[error("unknown {kind} '{name}'; known: {}", known.join(", "))]
-    UnknownName {
-        kind: &'static str,
-        name: String,
-        known: Vec<String>,
-    },
+    UnknownName { kind: &'static str, name: String, known: Vec<String> },
 
     /// A configuration value is invalid.
     #[error("invalid configuration: {field} = {value}: {reason}")]
-    Config {
-        field: String,
-        value: String,
-        reason: String,
-    },
+    Config { field: String, value: String, reason: String },
 
     /// A dataset folder or file is missing.
     #[error("dataset '{name}' not found: {msg}")]
@@ -100,46 +79,26 @@ pub enum Error {
 impl Error {
     /// Helper for [`Error::Io`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        Error::Io { op, path: path.into(), source }
     }
 
     /// Helper for [`Error::Parse`].
     pub fn parse(path: impl Into<PathBuf>, line: Option<usize>, msg: impl Into<String>) -> Self {
-        Error::Parse {
-            path: path.into(),
-            line,
-            msg: msg.into(),
-        }
+        Error::Parse { path: path.into(), line, msg: msg.into() }
     }
 
     /// Helper for [`Error::Config`].
     pub fn config(field: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
-        Error::Config {
-            field: field.into(),
-            value: value.to_string(),
-            reason: reason.into(),
-        }
+        Error::Config { field: field.into(), value: value.to_string(), reason: reason.into() }
     }
 
     /// Helper for [`Error::Inconsistent`].
     pub fn inconsistent(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
-        Error::Inconsistent {
-            what: what.into(),
-            expected: expected.to_string(),
-            got: got.to_string(),
-        }
+        Error::Inconsistent { what: what.into(), expected: expected.to_string(), got: got.to_string() }
     }
 
     /// Helper for [`Error::UnknownName`].
     pub fn unknown(kind: &'static str, name: impl Into<String>, known: &[&str]) -> Self {
-        Error::UnknownName {
-            kind,
-            name: name.into(),
-            known: known.iter().map(|s| s.to_string()).collect(),
-        }
+        Error::UnknownName { kind, name: name.into(), known: known.iter().map(|s| s.to_string()).collect() }
     }
 }

@@ -34,7 +34,10 @@ pub mod prelude {
     pub use crate::graph::{Batch, Graph};
     pub use crate::models::registry::{ModelArgs, ModelEntry, ModelRegistry, SearchSpace};
     pub use crate::models::{Gnn, GnnConfig, ModelKind};
-    pub use crate::nn::{BatchNormConfig, Ctx, GatConv, GatConvConfig, GcnConv, GcnConvConfig, GinConv, GinConvConfig, LinearConfig, MlpConfig, Module, NodeInput, Params, SageConv, SageConvConfig};
+    pub use crate::nn::{
+        BatchNormConfig, Ctx, GatConv, GatConvConfig, GcnConv, GcnConvConfig, GinConv, GinConvConfig, LinearConfig, MlpConfig, Module, NodeInput, Params,
+        SageConv, SageConvConfig,
+    };
     pub use crate::run::{JobSpec, Overrides, Report};
     pub use crate::tasks::node::{NodeData, NodeTrainConfig};
     pub use crate::train::{Hooks, OptimizerConfig, Trainer, TrainerConfig};

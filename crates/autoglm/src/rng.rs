@@ -2,8 +2,8 @@
 //! random draw in the library (initialisation, dropout, sampling, shuffling)
 //! goes through this ChaCha generator: the same seed gives the same run.
 
-use rand::SeedableRng;
 pub use rand::Rng;
+use rand::SeedableRng;
 
 /// The library's random number generator.
 pub type GlmRng = rand_chacha::ChaCha8Rng;

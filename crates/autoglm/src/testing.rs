@@ -50,10 +50,7 @@ pub fn check_grad(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, ep
         (o * &r).expect("mul").sum_all().expect("sum").to_scalar::<f32>().expect("scalar") as f64
     };
     for (k, t) in inputs.iter().enumerate() {
-        let g = grads
-            .get(&ts[k])
-            .map(|g| g.flatten_all().expect("flat").to_vec1::<f32>().expect("vec"))
-            .unwrap_or_else(|| vec![0.0; t.elem_count()]);
+        let g = grads.get(&ts[k]).map(|g| g.flatten_all().expect("flat").to_vec1::<f32>().expect("vec")).unwrap_or_else(|| vec![0.0; t.elem_count()]);
         let base = t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
         for i in 0..base.len() {
             let mut plus = base.clone();
@@ -67,10 +64,7 @@ pub fn check_grad(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, ep
             xm[k] = mk(minus);
             let fd = (eval(&xp) - eval(&xm)) / (2.0 * eps);
             let an = g[i] as f64;
-            assert!(
-                (fd - an).abs() <= tol * (1.0 + fd.abs().max(an.abs())),
-                "input {k} element {i}: finite difference {fd} vs analytic {an}"
-            );
+            assert!((fd - an).abs() <= tol * (1.0 + fd.abs().max(an.abs())), "input {k} element {i}: finite difference {fd} vs analytic {an}");
         }
     }
 }
@@ -96,7 +90,9 @@ pub fn vec(t: &Tensor) -> Vec<f32> {
 /// # Panics
 /// When `CI` is set and the folder is missing.
 pub fn shared_datasets(sub: &str) -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("AUTOGLM_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
+    let dir = std::env::var_os("AUTOGLM_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
     if dir.join(sub).exists() {
         return Some(dir);
     }

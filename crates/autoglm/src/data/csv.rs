@@ -106,10 +106,7 @@ impl CsvOptions {
         if !edges.is_file() {
             return Err(Error::DatasetNotFound {
                 name: format!("csv:{}", dir.display()),
-                msg: format!(
-                    "missing {}; a CSV dataset folder needs edges.csv ('src,dst[,weight]' per line)",
-                    edges.display()
-                ),
+                msg: format!("missing {}; a CSV dataset folder needs edges.csv ('src,dst[,weight]' per line)", edges.display()),
             });
         }
         let some = |f: &str| Some(dir.join(f)).filter(|p| p.is_file());
@@ -217,8 +214,7 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
             w.extend_from_within(..);
         }
     }
-    let mut b =
-        Graph::builder(num_nodes).edge_lists(src, dst).dedup(opts.undirected).context(opts.edges.display().to_string());
+    let mut b = Graph::builder(num_nodes).edge_lists(src, dst).dedup(opts.undirected).context(opts.edges.display().to_string());
     if let Some(w) = weight {
         b = b.edge_weight(w);
     }
@@ -231,11 +227,7 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
                 return Err(Error::parse(
                     p,
                     None,
-                    format!(
-                        "{} feature rows for {num_nodes} nodes; give one row per node 0..{} (or set num_nodes)",
-                        x.num_rows(),
-                        num_nodes.saturating_sub(1)
-                    ),
+                    format!("{} feature rows for {num_nodes} nodes; give one row per node 0..{} (or set num_nodes)", x.num_rows(), num_nodes.saturating_sub(1)),
                 ));
             }
             info.has_features = true;
@@ -264,11 +256,10 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
             }
         };
         let split = Split { train: ids(&opts.train)?, val: ids(&opts.val)?, test: ids(&opts.test)? };
-        let parts: Vec<(&Path, &[usize])> =
-            [(&opts.train, &split.train), (&opts.val, &split.val), (&opts.test, &split.test)]
-                .into_iter()
-                .filter_map(|(p, ids)| p.as_deref().map(|p| (p, ids.as_slice())))
-                .collect();
+        let parts: Vec<(&Path, &[usize])> = [(&opts.train, &split.train), (&opts.val, &split.val), (&opts.test, &split.test)]
+            .into_iter()
+            .filter_map(|(p, ids)| p.as_deref().map(|p| (p, ids.as_slice())))
+            .collect();
         text::check_disjoint(&parts, num_nodes)?;
         Some(split)
     } else {
@@ -317,13 +308,8 @@ fn read_labels(path: &Path) -> Result<Vec<LabelRow>> {
         }
         let mut f = text::fields(line);
         let node = f.next().unwrap_or("");
-        let label =
-            f.next().filter(|l| !l.is_empty()).ok_or_else(|| Error::parse(path, Some(ln), "expected 'node,label'"))?;
-        rows.push(LabelRow {
-            node: text::parse_field(node, path, ln, "a node id (non-negative integer)")?,
-            label: label.to_string(),
-            line: ln,
-        });
+        let label = f.next().filter(|l| !l.is_empty()).ok_or_else(|| Error::parse(path, Some(ln), "expected 'node,label'"))?;
+        rows.push(LabelRow { node: text::parse_field(node, path, ln, "a node id (non-negative integer)")?, label: label.to_string(), line: ln });
     }
     Ok(rows)
 }
@@ -344,11 +330,7 @@ fn remap_labels(path: &Path, rows: &[LabelRow], num_nodes: usize) -> Result<(Vec
             return Err(Error::parse(
                 path,
                 Some(r.line),
-                format!(
-                    "node {} is out of range: the dataset has {num_nodes} nodes, so node ids must be 0..{}",
-                    r.node,
-                    num_nodes.saturating_sub(1)
-                ),
+                format!("node {} is out of range: the dataset has {num_nodes} nodes, so node ids must be 0..{}", r.node, num_nodes.saturating_sub(1)),
             ));
         }
         if y[r.node] != usize::MAX {
@@ -357,11 +339,7 @@ fn remap_labels(path: &Path, rows: &[LabelRow], num_nodes: usize) -> Result<(Vec
         y[r.node] = class.get(r.label.as_str()).copied().unwrap_or(0);
     }
     if let Some(missing) = y.iter().position(|&c| c == usize::MAX) {
-        return Err(Error::parse(
-            path,
-            None,
-            format!("node {missing} has no label; every node 0..{} needs a 'node,label' row", num_nodes - 1),
-        ));
+        return Err(Error::parse(path, None, format!("node {missing} has no label; every node 0..{} needs a 'node,label' row", num_nodes - 1)));
     }
     Ok((y, values.into_iter().map(str::to_string).collect()))
 }
@@ -497,20 +475,12 @@ mod tests {
         let mut o = CsvOptions::new(write(tmp.path(), "e.csv", "0,1\n"));
         o.num_nodes = Some(1 << 60);
         let e = load_csv(&o).unwrap_err().to_string();
-        assert!(
-            e.contains("num_nodes = 1152921504606846976") && e.contains("memory budget") && e.contains("e.csv"),
-            "{e}"
-        );
+        assert!(e.contains("num_nodes = 1152921504606846976") && e.contains("memory budget") && e.contains("e.csv"), "{e}");
     }
 
     #[test]
     fn bom_and_crlf_give_identical_results() {
-        let plain = folder(&[
-            ("edges.csv", "0,1\n1,2\n"),
-            ("labels.csv", "0,a\n1,b\n2,a\n"),
-            ("train.txt", "0\n"),
-            ("test.txt", "2\n"),
-        ]);
+        let plain = folder(&[("edges.csv", "0,1\n1,2\n"), ("labels.csv", "0,a\n1,b\n2,a\n"), ("train.txt", "0\n"), ("test.txt", "2\n")]);
         let bom = folder(&[
             ("edges.csv", "\u{feff}0,1\r\n1,2\r\n"),
             ("labels.csv", "\u{feff}0,a\r\n1,b\r\n2,a\r\n"),

@@ -87,11 +87,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 fn check_hex(url: &str, sha256_hex: &str) -> Result<String> {
     let h = sha256_hex.trim().to_ascii_lowercase();
     if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::config(
-            format!("sha256 for {url}"),
-            sha256_hex,
-            "expected 64 hexadecimal digits (the output of `sha256sum`)",
-        ));
+        return Err(Error::config(format!("sha256 for {url}"), sha256_hex, "expected 64 hexadecimal digits (the output of `sha256sum`)"));
     }
     Ok(h)
 }
@@ -140,22 +136,16 @@ fn fetch(url: &str, dest: &Path, expected: Option<&str>) -> Result<PathBuf> {
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     let file_name = dest.file_name().and_then(|s| s.to_str()).unwrap_or("download");
-    let tmp =
-        dir.join(format!(".{file_name}.part-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let tmp = dir.join(format!(".{file_name}.part-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
 
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(30))
-        .timeout_read(Duration::from_secs(120))
-        .build();
+    let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(30)).timeout_read(Duration::from_secs(120)).build();
     let resp = agent.get(url).call().map_err(|e| match e {
-        ureq::Error::Status(code, _) => Error::Download {
-            url: url.to_string(),
-            msg: format!("server answered HTTP {code}; check the URL (and the base URL of the dataset)"),
-        },
-        ureq::Error::Transport(t) => Error::Download {
-            url: url.to_string(),
-            msg: format!("{t}; check the network connection, or copy the file to {} by hand", dest.display()),
-        },
+        ureq::Error::Status(code, _) => {
+            Error::Download { url: url.to_string(), msg: format!("server answered HTTP {code}; check the URL (and the base URL of the dataset)") }
+        }
+        ureq::Error::Transport(t) => {
+            Error::Download { url: url.to_string(), msg: format!("{t}; check the network connection, or copy the file to {} by hand", dest.display()) }
+        }
     })?;
 
     let mut guard = TempGuard(Some(tmp.clone()));
@@ -170,18 +160,12 @@ fn fetch(url: &str, dest: &Path, expected: Option<&str>) -> Result<PathBuf> {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(Error::Download {
-                    url: url.to_string(),
-                    msg: format!("reading the response failed after {total} bytes: {e}; try again"),
-                });
+                return Err(Error::Download { url: url.to_string(), msg: format!("reading the response failed after {total} bytes: {e}; try again") });
             }
         };
         total += n as u64;
         if total > MAX_DOWNLOAD_BYTES {
-            return Err(Error::Download {
-                url: url.to_string(),
-                msg: format!("response is larger than {MAX_DOWNLOAD_BYTES} bytes; refusing it"),
-            });
+            return Err(Error::Download { url: url.to_string(), msg: format!("response is larger than {MAX_DOWNLOAD_BYTES} bytes; refusing it") });
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(|e| Error::io("write", &tmp, e))?;
@@ -218,10 +202,7 @@ fn fetch(url: &str, dest: &Path, expected: Option<&str>) -> Result<PathBuf> {
 /// [`load_planetoid`].
 pub fn fetch_planetoid(base_url: &str, cache_dir: &Path, name: &str, verify: bool) -> Result<NodeDataset> {
     let lname = name.to_lowercase();
-    if lname.is_empty()
-        || !lname.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        || lname.contains("..")
-    {
+    if lname.is_empty() || !lname.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') || lname.contains("..") {
         return Err(Error::config("dataset name", name, "use a plain name such as cora, citeseer or pubmed"));
     }
     let raw = cache_dir.join(&lname).join("raw");
@@ -283,9 +264,7 @@ mod tests {
                             h.fetch_add(1, Ordering::SeqCst);
                             let _ = serve(stream, &root);
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(2))
-                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
                         Err(_) => break,
                     }
                 }
@@ -321,8 +300,7 @@ mod tests {
         }
         let head = String::from_utf8_lossy(&req);
         let path = head.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
-        let file =
-            (!path.split('/').any(|c| c == ".." || c.is_empty())).then(|| root.join(&path)).filter(|p| p.is_file());
+        let file = (!path.split('/').any(|c| c == ".." || c.is_empty())).then(|| root.join(&path)).filter(|p| p.is_file());
         match file.and_then(|f| std::fs::read(f).ok()) {
             Some(body) => {
                 write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
@@ -338,9 +316,8 @@ mod tests {
     }
 
     fn files_in(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
         v.sort();
         v
     }
@@ -396,8 +373,7 @@ mod tests {
         // Bind then drop a listener to get a (very likely) closed loopback port.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let cache = tempfile::tempdir().unwrap();
-        let e = download_verified(&format!("http://127.0.0.1:{port}/f"), &cache.path().join("f"), &"0".repeat(64))
-            .unwrap_err();
+        let e = download_verified(&format!("http://127.0.0.1:{port}/f"), &cache.path().join("f"), &"0".repeat(64)).unwrap_err();
         assert!(matches!(e, Error::Download { .. }), "{e}");
         assert!(files_in(cache.path()).is_empty());
     }

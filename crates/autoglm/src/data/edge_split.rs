@@ -146,11 +146,7 @@ impl PairSet {
 /// The distinct undirected edges of `graph` as `(u, v)` with `u < v`, sorted;
 /// self loops dropped, reverse and duplicate edges merged.
 pub fn undirected_pairs(graph: &Graph) -> Vec<(usize, usize)> {
-    let mut pairs: Vec<(usize, usize)> = graph
-        .edges()
-        .filter(|(s, d)| s != d)
-        .map(|(s, d)| if s < d { (s, d) } else { (d, s) })
-        .collect();
+    let mut pairs: Vec<(usize, usize)> = graph.edges().filter(|(s, d)| s != d).map(|(s, d)| if s < d { (s, d) } else { (d, s) }).collect();
     pairs.sort_unstable();
     pairs.dedup();
     pairs
@@ -349,10 +345,8 @@ fn sample_non_edges(n: usize, count: usize, edges: &PairSet, exclude: &PairSet, 
     }
     // Dense or nearly exhausted: list every free pair (the sets already hold at
     // least half as many pairs, so this costs no more memory than they do).
-    let mut free: Vec<(usize, usize)> = (0..n)
-        .flat_map(|u| (u + 1..n).map(move |v| (u, v)))
-        .filter(|&(u, v)| !edges.contains(u, v) && !exclude.contains(u, v))
-        .collect();
+    let mut free: Vec<(usize, usize)> =
+        (0..n).flat_map(|u| (u + 1..n).map(move |v| (u, v))).filter(|&(u, v)| !edges.contains(u, v) && !exclude.contains(u, v)).collect();
     if free.len() < count {
         return Err(Error::config(
             "negatives",
@@ -482,13 +476,19 @@ impl NegativeSampler {
                     return Err(Error::config("negatives.strategy", "degree", "fewer than two nodes have training edges; use the uniform strategy"));
                 }
                 let mut acc = 0.0;
-                Some(deg.iter().map(|&d| { acc += if d > 0 { (d as f64).powf(cfg.degree_power) } else { 0.0 }; acc }).collect())
+                Some(
+                    deg.iter()
+                        .map(|&d| {
+                            acc += if d > 0 { (d as f64).powf(cfg.degree_power) } else { 0.0 };
+                            acc
+                        })
+                        .collect(),
+                )
             }
         };
         // Dense graphs: keep the free pairs and draw from them directly.
-        let free = (free_pairs * 4 < num_pairs(num_nodes)).then(|| {
-            (0..num_nodes).flat_map(|u| (u + 1..num_nodes).map(move |v| (u, v))).filter(|&(u, v)| !train.contains(u, v)).collect()
-        });
+        let free = (free_pairs * 4 < num_pairs(num_nodes))
+            .then(|| (0..num_nodes).flat_map(|u| (u + 1..num_nodes).map(move |v| (u, v))).filter(|&(u, v)| !train.contains(u, v)).collect());
         Ok(NegativeSampler { num_nodes, train, cumulative, free })
     }
 

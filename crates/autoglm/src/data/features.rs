@@ -30,9 +30,7 @@ impl FeatureFallback {
         let (num_cols, col_idx): (usize, Vec<usize>) = match self {
             FeatureFallback::Constant => (1, vec![0; n]),
             FeatureFallback::Identity => (n, (0..n).collect()),
-            FeatureFallback::DegreeOneHot { max_degree } => {
-                (max_degree + 1, graph.in_degree().into_iter().map(|d| d.min(max_degree)).collect())
-            }
+            FeatureFallback::DegreeOneHot { max_degree } => (max_degree + 1, graph.in_degree().into_iter().map(|d| d.min(max_degree)).collect()),
         };
         Features::Sparse(CsrMatrix { num_rows: n, num_cols, row_ptr: (0..=n).collect(), col_idx, values: vec![1.0; n] })
     }

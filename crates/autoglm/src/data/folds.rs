@@ -29,21 +29,13 @@ pub struct Fold {
 
 impl From<Fold> for Split {
     fn from(f: Fold) -> Split {
-        Split {
-            train: f.train,
-            val: f.val,
-            test: f.test,
-        }
+        Split { train: f.train, val: f.val, test: f.test }
     }
 }
 
 impl From<Split> for Fold {
     fn from(s: Split) -> Fold {
-        Fold {
-            train: s.train,
-            val: s.val,
-            test: s.test,
-        }
+        Fold { train: s.train, val: s.val, test: s.test }
     }
 }
 
@@ -87,17 +79,9 @@ pub fn load_errica_folds(path: &Path) -> Result<Vec<Fold>> {
         .enumerate()
         .map(|(i, f)| {
             let sel = f.model_selection.into_iter().next().ok_or_else(|| {
-                Error::parse(
-                    path,
-                    None,
-                    format!("fold {i} has an empty \"model_selection\" list; it needs one {{\"train\", \"validation\"}} entry"),
-                )
+                Error::parse(path, None, format!("fold {i} has an empty \"model_selection\" list; it needs one {{\"train\", \"validation\"}} entry"))
             })?;
-            Ok(Fold {
-                train: sel.train,
-                val: sel.validation,
-                test: f.test,
-            })
+            Ok(Fold { train: sel.train, val: sel.validation, test: f.test })
         })
         .collect()
 }
@@ -111,11 +95,8 @@ pub fn find_folds(data_dir: &Path, name: &str) -> Option<PathBuf> {
     if preferred.is_file() {
         return Some(preferred);
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut found: Vec<PathBuf> =
+        std::fs::read_dir(&dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json")).collect();
     found.sort();
     found.into_iter().next()
 }
@@ -155,11 +136,7 @@ pub fn validate_folds(folds: &[Fold], num_graphs: usize) -> Result<()> {
             }
         }
         if let Some(i) = part.iter().position(|&p| p == UNSEEN) {
-            return Err(Error::inconsistent(
-                format!("fold {k}: graph {i}"),
-                "every graph in train, val or test",
-                "in none of them",
-            ));
+            return Err(Error::inconsistent(format!("fold {k}: graph {i}"), "every graph in train, val or test", "in none of them"));
         }
         for &i in &fold.test {
             if test_fold[i] != usize::MAX {
@@ -173,11 +150,7 @@ pub fn validate_folds(folds: &[Fold], num_graphs: usize) -> Result<()> {
         }
     }
     if let Some(i) = test_fold.iter().position(|&f| f == usize::MAX) {
-        return Err(Error::inconsistent(
-            format!("graph {i}"),
-            format!("in the test part of one of the {} folds", folds.len()),
-            "in none",
-        ));
+        return Err(Error::inconsistent(format!("graph {i}"), format!("in the test part of one of the {} folds", folds.len()), "in none"));
     }
     Ok(())
 }
@@ -218,11 +191,7 @@ pub fn stratified_kfold(labels: &[usize], k: usize, seed: u64) -> Result<Vec<Fol
 pub fn stratified_kfold_with_val(labels: &[usize], k: usize, val_fraction: f64, seed: u64) -> Result<Vec<Fold>> {
     let n = labels.len();
     if k < 2 || k > n {
-        return Err(Error::config(
-            "k",
-            k,
-            format!("k-fold needs 2 <= k <= number of graphs ({n})"),
-        ));
+        return Err(Error::config("k", k, format!("k-fold needs 2 <= k <= number of graphs ({n})")));
     }
     if !(0.0..1.0).contains(&val_fraction) {
         return Err(Error::config("val_fraction", val_fraction, "must be in [0, 1)"));
@@ -330,10 +299,7 @@ mod tests {
             let sizes: Vec<usize> = folds.iter().map(|f| f.test.len()).collect();
             assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
             for c in 0..3 {
-                let per: Vec<usize> = folds
-                    .iter()
-                    .map(|f| f.test.iter().filter(|&&i| y[i] == c).count())
-                    .collect();
+                let per: Vec<usize> = folds.iter().map(|f| f.test.iter().filter(|&&i| y[i] == c).count()).collect();
                 assert!(per.iter().max().unwrap() - per.iter().min().unwrap() <= 1, "class {c}: {per:?}");
             }
             for f in &folds {
@@ -429,11 +395,7 @@ mod tests {
         let Some(dir) = crate::testing::shared_datasets("PROTEINS") else {
             return;
         };
-        for (name, n, sizes) in [
-            ("PROTEINS", 1113, (112, 900, 101)),
-            ("ENZYMES", 600, (60, 486, 54)),
-            ("IMDB-BINARY", 1000, (100, 810, 90)),
-        ] {
+        for (name, n, sizes) in [("PROTEINS", 1113, (112, 900, 101)), ("ENZYMES", 600, (60, 486, 54)), ("IMDB-BINARY", 1000, (100, 810, 90))] {
             let path = find_folds(&dir, name).unwrap();
             let folds = load_errica_folds(&path).unwrap();
             assert_eq!(folds.len(), 10, "{name}");

@@ -61,13 +61,7 @@ pub fn load_karate_builtin() -> Result<NodeDataset> {
     from_text(BUILTIN_EDGES, &base.join("karate_edges.csv"), BUILTIN_LABELS, &base.join("karate_labels.csv"), base)
 }
 
-fn from_text(
-    edges_text: &str,
-    edges_path: &Path,
-    labels_text: &str,
-    labels_path: &Path,
-    source: PathBuf,
-) -> Result<NodeDataset> {
+fn from_text(edges_text: &str, edges_path: &Path, labels_text: &str, labels_path: &Path, source: PathBuf) -> Result<NodeDataset> {
     // Labels: `node,label[,club]`, one row per node.
     let mut rows: Vec<(usize, usize, usize)> = Vec::new();
     for (ln, line) in numbered_lines(labels_text) {
@@ -87,11 +81,7 @@ fn from_text(
     let mut y = vec![usize::MAX; num_nodes];
     for &(node, label, ln) in &rows {
         if node >= num_nodes {
-            return Err(Error::parse(
-                labels_path,
-                Some(ln),
-                format!("node {node} is out of range: the file has {num_nodes} rows"),
-            ));
+            return Err(Error::parse(labels_path, Some(ln), format!("node {node} is out of range: the file has {num_nodes} rows")));
         }
         if y[node] != usize::MAX {
             return Err(Error::parse(labels_path, Some(ln), format!("node {node} has a second label row")));
@@ -109,11 +99,7 @@ fn from_text(
     let num_classes = y.iter().max().map_or(0, |m| m + 1);
 
     let e = text::parse_edge_csv(edges_path, edges_text, true)?;
-    e.check_range(
-        edges_path,
-        num_nodes,
-        &format!("{} has {num_nodes} rows, one per node", text::file_name(labels_path)),
-    )?;
+    e.check_range(edges_path, num_nodes, &format!("{} has {num_nodes} rows, one per node", text::file_name(labels_path)))?;
     let m = e.src.len();
     let weight = e.edge_weight.unwrap_or_else(|| vec![1.0; m]);
     let mut src = Vec::with_capacity(2 * m);
@@ -124,11 +110,7 @@ fn from_text(
         dst.extend([d, s]);
         w.extend([wk, wk]);
     }
-    let graph = Graph::builder(num_nodes)
-        .edge_lists(src, dst)
-        .edge_weight(w)
-        .context(edges_path.display().to_string())
-        .build()?;
+    let graph = Graph::builder(num_nodes).edge_lists(src, dst).edge_weight(w).context(edges_path.display().to_string()).build()?;
 
     // One training node per class: its highest-degree member.
     let deg = graph.in_degree();
@@ -143,15 +125,7 @@ fn from_text(
     train.sort_unstable();
     let test = (0..num_nodes).filter(|v| train.binary_search(v).is_err()).collect();
     let x = FeatureFallback::Identity.build(&graph);
-    Ok(NodeDataset {
-        name: "karate".into(),
-        graph,
-        x,
-        y,
-        num_classes,
-        split: Some(Split { train, val: vec![], test }),
-        source,
-    })
+    Ok(NodeDataset { name: "karate".into(), graph, x, y, num_classes, split: Some(Split { train, val: vec![], test }), source })
 }
 
 #[cfg(test)]

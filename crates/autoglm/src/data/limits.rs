@@ -83,14 +83,7 @@ pub(crate) fn check_alloc_at(what: &str, path: &Path, line: Option<usize>, count
     check_with_budget(what, path, line, count, bytes_per, max_memory())
 }
 
-fn check_with_budget(
-    what: &str,
-    path: &Path,
-    line: Option<usize>,
-    count: u64,
-    bytes_per: u64,
-    budget: u64,
-) -> Result<()> {
+fn check_with_budget(what: &str, path: &Path, line: Option<usize>, count: u64, bytes_per: u64, budget: u64) -> Result<()> {
     let need = count.checked_mul(bytes_per);
     if need.is_some_and(|n| n <= budget) {
         return Ok(());

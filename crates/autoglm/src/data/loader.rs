@@ -52,13 +52,7 @@ pub fn collate(dataset: &GraphDataset, indices: &[usize]) -> Result<GraphBatch> 
     for s in &samples {
         x.extend_from_slice(&s.x);
     }
-    Ok(GraphBatch {
-        batch,
-        x,
-        y: samples.iter().map(|s| s.y).collect(),
-        indices: indices.to_vec(),
-        num_node_features: dataset.num_node_features,
-    })
+    Ok(GraphBatch { batch, x, y: samples.iter().map(|s| s.y).collect(), indices: indices.to_vec(), num_node_features: dataset.num_node_features })
 }
 
 fn check_indices(dataset: &GraphDataset, indices: &[usize]) -> Result<()> {
@@ -88,11 +82,7 @@ pub struct LoaderConfig {
 
 impl Default for LoaderConfig {
     fn default() -> Self {
-        LoaderConfig {
-            batch_size: 32,
-            shuffle: true,
-            seed: 0,
-        }
+        LoaderConfig { batch_size: 32, shuffle: true, seed: 0 }
     }
 }
 
@@ -145,12 +135,7 @@ impl<'a> GraphLoader<'a> {
             return Err(Error::config("batch_size", 0, "must be at least 1"));
         }
         check_indices(dataset, &indices)?;
-        Ok(GraphLoader {
-            dataset,
-            indices,
-            config,
-            epoch: 0,
-        })
+        Ok(GraphLoader { dataset, indices, config, epoch: 0 })
     }
 
     /// The settings.
@@ -196,12 +181,7 @@ impl<'a> GraphLoader<'a> {
     pub fn epoch(&mut self) -> Epoch<'a> {
         let order = self.order(self.epoch);
         self.epoch += 1;
-        Epoch {
-            dataset: self.dataset,
-            order,
-            batch_size: self.config.batch_size,
-            pos: 0,
-        }
+        Epoch { dataset: self.dataset, order, batch_size: self.config.batch_size, pos: 0 }
     }
 }
 
@@ -252,20 +232,10 @@ mod tests {
                     edges.push((j, j - 1));
                 }
                 let x = (0..n).flat_map(|j| [i as f32, j as f32]).collect();
-                GraphSample {
-                    graph: Graph::from_edges(n, &edges).unwrap(),
-                    x,
-                    y: i % 3,
-                }
+                GraphSample { graph: Graph::from_edges(n, &edges).unwrap(), x, y: i % 3 }
             })
             .collect();
-        GraphDataset {
-            name: "paths".into(),
-            graphs,
-            num_node_features: 2,
-            num_classes: 3,
-            source: "memory".into(),
-        }
+        GraphDataset { name: "paths".into(), graphs, num_node_features: 2, num_classes: 3, source: "memory".into() }
     }
 
     fn orders(loader: &mut GraphLoader<'_>) -> Vec<Vec<usize>> {

@@ -562,12 +562,7 @@ impl Pickle {
             ('u', 1 | 2 | 4 | 8) => DType::UInt(width),
             ('f', 4 | 8) => DType::Float(width),
             ('b', 1) => DType::Bool,
-            _ => {
-                return shape_err(format!(
-                    "unsupported numpy dtype '{}' (supported: i1..i8, u1..u8, f4, f8, b1)",
-                    code.escape_debug()
-                ))
-            }
+            _ => return shape_err(format!("unsupported numpy dtype '{}' (supported: i1..i8, u1..u8, f4, f8, b1)", code.escape_debug())),
         };
         // State (3, '<', ...): byte order. Absent state means native order; numpy writes it.
         let mut big_endian = false;
@@ -577,12 +572,7 @@ impl Pickle {
                 match self.bytes(order, "dtype byte order")? {
                     b"<" | b"|" | b"=" => {}
                     b">" => big_endian = true,
-                    other => {
-                        return shape_err(format!(
-                            "dtype byte order {:?} is not '<', '>', '|' or '='",
-                            String::from_utf8_lossy(other)
-                        ))
-                    }
+                    other => return shape_err(format!("dtype byte order {:?} is not '<', '>', '|' or '='", String::from_utf8_lossy(other))),
                 }
             }
         }
@@ -594,30 +584,20 @@ impl Pickle {
     /// # Errors
     /// When the value is not a numpy array, or its byte length disagrees with its shape.
     pub fn to_ndarray(&self, v: Value) -> Result<NdArray, PickleError> {
-        let (_, state, _) =
-            self.instance(v, &["numpy.core.multiarray", "numpy._core.multiarray"], "_reconstruct", "numpy array")?;
+        let (_, state, _) = self.instance(v, &["numpy.core.multiarray", "numpy._core.multiarray"], "_reconstruct", "numpy array")?;
         let Some(state) = state else {
             return shape_err("numpy array without BUILD state");
         };
         let st = self.tuple(state, "numpy array state")?;
         if st.len() != 5 {
-            return shape_err(format!(
-                "numpy array state: expected (version, shape, dtype, is_fortran, data), found a tuple of length {}",
-                st.len()
-            ));
+            return shape_err(format!("numpy array state: expected (version, shape, dtype, is_fortran, data), found a tuple of length {}", st.len()));
         }
-        let shape = self
-            .tuple(st[1], "array shape")?
-            .iter()
-            .map(|&d| self.usize(d, "array dimension"))
-            .collect::<Result<Vec<usize>, _>>()?;
+        let shape = self.tuple(st[1], "array shape")?.iter().map(|&d| self.usize(d, "array dimension")).collect::<Result<Vec<usize>, _>>()?;
         let (dtype, big_endian) = self.dtype(st[2])?;
         let fortran = match st[3] {
             Value::Bool(b) => b,
             Value::Int(i) => i != 0,
-            other => {
-                return shape_err(format!("array is_fortran flag: expected a bool, found {}", self.describe(other)))
-            }
+            other => return shape_err(format!("array is_fortran flag: expected a bool, found {}", self.describe(other))),
         };
         let raw = self.bytes(st[4], "array data")?;
         let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -626,10 +606,7 @@ impl Pickle {
             return shape_err(format!("array shape {shape:?} is too large"));
         };
         if raw.len() != expected {
-            return shape_err(format!(
-                "array of shape {shape:?} and dtype {dtype:?} needs {expected} bytes, found {}",
-                raw.len()
-            ));
+            return shape_err(format!("array of shape {shape:?} and dtype {dtype:?} needs {expected} bytes, found {}", raw.len()));
         }
         let w = dtype.itemsize();
         let word = |k: usize| -> [u8; 8] {
@@ -664,12 +641,8 @@ impl Pickle {
                     .collect(),
             ),
             DType::UInt(8) => {
-                let vals: Result<Vec<i64>, _> = (0..count)
-                    .map(|k| {
-                        i64::try_from(u64::from_le_bytes(word(k)))
-                            .or_else(|_| shape_err("u8 array value does not fit in i64"))
-                    })
-                    .collect();
+                let vals: Result<Vec<i64>, _> =
+                    (0..count).map(|k| i64::try_from(u64::from_le_bytes(word(k))).or_else(|_| shape_err("u8 array value does not fit in i64"))).collect();
                 NdData::Int(vals?)
             }
             DType::UInt(_) | DType::Bool => NdData::Int((0..count).map(|k| i64::from_le_bytes(word(k))).collect()),
@@ -692,8 +665,7 @@ impl Pickle {
     /// # Errors
     /// When the value is not a CSR matrix or its arrays are inconsistent.
     pub fn to_csr(&self, v: Value) -> Result<CsrMatrix, PickleError> {
-        let (_, state, _) =
-            self.instance(v, &["scipy.sparse.csr", "scipy.sparse._csr"], "csr_matrix", "sparse matrix")?;
+        let (_, state, _) = self.instance(v, &["scipy.sparse.csr", "scipy.sparse._csr"], "csr_matrix", "sparse matrix")?;
         let Some(state) = state else {
             return shape_err("csr_matrix without BUILD state");
         };
@@ -709,10 +681,7 @@ impl Pickle {
         if let Ok(f) = get("format") {
             let f = self.bytes(f, "csr_matrix format")?;
             if f != b"csr" {
-                return shape_err(format!(
-                    "sparse format is '{}', expected 'csr'",
-                    String::from_utf8_lossy(f).escape_debug()
-                ));
+                return shape_err(format!("sparse format is '{}', expected 'csr'", String::from_utf8_lossy(f).escape_debug()));
             }
         }
         let shape = self.tuple(get("_shape")?, "csr_matrix _shape")?;
@@ -731,11 +700,7 @@ impl Pickle {
         if indices.len() != values.len() {
             return shape_err(format!("csr indices ({}) and data ({}) differ in length", indices.len(), values.len()));
         }
-        if indptr[0] != 0
-            || indptr.windows(2).any(|w| w[0] > w[1])
-            || indptr[num_rows] as usize != indices.len()
-            || indptr[num_rows] < 0
-        {
+        if indptr[0] != 0 || indptr.windows(2).any(|w| w[0] > w[1]) || indptr[num_rows] as usize != indices.len() || indptr[num_rows] < 0 {
             return shape_err(format!("csr indptr must rise from 0 to nnz = {} without decreasing", indices.len()));
         }
         let row_ptr: Vec<usize> = indptr.iter().map(|&p| p as usize).collect();
@@ -1073,11 +1038,7 @@ mod tests {
 
     #[test]
     fn corrupted_bytes_never_panic() {
-        let base = writer::csr(
-            4,
-            5,
-            &[1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-        );
+        let base = writer::csr(4, 5, &[1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
         // Every prefix.
         for n in 0..base.len() {
             let _ = parse(&base[..n]).map(|p| p.to_csr(p.root()));

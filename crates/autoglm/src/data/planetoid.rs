@@ -126,11 +126,7 @@ pub fn load_planetoid(data_dir: &Path, name: &str, source: PlanetoidSource) -> R
 ///
 /// # Errors
 /// As [`load_planetoid`].
-pub fn load_planetoid_with_info(
-    data_dir: &Path,
-    name: &str,
-    source: PlanetoidSource,
-) -> Result<(NodeDataset, PlanetoidInfo)> {
+pub fn load_planetoid_with_info(data_dir: &Path, name: &str, source: PlanetoidSource) -> Result<(NodeDataset, PlanetoidInfo)> {
     let dir = find_planetoid_dir(data_dir, name).ok_or_else(|| Error::DatasetNotFound {
         name: name.to_string(),
         msg: format!(
@@ -230,13 +226,7 @@ fn load_csr(path: &Path) -> Result<CsrMatrix> {
     // Every value finite (after the conversion to f32): name the element and its row.
     if let Some(k) = m.values.iter().position(|v| !v.is_finite()) {
         let row = m.row_ptr.partition_point(|&p| p <= k) - 1;
-        return Err(value_error(
-            path,
-            format!(
-                "feature value {} (data element {k}: row {row}, column {}) is not a finite number",
-                m.values[k], m.col_idx[k]
-            ),
-        ));
+        return Err(value_error(path, format!("feature value {} (data element {k}: row {row}, column {}) is not a finite number", m.values[k], m.col_idx[k])));
     }
     Ok(m)
 }
@@ -252,22 +242,11 @@ fn load_label_rows(path: &Path) -> Result<(usize, usize, Vec<usize>)> {
     let (rows, cols) = a.dims2().map_err(|e| pickle_error(path, e))?;
     let vals = a.to_f32();
     if let Some(k) = vals.iter().position(|v| !v.is_finite()) {
-        return Err(value_error(
-            path,
-            format!(
-                "label value {} (element {k}: row {}, column {}) is not a finite number",
-                vals[k],
-                k / cols,
-                k % cols
-            ),
-        ));
+        return Err(value_error(path, format!("label value {} (element {k}: row {}, column {}) is not a finite number", vals[k], k / cols, k % cols)));
     }
     // One column per class: more classes than labelled rows cannot be real.
     if cols > rows.max(1) + 1024 {
-        return Err(value_error(
-            path,
-            format!("the one-hot label array has shape ({rows}, {cols}): {cols} classes for {rows} rows"),
-        ));
+        return Err(value_error(path, format!("the one-hot label array has shape ({rows}, {cols}): {cols} classes for {rows} rows")));
     }
     let labels = (0..rows)
         .map(|r| {
@@ -353,18 +332,13 @@ fn layout(n_all: usize, test_index: Vec<usize>, path: &Path, text_of: &str, rows
         return Err(Error::parse(
             path,
             None,
-            format!(
-                "the {} test ids span {min}..={max}; padding the gaps would add {} empty nodes; check the file",
-                sorted.len(),
-                ext_len - sorted.len()
-            ),
+            format!("the {} test ids span {min}..={max}; padding the gaps would add {} empty nodes; check the file", sorted.len(), ext_len - sorted.len()),
         ));
     }
     let num_nodes = n_all + ext_len;
     text::check_ids(path, text_of, &test_index, num_nodes)?;
     // tx_ext[sorted[j] - min] = tx[j]; x = cat(allx, tx_ext).
-    let mut base: Vec<RowSource> =
-        (0..n_all).map(RowSource::All).chain(std::iter::repeat_n(RowSource::Zero, ext_len)).collect();
+    let mut base: Vec<RowSource> = (0..n_all).map(RowSource::All).chain(std::iter::repeat_n(RowSource::Zero, ext_len)).collect();
     for (j, &s) in sorted.iter().enumerate() {
         base[n_all + s - min] = RowSource::Test(j);
     }
@@ -420,11 +394,7 @@ fn raw_features(files: &RawFiles, layout: &Layout, n_all: usize) -> Result<CsrMa
         ));
     }
     if tx.num_cols != allx.num_cols {
-        return Err(Error::inconsistent(
-            format!("{}: feature columns (as in {})", tx_path.display(), text::file_name(&allx_path)),
-            allx.num_cols,
-            tx.num_cols,
-        ));
+        return Err(Error::inconsistent(format!("{}: feature columns (as in {})", tx_path.display(), text::file_name(&allx_path)), allx.num_cols, tx.num_cols));
     }
     Ok(assemble_features(layout, &allx, &tx))
 }
@@ -434,11 +404,7 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     if !files.dir.is_dir() {
         return Err(Error::DatasetNotFound {
             name: name.to_string(),
-            msg: format!(
-                "{} has neither raw/ nor edges.csv + labels.csv; put {}",
-                dir.display(),
-                where_to_put(dir, name)
-            ),
+            msg: format!("{} has neither raw/ nor edges.csv + labels.csv; put {}", dir.display(), where_to_put(dir, name)),
         });
     }
     let y_path = files.require("y", name)?;
@@ -451,19 +417,11 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     let (n_all, num_classes, ally) = load_label_rows(&ally_path)?;
     let (n_test, ty_classes, ty) = load_label_rows(&ty_path)?;
     if ty_classes != num_classes {
-        return Err(Error::inconsistent(
-            format!("{}: label columns (as in {})", ty_path.display(), text::file_name(&ally_path)),
-            num_classes,
-            ty_classes,
-        ));
+        return Err(Error::inconsistent(format!("{}: label columns (as in {})", ty_path.display(), text::file_name(&ally_path)), num_classes, ty_classes));
     }
     let (ti_text, test_index) = read_test_index(&ti_path)?;
     if n_test != test_index.len() {
-        return Err(Error::inconsistent(
-            format!("{}: rows (one per line of {})", ty_path.display(), ti_path.display()),
-            test_index.len(),
-            n_test,
-        ));
+        return Err(Error::inconsistent(format!("{}: rows (one per line of {})", ty_path.display(), ti_path.display()), test_index.len(), n_test));
     }
     let lay = layout(n_all, test_index, &ti_path, &ti_text, &ally_path)?;
     let num_nodes = lay.rows.len();
@@ -494,11 +452,7 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
     };
 
     if n_train > n_all {
-        return Err(Error::inconsistent(
-            format!("{}: rows (at most the rows of ally)", y_path.display()),
-            n_all,
-            n_train,
-        ));
+        return Err(Error::inconsistent(format!("{}: rows (at most the rows of ally)", y_path.display()), n_all, n_train));
     }
     let mut test = lay.test_index.clone();
     test.sort_unstable();
@@ -510,10 +464,7 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
         num_padded: lay.num_padded,
         dir: dir.to_path_buf(),
     };
-    Ok((
-        NodeDataset { name: name.to_string(), graph, x, y, num_classes, split: Some(split), source: dir.to_path_buf() },
-        info,
-    ))
+    Ok((NodeDataset { name: name.to_string(), graph, x, y, num_classes, split: Some(split), source: dir.to_path_buf() }, info))
 }
 
 /// `origin` says where `num_nodes` came from (for the out-of-range message).
@@ -523,12 +474,9 @@ fn raw_graph(path: &Path, num_nodes: usize, origin: &str) -> Result<Graph> {
     let total: usize = adj.iter().map(|(_, l)| l.len()).sum();
     let (mut src, mut dst) = (Vec::with_capacity(total), Vec::with_capacity(total));
     for (k, list) in &adj {
-        let key = usize::try_from(*k)
-            .map_err(|_| Error::parse(path, None, format!("graph key {k} is negative; node ids must be >= 0")))?;
+        let key = usize::try_from(*k).map_err(|_| Error::parse(path, None, format!("graph key {k} is negative; node ids must be >= 0")))?;
         for &v in list {
-            let v = usize::try_from(v).map_err(|_| {
-                Error::parse(path, None, format!("graph[{key}] lists the negative id {v}; node ids must be >= 0"))
-            })?;
+            let v = usize::try_from(v).map_err(|_| Error::parse(path, None, format!("graph[{key}] lists the negative id {v}; node ids must be >= 0")))?;
             if key.max(v) >= num_nodes {
                 return Err(Error::parse(
                     path,
@@ -543,12 +491,7 @@ fn raw_graph(path: &Path, num_nodes: usize, origin: &str) -> Result<Graph> {
             dst.push(v);
         }
     }
-    Graph::builder(num_nodes)
-        .edge_lists(src, dst)
-        .remove_self_loops(true)
-        .dedup(true)
-        .context(path.display().to_string())
-        .build()
+    Graph::builder(num_nodes).edge_lists(src, dst).remove_self_loops(true).dedup(true).context(path.display().to_string()).build()
 }
 
 /// Parse `labels.csv` (`node,label`, one row per node `0..N-1`).
@@ -562,11 +505,7 @@ fn read_labels(path: &Path) -> Result<(Vec<usize>, usize)> {
         let mut f = text::fields(line);
         let node = f.next().unwrap_or("");
         let label = f.next().ok_or_else(|| Error::parse(path, Some(ln), "expected 'node,label'"))?;
-        rows.push((
-            text::parse_field(node, path, ln, "a node id")?,
-            text::parse_field(label, path, ln, "a class id (non-negative integer)")?,
-            ln,
-        ));
+        rows.push((text::parse_field(node, path, ln, "a node id")?, text::parse_field(label, path, ln, "a class id (non-negative integer)")?, ln));
     }
     let n = rows.len();
     if n == 0 {
@@ -575,11 +514,7 @@ fn read_labels(path: &Path) -> Result<(Vec<usize>, usize)> {
     let mut y = vec![usize::MAX; n];
     for &(node, label, ln) in &rows {
         if node >= n {
-            return Err(Error::parse(
-                path,
-                Some(ln),
-                format!("node {node} is out of range: the file has {n} rows, so ids must be 0..{}", n - 1),
-            ));
+            return Err(Error::parse(path, Some(ln), format!("node {node} is out of range: the file has {n} rows, so ids must be 0..{}", n - 1)));
         }
         if y[node] != usize::MAX {
             return Err(Error::parse(path, Some(ln), format!("node {node} has a second label row")));
@@ -590,9 +525,7 @@ fn read_labels(path: &Path) -> Result<(Vec<usize>, usize)> {
             return Err(Error::parse(
                 path,
                 Some(ln),
-                format!(
-                    "class id {label} of node {node} is out of range: with {n} nodes, class ids must be 0-based and below {n} (0..C-1 for C classes)"
-                ),
+                format!("class id {label} of node {node} is out of range: with {n} nodes, class ids must be 0-based and below {n} (0..C-1 for C classes)"),
             ));
         }
         y[node] = label;
@@ -602,10 +535,8 @@ fn read_labels(path: &Path) -> Result<(Vec<usize>, usize)> {
 }
 
 fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
-    let missing = |f: &str| Error::DatasetNotFound {
-        name: name.to_string(),
-        msg: format!("missing {}; put {}", dir.join(f).display(), where_to_put(dir, name)),
-    };
+    let missing =
+        |f: &str| Error::DatasetNotFound { name: name.to_string(), msg: format!("missing {}; put {}", dir.join(f).display(), where_to_put(dir, name)) };
     let labels_path = dir.join("labels.csv");
     let edges_path = dir.join("edges.csv");
     if !labels_path.is_file() {
@@ -618,23 +549,15 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
     let num_nodes = y.len();
     let edges = text::parse_edge_csv(&edges_path, &text::read_text(&edges_path)?, false)?;
     edges.check_range(&edges_path, num_nodes, &format!("labels.csv has {num_nodes} rows, one per node"))?;
-    let graph = Graph::builder(num_nodes)
-        .edge_lists(edges.src, edges.dst)
-        .remove_self_loops(true)
-        .dedup(true)
-        .context(edges_path.display().to_string())
-        .build()?;
+    let graph =
+        Graph::builder(num_nodes).edge_lists(edges.src, edges.dst).remove_self_loops(true).dedup(true).context(edges_path.display().to_string()).build()?;
 
     let feat_path = dir.join("features.txt");
     let files = RawFiles::new(dir, name);
     let (x, origin, num_padded) = if feat_path.is_file() {
         let m = text::parse_col_value(&feat_path, &text::read_text(&feat_path)?)?;
         if m.num_rows != num_nodes {
-            return Err(Error::inconsistent(
-                format!("{}: rows (one per node of {})", feat_path.display(), labels_path.display()),
-                num_nodes,
-                m.num_rows,
-            ));
+            return Err(Error::inconsistent(format!("{}: rows (one per node of {})", feat_path.display(), labels_path.display()), num_nodes, m.num_rows));
         }
         (Features::Sparse(m), FeatureOrigin::ConvertedFile, 0)
     } else if files.has("allx") && files.has("tx") && files.has("test.index") {
@@ -643,11 +566,7 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
         let (ti_text, test_index) = read_test_index(&ti_path)?;
         let lay = layout(allx_rows, test_index, &ti_path, &ti_text, &files.path("allx"))?;
         if lay.rows.len() != num_nodes {
-            return Err(Error::inconsistent(
-                format!("{}: nodes implied by raw allx + test.index", dir.display()),
-                num_nodes,
-                lay.rows.len(),
-            ));
+            return Err(Error::inconsistent(format!("{}: nodes implied by raw allx + test.index", dir.display()), num_nodes, lay.rows.len()));
         }
         let m = raw_features(&files, &lay, allx_rows)?;
         (Features::Sparse(m), FeatureOrigin::RawFiles, lay.num_padded)
@@ -657,11 +576,7 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
 
     let (tr, va, te) = (dir.join("train.txt"), dir.join("val.txt"), dir.join("test.txt"));
     let split = if tr.is_file() && va.is_file() && te.is_file() {
-        let s = Split {
-            train: text::read_split_ids(&tr, num_nodes)?,
-            val: text::read_split_ids(&va, num_nodes)?,
-            test: text::read_split_ids(&te, num_nodes)?,
-        };
+        let s = Split { train: text::read_split_ids(&tr, num_nodes)?, val: text::read_split_ids(&va, num_nodes)?, test: text::read_split_ids(&te, num_nodes)? };
         text::check_disjoint(&[(&tr, &s.train), (&va, &s.val), (&te, &s.test)], num_nodes)?;
         Some(s)
     } else {
@@ -726,16 +641,7 @@ mod tests {
         w("ty", writer::one_hot(&t.ty, 3));
         w(
             "graph",
-            writer::adjacency(&[
-                (0, vec![1, 1, 0]),
-                (1, vec![0, 2]),
-                (2, vec![1]),
-                (3, vec![7]),
-                (4, vec![5]),
-                (5, vec![4]),
-                (6, vec![]),
-                (7, vec![3]),
-            ]),
+            writer::adjacency(&[(0, vec![1, 1, 0]), (1, vec![0, 2]), (2, vec![1]), (3, vec![7]), (4, vec![5]), (5, vec![4]), (6, vec![]), (7, vec![3])]),
         );
         std::fs::write(raw.join("ind.tiny.test.index"), "7\n4\n5\n").unwrap();
         root.join(folder)
@@ -758,8 +664,7 @@ mod tests {
         std::fs::write(dir.join("val.txt"), "2\n3\n").unwrap();
         std::fs::write(dir.join("test.txt"), "4\n5\n7\n").unwrap();
         if with_features {
-            std::fs::write(dir.join("features.txt"), "8 5 10\n0:1\n1:2\n2:3\n3:4 4:0.5\n0:5 4:5\n1:6 3:6\n\n4:7\n")
-                .unwrap();
+            std::fs::write(dir.join("features.txt"), "8 5 10\n0:1\n1:2\n2:3\n3:4 4:0.5\n0:5 4:5\n1:6 3:6\n\n4:7\n").unwrap();
         }
     }
 
@@ -1045,12 +950,7 @@ mod tests {
                 let p = e.unwrap().path();
                 if p.is_file() {
                     let committed = root.join("tiny").join(sub).join(p.file_name().unwrap());
-                    assert_eq!(
-                        std::fs::read(&p).unwrap(),
-                        std::fs::read(&committed).unwrap(),
-                        "{}",
-                        committed.display()
-                    );
+                    assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&committed).unwrap(), "{}", committed.display());
                 }
             }
         }

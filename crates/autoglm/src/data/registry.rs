@@ -28,23 +28,19 @@ pub struct DatasetInfo {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    (s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && s[..prefix.len()].eq_ignore_ascii_case(prefix)).then(|| &s[prefix.len()..])
 }
 
 fn is_planetoid_dir(dir: &Path) -> bool {
-    let raw_graph = std::fs::read_dir(dir.join("raw")).ok().is_some_and(|rd| {
-        rd.filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_str().is_some_and(|f| f.starts_with("ind.") && f.ends_with(".graph")))
-    });
+    let raw_graph = std::fs::read_dir(dir.join("raw"))
+        .ok()
+        .is_some_and(|rd| rd.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|f| f.starts_with("ind.") && f.ends_with(".graph"))));
     raw_graph || (dir.join("edges.csv").is_file() && dir.join("labels.csv").is_file())
 }
 
 /// Whether `dir/raw/` holds any Planetoid file `ind.*`.
 fn has_raw_planetoid_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir.join("raw")).ok().is_some_and(|rd| {
-        rd.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|f| f.starts_with("ind.")))
-    })
+    std::fs::read_dir(dir.join("raw")).ok().is_some_and(|rd| rd.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|f| f.starts_with("ind."))))
 }
 
 /// Load a node-classification dataset by name (see the module docs).
@@ -62,29 +58,20 @@ pub fn load_node_dataset(data_dir: &Path, name: &str) -> Result<NodeDataset> {
         return load_csv(&CsvOptions::from_folder(Path::new(folder))?);
     }
     if name.eq_ignore_ascii_case("karate") {
-        return if data_dir.join("karate").join("edges.csv").is_file() {
-            load_karate(data_dir)
-        } else {
-            load_karate_builtin()
-        };
+        return if data_dir.join("karate").join("edges.csv").is_file() { load_karate(data_dir) } else { load_karate_builtin() };
     }
     let known_planetoid = PLANETOID_NAMES.iter().any(|p| p.eq_ignore_ascii_case(name));
     if let Some(dir) = find_planetoid_dir(data_dir, name) {
         // An incomplete Planetoid folder (some raw file missing) goes to the
         // loader too, whose error names the missing file.
-        let partial =
-            has_raw_planetoid_files(&dir) || (known_planetoid && !dir.join(format!("{name}_A.txt")).is_file());
+        let partial = has_raw_planetoid_files(&dir) || (known_planetoid && !dir.join(format!("{name}_A.txt")).is_file());
         if is_planetoid_dir(&dir) || partial {
             return load_planetoid(data_dir, name, PlanetoidSource::Auto);
         }
     }
     let all = list_datasets(data_dir);
     if let Some(other) = all.iter().find(|d| d.name.eq_ignore_ascii_case(name) && d.kind != "node") {
-        return Err(Error::config(
-            "dataset",
-            name,
-            format!("'{}' is a {} dataset ({}), not a node-classification one", other.name, other.kind, other.summary),
-        ));
+        return Err(Error::config("dataset", name, format!("'{}' is a {} dataset ({}), not a node-classification one", other.name, other.kind, other.summary)));
     }
     if known_planetoid {
         return Err(Error::DatasetNotFound {
@@ -109,8 +96,7 @@ fn count_lines(path: &Path) -> Option<usize> {
 }
 
 fn planetoid_summary(dir: &Path) -> String {
-    let meta =
-        std::fs::read(dir.join("meta.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let meta = std::fs::read(dir.join("meta.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     let files = match (dir.join("edges.csv").is_file(), dir.join("raw").is_dir()) {
         (true, true) => "raw + converted files",
         (true, false) => "converted files",
@@ -144,9 +130,7 @@ fn tu_summary(dir: &Path, name: &str) -> String {
         Some(n) => format!("TU graph classification: {n} graphs"),
         None => "TU graph classification".to_string(),
     }];
-    for (suffix, what) in
-        [("node_labels", "node labels"), ("node_attributes", "node attributes"), ("edge_labels", "edge labels")]
-    {
+    for (suffix, what) in [("node_labels", "node labels"), ("node_attributes", "node attributes"), ("edge_labels", "edge labels")] {
         if dir.join(format!("{name}_{suffix}.txt")).is_file() {
             parts.push(what.to_string());
         }
@@ -165,30 +149,17 @@ fn tu_summary(dir: &Path, name: &str) -> String {
 pub fn list_datasets(data_dir: &Path) -> Vec<DatasetInfo> {
     let mut out = Vec::new();
     let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(data_dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), e.path())))
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), e.path()))).collect())
         .unwrap_or_default();
     dirs.sort();
     let mut has_karate = false;
     for (name, path) in dirs {
-        let info = |kind: &str, summary: String| DatasetInfo {
-            name: name.clone(),
-            kind: kind.into(),
-            path: path.clone(),
-            summary,
-        };
+        let info = |kind: &str, summary: String| DatasetInfo { name: name.clone(), kind: kind.into(), path: path.clone(), summary };
         if name.eq_ignore_ascii_case("karate") && path.join("edges.csv").is_file() {
             has_karate = true;
             let n = count_lines(&path.join("labels.csv")).map_or(0, |n| n.saturating_sub(1));
             let m = count_lines(&path.join("edges.csv")).map_or(0, |n| n.saturating_sub(1));
-            out.push(info(
-                "node",
-                format!("Zachary's karate club: {n} nodes, {m} undirected weighted edges, 2 classes (club)"),
-            ));
+            out.push(info("node", format!("Zachary's karate club: {n} nodes, {m} undirected weighted edges, 2 classes (club)")));
         } else if is_planetoid_dir(&path) {
             out.push(info("node", planetoid_summary(&path)));
         } else if path.join(format!("{name}_A.txt")).is_file() {
@@ -197,10 +168,7 @@ pub fn list_datasets(data_dir: &Path) -> Vec<DatasetInfo> {
             let n = count_lines(&path.join("qm9.csv")).map_or(0, |n| n.saturating_sub(1));
             out.push(info("molecules", format!("QM9 SMILES: {n} molecules (qm9.csv)")));
         } else if path.join("train.csv.gz").is_file() {
-            let files: Vec<&str> = ["train.csv.gz", "test.csv.gz", "test_scaffolds.csv.gz"]
-                .into_iter()
-                .filter(|f| path.join(f).is_file())
-                .collect();
+            let files: Vec<&str> = ["train.csv.gz", "test.csv.gz", "test_scaffolds.csv.gz"].into_iter().filter(|f| path.join(f).is_file()).collect();
             out.push(info("molecules", format!("SMILES sets ({})", files.join(", "))));
         }
     }
@@ -289,16 +257,7 @@ mod tests {
         std::fs::write(t.join("karate/labels.csv"), "node,label\n0,0\n1,1\n").unwrap();
         let list = list_datasets(t);
         let got: Vec<(&str, &str)> = list.iter().map(|d| (d.name.as_str(), d.kind.as_str())).collect();
-        assert_eq!(
-            got,
-            vec![
-                ("Cora2", "node"),
-                ("MUTAG", "graph"),
-                ("karate", "node"),
-                ("moses", "molecules"),
-                ("qm9", "molecules")
-            ]
-        );
+        assert_eq!(got, vec![("Cora2", "node"), ("MUTAG", "graph"), ("karate", "node"), ("moses", "molecules"), ("qm9", "molecules")]);
         assert!(list[1].summary.contains("2 graphs"), "{}", list[1].summary);
         assert!(list[4].summary.contains("2 molecules"), "{}", list[4].summary);
         let e = load_node_dataset(t, "mutag").unwrap_err();

@@ -48,11 +48,7 @@ pub(crate) fn record_lines<'a>(path: &'a Path, text: &'a str) -> impl Iterator<I
     pieces.into_iter().flatten().enumerate().map(move |(i, line)| {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim_matches(|c: char| c.is_ascii_whitespace()).is_empty() {
-            Err(Error::parse(
-                path,
-                Some(i + 1),
-                "blank line: every line must hold one record (a blank line would shift all later records); delete it",
-            ))
+            Err(Error::parse(path, Some(i + 1), "blank line: every line must hold one record (a blank line would shift all later records); delete it"))
         } else {
             Ok((i + 1, line))
         }
@@ -61,9 +57,7 @@ pub(crate) fn record_lines<'a>(path: &'a Path, text: &'a str) -> impl Iterator<I
 
 /// Parse one field, with an error naming the file, the line and what was expected.
 pub(crate) fn parse_field<T: FromStr>(s: &str, path: &Path, line: usize, what: &str) -> Result<T> {
-    s.trim()
-        .parse::<T>()
-        .map_err(|_| Error::parse(path, Some(line), format!("cannot parse {what} from '{}'", truncate(s.trim(), 40))))
+    s.trim().parse::<T>().map_err(|_| Error::parse(path, Some(line), format!("cannot parse {what} from '{}'", truncate(s.trim(), 40))))
 }
 
 /// A finite `f32`.
@@ -73,10 +67,7 @@ pub(crate) fn parse_f32(s: &str, path: &Path, line: usize, what: &str) -> Result
         return Err(Error::parse(
             path,
             Some(line),
-            format!(
-                "{what} '{}' is not a finite number (NaN, infinite, or beyond the f32 range)",
-                truncate(s.trim(), 40)
-            ),
+            format!("{what} '{}' is not a finite number (NaN, infinite, or beyond the f32 range)", truncate(s.trim(), 40)),
         ));
     }
     Ok(v)
@@ -126,11 +117,7 @@ pub(crate) fn check_ids(path: &Path, text: &str, ids: &[usize], num_nodes: usize
         return Err(Error::parse(
             path,
             line,
-            format!(
-                "node id {} is out of range: the dataset has {num_nodes} nodes (ids 0..{})",
-                ids[k],
-                num_nodes.saturating_sub(1)
-            ),
+            format!("node id {} is out of range: the dataset has {num_nodes} nodes (ids 0..{})", ids[k], num_nodes.saturating_sub(1)),
         ));
     }
     Ok(())
@@ -226,9 +213,7 @@ impl EdgeList {
                 return Err(Error::parse(
                     path,
                     Some(self.lines[k]),
-                    format!(
-                        "edge {s} -> {d} uses a node id >= num_nodes = {num_nodes}{origin}; ids must be 0-based and below the number of nodes"
-                    ),
+                    format!("edge {s} -> {d} uses a node id >= num_nodes = {num_nodes}{origin}; ids must be 0-based and below the number of nodes"),
                 ));
             }
         }
@@ -250,19 +235,14 @@ pub(crate) fn parse_edge_csv(path: &Path, text: &str, allow_weight: bool) -> Res
         if width.is_none() && out.src.is_empty() && is_header(line) {
             let n = fields(line).count();
             if n != 2 && n != 3 {
-                return Err(Error::parse(
-                    path,
-                    Some(ln),
-                    format!("edge header '{}' must be 'src,dst' or 'src,dst,weight'", truncate(line, 60)),
-                ));
+                return Err(Error::parse(path, Some(ln), format!("edge header '{}' must be 'src,dst' or 'src,dst,weight'", truncate(line, 60))));
             }
             width = Some(n);
             continue;
         }
         let mut it = fields(line);
         let s = it.next().unwrap_or("");
-        let d =
-            it.next().ok_or_else(|| Error::parse(path, Some(ln), "expected 'src,dst[,weight]', found one field"))?;
+        let d = it.next().ok_or_else(|| Error::parse(path, Some(ln), "expected 'src,dst[,weight]', found one field"))?;
         let w = it.next();
         if it.next().is_some() {
             return Err(Error::parse(path, Some(ln), "too many fields; expected 'src,dst[,weight]'"));
@@ -271,11 +251,7 @@ pub(crate) fn parse_edge_csv(path: &Path, text: &str, allow_weight: bool) -> Res
         match width {
             None => width = Some(n),
             Some(expected) if expected != n => {
-                return Err(Error::parse(
-                    path,
-                    Some(ln),
-                    format!("expected {expected} fields like the lines before, found {n}"),
-                ));
+                return Err(Error::parse(path, Some(ln), format!("expected {expected} fields like the lines before, found {n}")));
             }
             _ => {}
         }
@@ -301,9 +277,7 @@ pub(crate) fn parse_edge_csv(path: &Path, text: &str, allow_weight: bool) -> Res
 /// duplicate columns are an error.
 pub(crate) fn parse_col_value(path: &Path, text: &str) -> Result<CsrMatrix> {
     let mut lines = numbered_lines(text);
-    let (ln, header) = lines.next().ok_or_else(|| {
-        Error::parse(path, Some(1), "empty file; expected a header '<num_nodes> <num_features> <nnz>'")
-    })?;
+    let (ln, header) = lines.next().ok_or_else(|| Error::parse(path, Some(1), "empty file; expected a header '<num_nodes> <num_features> <nnz>'"))?;
     let h: Vec<&str> = header.split_whitespace().collect();
     if h.len() != 3 {
         return Err(Error::parse(path, Some(ln), "expected a header '<num_nodes> <num_features> <nnz>'"));
@@ -326,16 +300,10 @@ pub(crate) fn parse_col_value(path: &Path, text: &str) -> Result<CsrMatrix> {
         }
         row.clear();
         for pair in line.split_whitespace() {
-            let (c, v) = pair.split_once(':').ok_or_else(|| {
-                Error::parse(path, Some(ln), format!("expected 'col:value', found '{}'", truncate(pair, 40)))
-            })?;
+            let (c, v) = pair.split_once(':').ok_or_else(|| Error::parse(path, Some(ln), format!("expected 'col:value', found '{}'", truncate(pair, 40))))?;
             let c: usize = parse_field(c, path, ln, "a feature column (non-negative integer)")?;
             if c >= num_cols {
-                return Err(Error::parse(
-                    path,
-                    Some(ln),
-                    format!("feature column {c} is out of range: the header says {num_cols} features"),
-                ));
+                return Err(Error::parse(path, Some(ln), format!("feature column {c} is out of range: the header says {num_cols} features")));
             }
             row.push((c, parse_f32(v, path, ln, "a feature value")?));
         }
@@ -356,18 +324,11 @@ pub(crate) fn parse_col_value(path: &Path, text: &str) -> Result<CsrMatrix> {
         return Err(Error::parse(
             path,
             None,
-            format!(
-                "the header announces {num_rows} rows but the file has {}; the file may be truncated",
-                row_ptr.len() - 1
-            ),
+            format!("the header announces {num_rows} rows but the file has {}; the file may be truncated", row_ptr.len() - 1),
         ));
     }
     if col_idx.len() != nnz {
-        return Err(Error::parse(
-            path,
-            Some(1),
-            format!("the header announces nnz = {nnz} but the rows hold {} entries", col_idx.len()),
-        ));
+        return Err(Error::parse(path, Some(1), format!("the header announces nnz = {nnz} but the rows hold {} entries", col_idx.len())));
     }
     // The width becomes a model's input dimension: bound it by the columns used.
     let used = col_idx.iter().max().map_or(0, |c| c + 1);
@@ -405,11 +366,7 @@ pub(crate) fn parse_dense_csv(path: &Path, text: &str) -> Result<(usize, usize, 
         match num_cols {
             None => num_cols = Some(n),
             Some(c) if c != n => {
-                return Err(Error::parse(
-                    path,
-                    Some(ln),
-                    format!("expected {c} feature values like the first row, found {n}"),
-                ));
+                return Err(Error::parse(path, Some(ln), format!("expected {c} feature values like the first row, found {n}")));
             }
             _ => {}
         }

@@ -101,11 +101,7 @@ pub struct TuOptions {
 
 impl Default for TuOptions {
     fn default() -> Self {
-        TuOptions {
-            use_node_labels: true,
-            use_node_attributes: false,
-            degree_features: DegreeFeatures::Auto,
-        }
+        TuOptions { use_node_labels: true, use_node_attributes: false, degree_features: DegreeFeatures::Auto }
     }
 }
 
@@ -242,16 +238,7 @@ struct Want {
 /// fix) for malformed content: non-integer tokens, node ids out of range, edges
 /// crossing graphs, files with the wrong number of lines, graphs without nodes.
 pub fn read_tu_raw(data_dir: &Path, name: &str) -> Result<TuRaw> {
-    read_tu(
-        data_dir,
-        name,
-        Want {
-            unlabelled_ok: false,
-            node_labels: true,
-            node_attributes: true,
-            edge_labels: true,
-        },
-    )
+    read_tu(data_dir, name, Want { unlabelled_ok: false, node_labels: true, node_attributes: true, edge_labels: true })
 }
 
 /// Load TU dataset `name` from `<data_dir>/<name>/` as a [`GraphDataset`]
@@ -286,12 +273,7 @@ pub fn load_tu_encoded(data_dir: &Path, name: &str, opts: &TuOptions, encoding: 
     let raw = read_tu(
         data_dir,
         name,
-        Want {
-            unlabelled_ok: encoding.is_some(),
-            node_labels: opts.use_node_labels,
-            node_attributes: opts.use_node_attributes,
-            edge_labels: false,
-        },
+        Want { unlabelled_ok: encoding.is_some(), node_labels: opts.use_node_labels, node_attributes: opts.use_node_attributes, edge_labels: false },
     )?;
     process(raw, opts, encoding)
 }
@@ -410,11 +392,7 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
             DegreeFeatures::Auto => attr_cols + label_cols == 0,
         },
     };
-    let degrees: Vec<Vec<usize>> = if use_degree {
-        graphs.iter().map(|g| g.out_degree()).collect()
-    } else {
-        Vec::new()
-    };
+    let degrees: Vec<Vec<usize>> = if use_degree { graphs.iter().map(|g| g.out_degree()).collect() } else { Vec::new() };
     let degree_cols = match given {
         Some(e) => e.degree_cols,
         None if use_degree => degrees.iter().flatten().copied().max().unwrap_or(0) + 1,
@@ -424,12 +402,7 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
     // Dense one-hot rows: n x f floats (many distinct node labels or a huge
     // degree make this large).
     let widest = if degree_cols > label_cols { file("A") } else { file("node_labels") };
-    limits::check_alloc(
-        &format!("node features ({n} nodes x {f} columns)"),
-        &widest,
-        (n as u64).saturating_mul(f as u64),
-        4,
-    )?;
+    limits::check_alloc(&format!("node features ({n} nodes x {f} columns)"), &widest, (n as u64).saturating_mul(f as u64), 4)?;
 
     let class_values = match given {
         Some(e) => e.class_values.clone(),
@@ -437,9 +410,9 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
     };
     let mut class_of = vec![0usize; num_graphs];
     for (g, v) in raw.graph_labels.iter().enumerate() {
-        class_of[g] = class_values.binary_search(v).map_err(|_| {
-            Error::parse(file("graph_labels"), Some(g + 1), format!("graph label {v} is not one of the model's classes {class_values:?}"))
-        })?;
+        class_of[g] = class_values
+            .binary_search(v)
+            .map_err(|_| Error::parse(file("graph_labels"), Some(g + 1), format!("graph label {v} is not one of the model's classes {class_values:?}")))?;
     }
     let num_classes = class_values.len();
     let encoding = TuEncoding {
@@ -468,21 +441,11 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
                     row[off + degrees[g][j].min(degree_cols - 1)] = 1.0;
                 }
             }
-            GraphSample {
-                graph,
-                x,
-                y: class_of[g],
-            }
+            GraphSample { graph, x, y: class_of[g] }
         })
         .collect();
 
-    let ds = GraphDataset {
-        name: raw.name,
-        graphs: samples,
-        num_node_features: f,
-        num_classes,
-        source: raw.dir,
-    };
+    let ds = GraphDataset { name: raw.name, graphs: samples, num_node_features: f, num_classes, source: raw.dir };
     Ok((ds, encoding))
 }
 
@@ -504,20 +467,11 @@ fn tu_dir(data_dir: &Path, name: &str) -> Result<PathBuf> {
         }
     }
     let msg = if base.is_dir() {
-        format!(
-            "{} has no {a} (looked in raw/ too); the folder name must match the file prefix exactly (case-sensitive)",
-            base.display()
-        )
+        format!("{} has no {a} (looked in raw/ too); the folder name must match the file prefix exactly (case-sensitive)", base.display())
     } else {
-        format!(
-            "no folder {}; pass the dataset directory (--data-dir or AUTOGLM_DATA) or unzip the TU dataset there",
-            base.display()
-        )
+        format!("no folder {}; pass the dataset directory (--data-dir or AUTOGLM_DATA) or unzip the TU dataset there", base.display())
     };
-    Err(Error::DatasetNotFound {
-        name: name.to_string(),
-        msg,
-    })
+    Err(Error::DatasetNotFound { name: name.to_string(), msg })
 }
 
 fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
@@ -540,18 +494,13 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
             format!("{name} has graph_attributes but no {lab_name}: regression targets are not supported by the TU classification loader"),
         ));
     }
-    let labels = if !lab_path.is_file() && want.unlabelled_ok {
-        None
-    } else {
-        Some(read_int_table(&lab_path, Some(1))?)
-    };
+    let labels = if !lab_path.is_file() && want.unlabelled_ok { None } else { Some(read_int_table(&lab_path, Some(1))?) };
     let num_graphs = match &labels {
         Some(l) => l.data.len(),
         None => {
             // Without labels the largest graph id is the number of graphs; every
             // graph needs a node, so it is at most the number of nodes (lines).
-            let (at, max) =
-                ind.data.iter().copied().enumerate().max_by_key(|&(i, v)| (v, std::cmp::Reverse(i))).unwrap_or((0, 0));
+            let (at, max) = ind.data.iter().copied().enumerate().max_by_key(|&(i, v)| (v, std::cmp::Reverse(i))).unwrap_or((0, 0));
             if max as u64 > n as u64 {
                 return Err(Error::parse(
                     &ind_path,
@@ -576,11 +525,7 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
     let mut graph_indicator = Vec::with_capacity(n);
     for (i, &v) in ind.data.iter().enumerate() {
         if v < 1 {
-            return Err(Error::parse(
-                &ind_path,
-                Some(i + 1),
-                format!("graph id {v} is not valid: TU graph ids are 1-based"),
-            ));
+            return Err(Error::parse(&ind_path, Some(i + 1), format!("graph id {v} is not valid: TU graph ids are 1-based")));
         }
         if labels.is_some() && v as u64 > num_graphs as u64 {
             return Err(Error::parse(
@@ -607,11 +552,7 @@ fn read_tu(data_dir: &Path, name: &str, want: Want) -> Result<TuRaw> {
         let mut ids = [0usize; 2];
         for (k, &v) in pair.iter().enumerate() {
             if v < 1 {
-                return Err(Error::parse(
-                    &a_path,
-                    Some(e + 1),
-                    format!("node id {v} is not valid: TU node ids are 1-based (1..={n})"),
-                ));
+                return Err(Error::parse(&a_path, Some(e + 1), format!("node id {v} is not valid: TU node ids are 1-based (1..={n})")));
             }
             if v as u64 > n as u64 {
                 return Err(Error::parse(
@@ -708,17 +649,9 @@ fn optional<T>(path: &Path, want: bool, read: impl FnOnce(&Path) -> Result<T>) -
 /// Check that a per-node (per-edge) file has exactly `expected` lines.
 fn check_rows(path: &Path, got: usize, expected: usize, why: &str, per: &str) -> Result<()> {
     if got < expected {
-        Err(Error::parse(
-            path,
-            Some(got + 1),
-            format!("file ends after {got} lines, but {why}; one line per {per} is needed"),
-        ))
+        Err(Error::parse(path, Some(got + 1), format!("file ends after {got} lines, but {why}; one line per {per} is needed")))
     } else if got > expected {
-        Err(Error::parse(
-            path,
-            Some(expected + 1),
-            format!("file has {got} lines, but {why}; one line per {per} is needed (is one of the files truncated?)"),
-        ))
+        Err(Error::parse(path, Some(expected + 1), format!("file has {got} lines, but {why}; one line per {per} is needed (is one of the files truncated?)")))
     } else {
         Ok(())
     }
@@ -737,12 +670,7 @@ fn fields<'a>(line: &'a str, out: &mut Vec<&'a str>) {
 /// Read a table with the same number of fields on every line (`Some(k)`: exactly `k`),
 /// through the shared text reader (UTF-8, leading byte order mark stripped).
 /// `parse` returns the value or why the field is not one.
-fn read_table<T>(
-    path: &Path,
-    expect_cols: Option<usize>,
-    what: &str,
-    parse: impl Fn(&str) -> std::result::Result<T, String>,
-) -> Result<Table<T>> {
+fn read_table<T>(path: &Path, expect_cols: Option<usize>, what: &str, parse: impl Fn(&str) -> std::result::Result<T, String>) -> Result<Table<T>> {
     let content = text::read_text(path)?;
     let mut data = Vec::with_capacity(content.len() / 4);
     let mut num_cols = expect_cols;
@@ -757,35 +685,20 @@ fn read_table<T>(
             } else {
                 format!("expected {cols} comma-separated {what}s, as on line 1 (every line needs the same number)")
             };
-            return Err(Error::parse(
-                path,
-                Some(no),
-                format!("{why}, found {} in '{}'", buf.len(), text::truncate(line, 80)),
-            ));
+            return Err(Error::parse(path, Some(no), format!("{why}, found {} in '{}'", buf.len(), text::truncate(line, 80))));
         }
         for (k, f) in buf.iter().enumerate() {
             match parse(f) {
                 Ok(v) => data.push(v),
-                Err(why) => {
-                    return Err(Error::parse(
-                        path,
-                        Some(no),
-                        format!("field {} is '{}', {why}", k + 1, text::truncate(f, 40)),
-                    ))
-                }
+                Err(why) => return Err(Error::parse(path, Some(no), format!("field {} is '{}', {why}", k + 1, text::truncate(f, 40)))),
             }
         }
     }
-    Ok(Table {
-        num_cols: num_cols.unwrap_or(0),
-        data,
-    })
+    Ok(Table { num_cols: num_cols.unwrap_or(0), data })
 }
 
 fn read_int_table(path: &Path, expect_cols: Option<usize>) -> Result<Table<i64>> {
-    read_table(path, expect_cols, "integer", |f| {
-        parse_int(f.as_bytes()).ok_or_else(|| "expected an integer".to_string())
-    })
+    read_table(path, expect_cols, "integer", |f| parse_int(f.as_bytes()).ok_or_else(|| "expected an integer".to_string()))
 }
 
 /// Floats, finite after the conversion to `f32` (`nan`, `inf` and `1e39` are errors).
@@ -877,10 +790,7 @@ mod tests {
         let g2 = &ds.graphs[2];
         assert_eq!(g2.graph.num_nodes(), 4);
         // self loop 9, 9 removed (PyG remove_self_loops)
-        assert_eq!(
-            sorted_edges(&g2.graph),
-            vec![(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]
-        );
+        assert_eq!(sorted_edges(&g2.graph), vec![(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]);
         for s in &ds.graphs {
             assert_eq!(s.x.len(), s.graph.num_nodes() * ds.num_node_features);
             assert!(s.graph.is_undirected());
@@ -889,9 +799,7 @@ mod tests {
 
     #[test]
     fn tiny_attributes_come_first_then_labels_then_degree() {
-        let opts = TuOptions::default()
-            .with_node_attributes(true)
-            .with_degree_features(DegreeFeatures::Always);
+        let opts = TuOptions::default().with_node_attributes(true).with_degree_features(DegreeFeatures::Always);
         let ds = load_tu(&fixtures(), "TINY", &opts).unwrap();
         // 2 attributes + 3 labels + degrees 0..=2 (3 columns)
         assert_eq!(ds.num_node_features, 8);
@@ -1038,9 +946,7 @@ mod tests {
         use rand::Rng;
         let tmp = tiny_with("A", &std::fs::read_to_string(fixtures().join("TINY/TINY_A.txt")).unwrap());
         let dir = tmp.path().join("TINY");
-        let all = TuOptions::default()
-            .with_node_attributes(true)
-            .with_degree_features(DegreeFeatures::Always);
+        let all = TuOptions::default().with_node_attributes(true).with_degree_features(DegreeFeatures::Always);
         let mut rng = crate::rng::seeded(0);
         for suffix in ["A", "graph_indicator", "graph_labels", "node_labels", "node_attributes", "edge_labels"] {
             let path = dir.join(format!("TINY_{suffix}.txt"));
@@ -1089,10 +995,7 @@ mod tests {
             let content = format!("1,2\n1, {bad}\n{}", "1,2\n".repeat(7));
             let tmp = tiny_with("node_attributes", &content);
             let e = load_tu(tmp.path(), "TINY", &opts).unwrap_err().to_string();
-            assert!(
-                e.contains("TINY_node_attributes.txt:2:") && e.contains("field 2") && e.contains("not a finite number"),
-                "{bad}: {e}"
-            );
+            assert!(e.contains("TINY_node_attributes.txt:2:") && e.contains("field 2") && e.contains("not a finite number"), "{bad}: {e}");
         }
         // 1e38 is finite in f32.
         let tmp = tiny_with("node_attributes", &good.replacen("1,2", "1,1e38", 1));

@@ -106,4 +106,3 @@ pub fn errica_summary(test_acc: &[f64]) -> Result<CvSummary> {
     let (mean, std) = mean_std(test_acc);
     Ok(CvSummary { protocol: Protocol::Errica, num_folds: test_acc.len(), mean, std, fold_acc: test_acc.to_vec(), best_epoch: None, mean_curve: Vec::new() })
 }
-

@@ -29,22 +29,14 @@ fn check_len(op: &str, what: &str, expected: usize, got: usize) -> Result<()> {
 
 fn non_empty(op: &str, what: &str, n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::inconsistent(
-            format!("{op}: number of {what}"),
-            "at least 1 (the metric is undefined without them)",
-            0,
-        ));
+        return Err(Error::inconsistent(format!("{op}: number of {what}"), "at least 1 (the metric is undefined without them)", 0));
     }
     Ok(())
 }
 
 fn no_nan(op: &str, what: &str, xs: &[f32]) -> Result<()> {
     match xs.iter().position(|x| x.is_nan()) {
-        Some(i) => Err(Error::inconsistent(
-            format!("{op}: {what}[{i}]"),
-            "a number",
-            "NaN",
-        )),
+        Some(i) => Err(Error::inconsistent(format!("{op}: {what}[{i}]"), "a number", "NaN")),
         None => Ok(()),
     }
 }
@@ -71,12 +63,7 @@ fn check_classes(op: &str, what: &str, labels: &[usize], num_classes: usize) -> 
 ///
 /// Errors: [`Error::Inconsistent`] if the lengths differ or are 0.
 pub fn accuracy(pred: &[usize], target: &[usize]) -> Result<f64> {
-    check_len(
-        "accuracy",
-        "number of predictions",
-        target.len(),
-        pred.len(),
-    )?;
+    check_len("accuracy", "number of predictions", target.len(), pred.len())?;
     non_empty("accuracy", "samples", target.len())?;
     let correct = pred.iter().zip(target).filter(|(p, t)| p == t).count();
     Ok(correct as f64 / target.len() as f64)
@@ -100,12 +87,7 @@ pub fn accuracy(pred: &[usize], target: &[usize]) -> Result<f64> {
 /// Errors: [`Error::Inconsistent`] if the lengths differ or are 0;
 /// [`Error::IndexOutOfRange`] for a class id `≥ num_classes`.
 pub fn macro_f1(pred: &[usize], target: &[usize], num_classes: usize) -> Result<f64> {
-    check_len(
-        "macro_f1",
-        "number of predictions",
-        target.len(),
-        pred.len(),
-    )?;
+    check_len("macro_f1", "number of predictions", target.len(), pred.len())?;
     non_empty("macro_f1", "samples", target.len())?;
     check_classes("macro_f1", "pred", pred, num_classes)?;
     check_classes("macro_f1", "target", target, num_classes)?;
@@ -173,10 +155,7 @@ pub fn argmax_rows(logits: &[f32], num_cols: usize) -> Result<Vec<usize>> {
 
 /// Scores with `-0.0` mapped to `0.0`, so the two compare equal under `total_cmp`.
 fn labelled(pos: &[f32], neg: &[f32]) -> Vec<(f32, bool)> {
-    pos.iter()
-        .map(|&s| (s + 0.0, true))
-        .chain(neg.iter().map(|&s| (s + 0.0, false)))
-        .collect()
+    pos.iter().map(|&s| (s + 0.0, true)).chain(neg.iter().map(|&s| (s + 0.0, false))).collect()
 }
 
 /// Area under the ROC curve of positive scores `pos` against negative scores `neg`,
@@ -311,12 +290,7 @@ fn ogb_rank(pos: f32, neg: &[f32]) -> f64 {
 }
 
 fn check_ranked(op: &str, pos: &[f32], neg_per_pos: &[Vec<f32>]) -> Result<()> {
-    check_len(
-        op,
-        "number of negative lists (one per positive)",
-        pos.len(),
-        neg_per_pos.len(),
-    )?;
+    check_len(op, "number of negative lists (one per positive)", pos.len(), neg_per_pos.len())?;
     non_empty(op, "positive scores", pos.len())?;
     no_nan(op, "pos", pos)?;
     for (i, row) in neg_per_pos.iter().enumerate() {
@@ -345,11 +319,7 @@ fn check_ranked(op: &str, pos: &[f32], neg_per_pos: &[Vec<f32>]) -> Result<()> {
 /// differ, there are no positives, or a score is NaN.
 pub fn mrr(pos: &[f32], neg_per_pos: &[Vec<f32>]) -> Result<f64> {
     check_ranked("mrr", pos, neg_per_pos)?;
-    let sum: f64 = pos
-        .iter()
-        .zip(neg_per_pos)
-        .map(|(&p, n)| 1.0 / ogb_rank(p, n))
-        .sum();
+    let sum: f64 = pos.iter().zip(neg_per_pos).map(|(&p, n)| 1.0 / ogb_rank(p, n)).sum();
     Ok(sum / pos.len() as f64)
 }
 
@@ -363,11 +333,7 @@ pub fn ranked_hits_at_k(pos: &[f32], neg_per_pos: &[Vec<f32>], k: usize) -> Resu
         return Err(Error::config("k", 0, "Hits@K needs K >= 1"));
     }
     check_ranked("ranked_hits_at_k", pos, neg_per_pos)?;
-    let hits = pos
-        .iter()
-        .zip(neg_per_pos)
-        .filter(|(&p, n)| ogb_rank(p, n) <= k as f64)
-        .count();
+    let hits = pos.iter().zip(neg_per_pos).filter(|(&p, n)| ogb_rank(p, n) <= k as f64).count();
     Ok(hits as f64 / pos.len() as f64)
 }
 
@@ -375,26 +341,15 @@ pub fn ranked_hits_at_k(pos: &[f32], neg_per_pos: &[Vec<f32>], k: usize) -> Resu
 #[derive(Debug, Clone, Copy)]
 pub enum Predictions<'a> {
     /// Predicted classes `pred` `[N]` and true classes `target` `[N]`.
-    Classes {
-        pred: &'a [usize],
-        target: &'a [usize],
-        num_classes: usize,
-    },
+    Classes { pred: &'a [usize], target: &'a [usize], num_classes: usize },
     /// Row-major class scores `logits` `[N, num_classes]` (prediction = row argmax)
     /// and true classes `target` `[N]`.
-    Logits {
-        logits: &'a [f32],
-        num_classes: usize,
-        target: &'a [usize],
-    },
+    Logits { logits: &'a [f32], num_classes: usize, target: &'a [usize] },
     /// Link scores of positive edges `pos` `[P]` and of shared negative edges `neg` `[Q]`.
     Links { pos: &'a [f32], neg: &'a [f32] },
     /// Link scores of positive edges `pos` `[P]`, each with its own negatives
     /// (`neg_per_pos[i]` for `pos[i]`), as in OGB's MRR datasets.
-    RankedLinks {
-        pos: &'a [f32],
-        neg_per_pos: &'a [Vec<f32>],
-    },
+    RankedLinks { pos: &'a [f32], neg_per_pos: &'a [Vec<f32>] },
 }
 
 /// An evaluation metric.
@@ -459,11 +414,7 @@ pub fn metric_by_name(name: &str) -> Result<MetricKind> {
         _ => match name.strip_prefix("hits@") {
             Some(k) => match k.parse::<usize>() {
                 Ok(k) if k > 0 => Ok(MetricKind::HitsAt(k)),
-                _ => Err(Error::config(
-                    "metric",
-                    name,
-                    "write hits@K with K a positive integer, e.g. hits@20",
-                )),
+                _ => Err(Error::config("metric", name, "write hits@K with K a positive integer, e.g. hits@20")),
             },
             None => Err(Error::unknown("metric", name, METRIC_NAMES)),
         },
@@ -505,11 +456,7 @@ impl From<MetricKind> for String {
 
 impl MetricKind {
     fn wrong_input(&self, needs: &str) -> Error {
-        Error::config(
-            "metric",
-            self.to_string(),
-            format!("this metric needs {needs}"),
-        )
+        Error::config("metric", self.to_string(), format!("this metric needs {needs}"))
     }
 }
 
@@ -519,16 +466,8 @@ type ClassPair<'a> = (Vec<usize>, &'a [usize], usize);
 /// Predicted and true classes from class predictions or logits; `None` for link scores.
 fn classes<'a>(preds: &Predictions<'a>) -> Option<Result<ClassPair<'a>>> {
     match *preds {
-        Predictions::Classes {
-            pred,
-            target,
-            num_classes,
-        } => Some(Ok((pred.to_vec(), target, num_classes))),
-        Predictions::Logits {
-            logits,
-            num_classes,
-            target,
-        } => Some(argmax_rows(logits, num_classes).map(|p| (p, target, num_classes))),
+        Predictions::Classes { pred, target, num_classes } => Some(Ok((pred.to_vec(), target, num_classes))),
+        Predictions::Logits { logits, num_classes, target } => Some(argmax_rows(logits, num_classes).map(|p| (p, target, num_classes))),
         _ => None,
     }
 }
@@ -547,8 +486,7 @@ impl Metric for MetricKind {
         const LINKS: &str = "link scores (Predictions::Links or Predictions::RankedLinks)";
         match self {
             MetricKind::Accuracy | MetricKind::MacroF1 => {
-                let (pred, target, num_classes) =
-                    classes(preds).ok_or_else(|| self.wrong_input(CLASSES))??;
+                let (pred, target, num_classes) = classes(preds).ok_or_else(|| self.wrong_input(CLASSES))??;
                 if *self == MetricKind::Accuracy {
                     accuracy(&pred, target)
                 } else {
@@ -573,9 +511,7 @@ impl Metric for MetricKind {
             }
             MetricKind::HitsAt(k) => match *preds {
                 Predictions::Links { pos, neg } => hits_at_k(pos, neg, *k),
-                Predictions::RankedLinks { pos, neg_per_pos } => {
-                    ranked_hits_at_k(pos, neg_per_pos, *k)
-                }
+                Predictions::RankedLinks { pos, neg_per_pos } => ranked_hits_at_k(pos, neg_per_pos, *k),
                 _ => Err(self.wrong_input(LINKS)),
             },
             MetricKind::Mrr => match *preds {
@@ -598,14 +534,8 @@ mod tests {
     fn accuracy_hand_values() {
         close(accuracy(&[1, 1, 0], &[1, 0, 0]).unwrap(), 2.0 / 3.0);
         close(accuracy(&[2], &[2]).unwrap(), 1.0);
-        assert!(matches!(
-            accuracy(&[1], &[1, 2]),
-            Err(Error::Inconsistent { .. })
-        ));
-        assert!(matches!(
-            accuracy(&[], &[]),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(accuracy(&[1], &[1, 2]), Err(Error::Inconsistent { .. })));
+        assert!(matches!(accuracy(&[], &[]), Err(Error::Inconsistent { .. })));
     }
 
     #[test]
@@ -613,26 +543,13 @@ mod tests {
         // target [0,0,1,1,2,2], pred [0,1,1,1,0,0]:
         // class 0: TP 1, FP 2, FN 1 -> 2/5; class 1: TP 2, FP 1, FN 0 -> 4/5;
         // class 2: TP 0, FP 0, FN 2 -> 0. Mean = 0.4; class 3 (absent) is left out.
-        close(
-            macro_f1(&[0, 1, 1, 1, 0, 0], &[0, 0, 1, 1, 2, 2], 4).unwrap(),
-            0.4,
-        );
+        close(macro_f1(&[0, 1, 1, 1, 0, 0], &[0, 0, 1, 1, 2, 2], 4).unwrap(), 0.4);
         // A class only predicted (never true) counts as 0: classes {0, 1}:
         // class 0: TP 1, FP 0, FN 1 -> 2/3; class 1: TP 0, FP 1, FN 0 -> 0. Mean 1/3.
         close(macro_f1(&[0, 1], &[0, 0], 2).unwrap(), 1.0 / 3.0);
         close(macro_f1(&[1, 1], &[1, 1], 5).unwrap(), 1.0);
-        assert!(matches!(
-            macro_f1(&[0, 3], &[0, 1], 3),
-            Err(Error::IndexOutOfRange {
-                index: 3,
-                bound: 3,
-                ..
-            })
-        ));
-        assert!(matches!(
-            macro_f1(&[0], &[0, 1], 3),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(macro_f1(&[0, 3], &[0, 1], 3), Err(Error::IndexOutOfRange { index: 3, bound: 3, .. })));
+        assert!(matches!(macro_f1(&[0], &[0, 1], 3), Err(Error::Inconsistent { .. })));
     }
 
     #[test]
@@ -642,10 +559,7 @@ mod tests {
         let l = [1.0, f32::NAN, 5.0];
         assert_eq!(argmax_rows(&l, 3).unwrap(), vec![1]);
         assert!(argmax_rows(&[], 2).unwrap().is_empty());
-        assert!(matches!(
-            argmax_rows(&l, 2),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(argmax_rows(&l, 2), Err(Error::Inconsistent { .. })));
         assert!(matches!(argmax_rows(&l, 0), Err(Error::Config { .. })));
     }
 
@@ -661,18 +575,9 @@ mod tests {
         close(auc_roc(&[0.8, 0.4, 0.4], &[0.4, 0.2]).unwrap(), 5.0 / 6.0);
         // -0.0 and 0.0 tie.
         close(auc_roc(&[-0.0], &[0.0]).unwrap(), 0.5);
-        assert!(matches!(
-            auc_roc(&[], &[1.0]),
-            Err(Error::Inconsistent { .. })
-        ));
-        assert!(matches!(
-            auc_roc(&[1.0], &[]),
-            Err(Error::Inconsistent { .. })
-        ));
-        assert!(matches!(
-            auc_roc(&[f32::NAN], &[1.0]),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(auc_roc(&[], &[1.0]), Err(Error::Inconsistent { .. })));
+        assert!(matches!(auc_roc(&[1.0], &[]), Err(Error::Inconsistent { .. })));
+        assert!(matches!(auc_roc(&[f32::NAN], &[1.0]), Err(Error::Inconsistent { .. })));
     }
 
     #[test]
@@ -701,27 +606,15 @@ mod tests {
         close(average_precision(&[2.0, 1.5], &[1.0]).unwrap(), 1.0);
         // sklearn: y = [1, 0, 1, 0], s = [0.9, 0.8, 0.7, 0.6]:
         // thresholds 0.9: P 1, R ½; 0.8: P ½, R ½; 0.7: P 2/3, R 1 -> ½ + ½·2/3 = 5/6
-        close(
-            average_precision(&[0.9, 0.7], &[0.8, 0.6]).unwrap(),
-            5.0 / 6.0,
-        );
+        close(average_precision(&[0.9, 0.7], &[0.8, 0.6]).unwrap(), 5.0 / 6.0);
         // Ties: pos [0.5, 0.5, 0.2], neg [0.5, 0.1]: thresholds 0.5: TP 2, FP 1 -> P 2/3, R 2/3;
         // 0.2: TP 3, FP 1 -> P 3/4, R 1; AP = 2/3·2/3 + 1/3·3/4 = 4/9 + 1/4 = 25/36.
-        close(
-            average_precision(&[0.5, 0.5, 0.2], &[0.5, 0.1]).unwrap(),
-            25.0 / 36.0,
-        );
+        close(average_precision(&[0.5, 0.5, 0.2], &[0.5, 0.1]).unwrap(), 25.0 / 36.0);
         // All tied: AP = P/(P+Q) = 2/5.
-        close(
-            average_precision(&[1.0, 1.0], &[1.0, 1.0, 1.0]).unwrap(),
-            0.4,
-        );
+        close(average_precision(&[1.0, 1.0], &[1.0, 1.0, 1.0]).unwrap(), 0.4);
         // No negatives: 1.
         close(average_precision(&[0.3], &[]).unwrap(), 1.0);
-        assert!(matches!(
-            average_precision(&[], &[1.0]),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(average_precision(&[], &[1.0]), Err(Error::Inconsistent { .. })));
     }
 
     #[test]
@@ -737,14 +630,8 @@ mod tests {
         close(hits_at_k(&[0.0], &neg, 5).unwrap(), 1.0);
         // Duplicate negatives count separately: 2nd highest of [0.9, 0.9, 0.1] is 0.9.
         close(hits_at_k(&[0.8, 0.95], &[0.9, 0.9, 0.1], 2).unwrap(), 0.5);
-        assert!(matches!(
-            hits_at_k(&pos, &neg, 0),
-            Err(Error::Config { .. })
-        ));
-        assert!(matches!(
-            hits_at_k(&[], &neg, 1),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(hits_at_k(&pos, &neg, 0), Err(Error::Config { .. })));
+        assert!(matches!(hits_at_k(&[], &neg, 1), Err(Error::Inconsistent { .. })));
     }
 
     #[test]
@@ -753,17 +640,10 @@ mod tests {
         // pos 1.0 vs [0.0]: rank 1 -> 1
         // pos 0.0 vs [0.0]: rank 1.5 -> 2/3
         // pos 0.3 vs []: rank 1 -> 1
-        let m = mrr(
-            &[0.5, 1.0, 0.0, 0.3],
-            &[vec![0.9, 0.5, 0.5, 0.1], vec![0.0], vec![0.0], vec![]],
-        )
-        .unwrap();
+        let m = mrr(&[0.5, 1.0, 0.0, 0.3], &[vec![0.9, 0.5, 0.5, 0.1], vec![0.0], vec![0.0], vec![]]).unwrap();
         close(m, (1.0 / 3.0 + 1.0 + 2.0 / 3.0 + 1.0) / 4.0);
         assert!(matches!(mrr(&[0.5], &[]), Err(Error::Inconsistent { .. })));
-        assert!(matches!(
-            mrr(&[0.5], &[vec![f32::NAN]]),
-            Err(Error::Inconsistent { .. })
-        ));
+        assert!(matches!(mrr(&[0.5], &[vec![f32::NAN]]), Err(Error::Inconsistent { .. })));
         // Per-positive Hits@K on the same ranks 3, 1, 1.5, 1: K=1 -> 2/4, K=2 -> 3/4, K=3 -> 1.
         let negs = [vec![0.9, 0.5, 0.5, 0.1], vec![0.0], vec![0.0], vec![]];
         let pos = [0.5, 1.0, 0.0, 0.3];
@@ -790,18 +670,9 @@ mod tests {
             assert_eq!(json, format!("\"{name}\""));
             assert_eq!(serde_json::from_str::<MetricKind>(&json).unwrap(), m);
         }
-        assert!(matches!(
-            metric_by_name("f1"),
-            Err(Error::UnknownName { .. })
-        ));
-        assert!(matches!(
-            metric_by_name("hits@0"),
-            Err(Error::Config { .. })
-        ));
-        assert!(matches!(
-            metric_by_name("hits@x"),
-            Err(Error::Config { .. })
-        ));
+        assert!(matches!(metric_by_name("f1"), Err(Error::UnknownName { .. })));
+        assert!(matches!(metric_by_name("hits@0"), Err(Error::Config { .. })));
+        assert!(matches!(metric_by_name("hits@x"), Err(Error::Config { .. })));
         assert!(serde_json::from_str::<MetricKind>("\"nope\"").is_err());
     }
 
@@ -809,43 +680,24 @@ mod tests {
     fn metric_trait_dispatch() {
         let logits = [0.1, 0.9, 0.8, 0.2, 0.3, 0.7];
         let target = [1, 0, 0];
-        let p = Predictions::Logits {
-            logits: &logits,
-            num_classes: 2,
-            target: &target,
-        };
+        let p = Predictions::Logits { logits: &logits, num_classes: 2, target: &target };
         close(MetricKind::Accuracy.compute(&p).unwrap(), 2.0 / 3.0);
         // pred [1, 0, 1]: class 0: TP 1, FN 1 -> 2/3; class 1: TP 1, FP 1 -> 2/3.
         close(MetricKind::MacroF1.compute(&p).unwrap(), 2.0 / 3.0);
-        assert!(matches!(
-            MetricKind::Auc.compute(&p),
-            Err(Error::Config { .. })
-        ));
+        assert!(matches!(MetricKind::Auc.compute(&p), Err(Error::Config { .. })));
 
-        let links = Predictions::Links {
-            pos: &[0.9, 0.5],
-            neg: &[0.5, 0.1],
-        };
+        let links = Predictions::Links { pos: &[0.9, 0.5], neg: &[0.5, 0.1] };
         close(MetricKind::Auc.compute(&links).unwrap(), 0.875);
         close(MetricKind::Ap.compute(&links).unwrap(), 5.0 / 6.0);
         close(MetricKind::HitsAt(1).compute(&links).unwrap(), 0.5);
-        assert!(matches!(
-            MetricKind::Mrr.compute(&links),
-            Err(Error::Config { .. })
-        ));
+        assert!(matches!(MetricKind::Mrr.compute(&links), Err(Error::Config { .. })));
 
         let negs = [vec![0.5], vec![0.1]];
-        let ranked = Predictions::RankedLinks {
-            pos: &[0.9, 0.5],
-            neg_per_pos: &negs,
-        };
+        let ranked = Predictions::RankedLinks { pos: &[0.9, 0.5], neg_per_pos: &negs };
         close(MetricKind::Mrr.compute(&ranked).unwrap(), 1.0);
         close(MetricKind::Auc.compute(&ranked).unwrap(), 0.875);
         close(MetricKind::HitsAt(1).compute(&ranked).unwrap(), 1.0);
-        assert!(matches!(
-            MetricKind::Accuracy.compute(&ranked),
-            Err(Error::Config { .. })
-        ));
+        assert!(matches!(MetricKind::Accuracy.compute(&ranked), Err(Error::Config { .. })));
 
         let m = MetricKind::Auc;
         assert!(m.is_improvement(0.8, 0.7));

@@ -9,6 +9,5 @@ pub mod metrics;
 pub mod stats;
 
 pub use metrics::{
-    accuracy, argmax_rows, auc_roc, average_precision, hits_at_k, macro_f1, metric_by_name, mrr,
-    ranked_hits_at_k, Metric, MetricKind, Predictions,
+    accuracy, argmax_rows, auc_roc, average_precision, hits_at_k, macro_f1, metric_by_name, mrr, ranked_hits_at_k, Metric, MetricKind, Predictions,
 };

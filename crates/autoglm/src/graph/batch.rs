@@ -40,11 +40,7 @@ impl Batch {
         // Edges of each graph are already sorted by (dst, src) and blocks ascend,
         // so the concatenation is sorted: index directly.
         let inner = super::builder::index(total_nodes, src, dst, weighted.then_some(w));
-        Ok(Batch {
-            graph: Graph::from_inner(inner),
-            node_graph,
-            node_ptr,
-        })
+        Ok(Batch { graph: Graph::from_inner(inner), node_graph, node_ptr })
     }
 
     /// Number of graphs in the batch.
@@ -55,11 +51,7 @@ impl Batch {
     /// Check that `node_graph` agrees with `node_ptr` (used by loaders that build batches by hand).
     pub fn validate(&self) -> Result<()> {
         if self.node_graph.len() != self.graph.num_nodes() {
-            return Err(Error::inconsistent(
-                "batch: node_graph length",
-                self.graph.num_nodes(),
-                self.node_graph.len(),
-            ));
+            return Err(Error::inconsistent("batch: node_graph length", self.graph.num_nodes(), self.node_graph.len()));
         }
         Ok(())
     }

@@ -25,15 +25,7 @@ pub struct GraphBuilder {
 impl GraphBuilder {
     /// A builder for a graph with `num_nodes` nodes.
     pub fn new(num_nodes: usize) -> Self {
-        GraphBuilder {
-            num_nodes,
-            src: Vec::new(),
-            dst: Vec::new(),
-            weight: None,
-            dedup: false,
-            remove_self_loops: false,
-            what: "graph".into(),
-        }
+        GraphBuilder { num_nodes, src: Vec::new(), dst: Vec::new(), weight: None, dedup: false, remove_self_loops: false, what: "graph".into() }
     }
     /// Name used in error messages (for example the file the edges came from).
     pub fn context(mut self, what: impl Into<String>) -> Self {
@@ -81,29 +73,13 @@ impl GraphBuilder {
     /// [`Error::Inconsistent`] when source, destination and weight counts differ;
     /// [`Error::IndexOutOfRange`] when a node id is `>= num_nodes`.
     pub fn build(self) -> Result<Graph> {
-        let GraphBuilder {
-            num_nodes,
-            src,
-            dst,
-            weight,
-            dedup,
-            remove_self_loops,
-            what,
-        } = self;
+        let GraphBuilder { num_nodes, src, dst, weight, dedup, remove_self_loops, what } = self;
         if src.len() != dst.len() {
-            return Err(Error::inconsistent(
-                format!("{what}: number of edge destinations"),
-                src.len(),
-                dst.len(),
-            ));
+            return Err(Error::inconsistent(format!("{what}: number of edge destinations"), src.len(), dst.len()));
         }
         if let Some(w) = &weight {
             if w.len() != src.len() {
-                return Err(Error::inconsistent(
-                    format!("{what}: number of edge weights (one per edge)"),
-                    src.len(),
-                    w.len(),
-                ));
+                return Err(Error::inconsistent(format!("{what}: number of edge weights (one per edge)"), src.len(), w.len()));
             }
         }
         for (e, (&s, &d)) in src.iter().zip(&dst).enumerate() {
@@ -113,16 +89,12 @@ impl GraphBuilder {
                     what: format!("{what}: edge {e} ({s} -> {d})"),
                     index: bad,
                     bound: num_nodes,
-                    hint: format!(
-                        "node ids must be 0-based and below num_nodes = {num_nodes}; check the id base and the node count"
-                    ),
+                    hint: format!("node ids must be 0-based and below num_nodes = {num_nodes}; check the id base and the node count"),
                 });
             }
         }
         // Sort edge ids by (dst, src), stable so duplicates keep insertion order.
-        let mut order: Vec<usize> = (0..src.len())
-            .filter(|&e| !(remove_self_loops && src[e] == dst[e]))
-            .collect();
+        let mut order: Vec<usize> = (0..src.len()).filter(|&e| !(remove_self_loops && src[e] == dst[e])).collect();
         order.sort_by_key(|&e| (dst[e], src[e]));
         if dedup {
             order.dedup_by_key(|e| (dst[*e], src[*e]));
@@ -135,12 +107,7 @@ impl GraphBuilder {
 }
 
 /// Index edges already sorted by `(dst, src)`.
-pub(crate) fn index(
-    num_nodes: usize,
-    col_idx: Vec<usize>,
-    dst: Vec<usize>,
-    edge_weight: Option<Vec<f32>>,
-) -> Inner {
+pub(crate) fn index(num_nodes: usize, col_idx: Vec<usize>, dst: Vec<usize>, edge_weight: Option<Vec<f32>>) -> Inner {
     let m = col_idx.len();
     let mut row_ptr = vec![0usize; num_nodes + 1];
     for &d in &dst {
@@ -167,15 +134,5 @@ pub(crate) fn index(
         t_eid[p] = e;
         fill[s] += 1;
     }
-    Inner {
-        num_nodes,
-        row_ptr,
-        col_idx,
-        dst,
-        edge_weight,
-        t_ptr,
-        t_dst,
-        t_eid,
-        cache: Cache::default(),
-    }
+    Inner { num_nodes, row_ptr, col_idx, dst, edge_weight, t_ptr, t_dst, t_eid, cache: Cache::default() }
 }

@@ -70,9 +70,7 @@ impl Graph {
     }
 
     pub(crate) fn from_inner(inner: Inner) -> Graph {
-        Graph {
-            inner: Arc::new(inner),
-        }
+        Graph { inner: Arc::new(inner) }
     }
 
     /// Number of nodes.
@@ -125,11 +123,7 @@ impl Graph {
     }
     /// Iterate over `(src, dst)` pairs in edge-id order.
     pub fn edges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.inner
-            .col_idx
-            .iter()
-            .copied()
-            .zip(self.inner.dst.iter().copied())
+        self.inner.col_idx.iter().copied().zip(self.inner.dst.iter().copied())
     }
     /// Whether an edge `src -> dst` exists (binary search in `dst`'s row).
     pub fn has_edge(&self, src: usize, dst: usize) -> bool {
@@ -145,12 +139,7 @@ impl Graph {
     }
     /// Number of nodes with neither in- nor out-edges.
     pub fn num_isolated(&self) -> usize {
-        (0..self.num_nodes())
-            .filter(|&i| {
-                self.inner.row_ptr[i] == self.inner.row_ptr[i + 1]
-                    && self.inner.t_ptr[i] == self.inner.t_ptr[i + 1]
-            })
-            .count()
+        (0..self.num_nodes()).filter(|&i| self.inner.row_ptr[i] == self.inner.row_ptr[i + 1] && self.inner.t_ptr[i] == self.inner.t_ptr[i + 1]).count()
     }
 }
 

@@ -19,13 +19,7 @@ pub struct CsrMatrix {
 
 impl CsrMatrix {
     /// Build and validate.
-    pub fn new(
-        num_rows: usize,
-        num_cols: usize,
-        row_ptr: Vec<usize>,
-        col_idx: Vec<usize>,
-        values: Vec<f32>,
-    ) -> Result<CsrMatrix> {
+    pub fn new(num_rows: usize, num_cols: usize, row_ptr: Vec<usize>, col_idx: Vec<usize>, values: Vec<f32>) -> Result<CsrMatrix> {
         if row_ptr.len() != num_rows + 1 {
             return Err(Error::inconsistent("CSR row_ptr length (num_rows + 1)", num_rows + 1, row_ptr.len()));
         }

@@ -25,11 +25,7 @@ fn csr_and_transpose_agree() {
 fn out_of_range_is_an_error() {
     let e = Graph::from_edges(2, &[(0, 2)]).unwrap_err().to_string();
     assert!(e.contains("out of range"), "{e}");
-    let e = Graph::builder(2)
-        .edge_lists(vec![0, 1], vec![1])
-        .build()
-        .unwrap_err()
-        .to_string();
+    let e = Graph::builder(2).edge_lists(vec![0, 1], vec![1]).build().unwrap_err().to_string();
     assert!(e.contains("expected 2, got 1"), "{e}");
 }
 
@@ -41,17 +37,9 @@ fn self_loops_and_undirected() {
     assert!(u.is_undirected());
     let s = u.with_self_loops();
     assert_eq!(s.num_edges(), 7);
-    let w = Graph::builder(2)
-        .edges([(0, 1), (1, 1)])
-        .edge_weight(vec![2.0, 5.0])
-        .build()
-        .unwrap();
+    let w = Graph::builder(2).edges([(0, 1), (1, 1)]).edge_weight(vec![2.0, 5.0]).build().unwrap();
     let r = w.add_remaining_self_loops(1.0);
-    let ws: Vec<(usize, usize, f32)> = r
-        .edges()
-        .zip(r.edge_weight().unwrap())
-        .map(|((s, d), &w)| (s, d, w))
-        .collect();
+    let ws: Vec<(usize, usize, f32)> = r.edges().zip(r.edge_weight().unwrap()).map(|((s, d), &w)| (s, d, w)).collect();
     assert_eq!(ws, vec![(0, 0, 1.0), (0, 1, 2.0), (1, 1, 5.0)]);
 }
 

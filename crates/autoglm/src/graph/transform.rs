@@ -17,9 +17,7 @@ pub(crate) struct Cache {
 impl Graph {
     /// This graph without `i -> i` edges.
     pub fn remove_self_loops(&self) -> Graph {
-        let keep: Vec<usize> = (0..self.num_edges())
-            .filter(|&e| self.src()[e] != self.dst()[e])
-            .collect();
+        let keep: Vec<usize> = (0..self.num_edges()).filter(|&e| self.src()[e] != self.dst()[e]).collect();
         self.edge_subgraph(&keep)
     }
 
@@ -27,9 +25,7 @@ impl Graph {
     pub fn edge_subgraph(&self, edge_ids: &[usize]) -> Graph {
         let col: Vec<usize> = edge_ids.iter().map(|&e| self.src()[e]).collect();
         let dst: Vec<usize> = edge_ids.iter().map(|&e| self.dst()[e]).collect();
-        let w = self
-            .edge_weight()
-            .map(|w| edge_ids.iter().map(|&e| w[e]).collect());
+        let w = self.edge_weight().map(|w| edge_ids.iter().map(|&e| w[e]).collect());
         Graph::from_inner(index(self.num_nodes(), col, dst, w))
     }
 
@@ -37,11 +33,7 @@ impl Graph {
     /// `remove_self_loops` + `add_self_loops`, as GAT does). Self loops get weight
     /// `fill` when the graph is weighted.
     pub fn with_self_loops(&self) -> Graph {
-        self.inner
-            .cache
-            .self_loops
-            .get_or_init(|| self.add_remaining_self_loops(1.0))
-            .clone()
+        self.inner.cache.self_loops.get_or_init(|| self.add_remaining_self_loops(1.0)).clone()
     }
 
     /// One self loop per node: a node that already has self loops keeps the weight
@@ -119,33 +111,17 @@ impl Graph {
     /// degree taken over incoming edges (PyG `gcn_norm`, `add_remaining_self_loops`).
     /// When `use_edge_weight` is false the graph's weights are ignored.
     pub fn gcn_norm(&self, use_edge_weight: bool) -> Arc<(Graph, Arc<Vec<f32>>)> {
-        let cell = if use_edge_weight && self.edge_weight().is_some() {
-            &self.inner.cache.gcn_weighted
-        } else {
-            &self.inner.cache.gcn
-        };
+        let cell = if use_edge_weight && self.edge_weight().is_some() { &self.inner.cache.gcn_weighted } else { &self.inner.cache.gcn };
         cell.get_or_init(|| {
-            let base = if use_edge_weight {
-                self.clone()
-            } else {
-                self.without_weights()
-            };
+            let base = if use_edge_weight { self.clone() } else { self.without_weights() };
             let g = base.add_remaining_self_loops(1.0);
-            let w: Vec<f32> = g
-                .edge_weight()
-                .map(|w| w.to_vec())
-                .unwrap_or_else(|| vec![1.0; g.num_edges()]);
+            let w: Vec<f32> = g.edge_weight().map(|w| w.to_vec()).unwrap_or_else(|| vec![1.0; g.num_edges()]);
             let mut deg = vec![0f32; g.num_nodes()];
             for (e, &d) in g.dst().iter().enumerate() {
                 deg[d] += w[e];
             }
-            let dinv: Vec<f32> = deg
-                .iter()
-                .map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 })
-                .collect();
-            let coef = (0..g.num_edges())
-                .map(|e| dinv[g.src()[e]] * w[e] * dinv[g.dst()[e]])
-                .collect();
+            let dinv: Vec<f32> = deg.iter().map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 }).collect();
+            let coef = (0..g.num_edges()).map(|e| dinv[g.src()[e]] * w[e] * dinv[g.dst()[e]]).collect();
             Arc::new((g, Arc::new(coef)))
         })
         .clone()
@@ -168,28 +144,14 @@ impl Graph {
         if self.edge_weight().is_none() {
             return self.clone();
         }
-        Graph::from_inner(index(
-            self.num_nodes(),
-            self.src().to_vec(),
-            self.dst().to_vec(),
-            None,
-        ))
+        Graph::from_inner(index(self.num_nodes(), self.src().to_vec(), self.dst().to_vec(), None))
     }
 
     /// The same structure with the given per-edge weights (edge-id order).
     pub fn with_edge_weight(&self, w: Vec<f32>) -> crate::Result<Graph> {
         if w.len() != self.num_edges() {
-            return Err(crate::Error::inconsistent(
-                "edge weights (one per edge)",
-                self.num_edges(),
-                w.len(),
-            ));
+            return Err(crate::Error::inconsistent("edge weights (one per edge)", self.num_edges(), w.len()));
         }
-        Ok(Graph::from_inner(index(
-            self.num_nodes(),
-            self.src().to_vec(),
-            self.dst().to_vec(),
-            Some(w),
-        )))
+        Ok(Graph::from_inner(index(self.num_nodes(), self.src().to_vec(), self.dst().to_vec(), Some(w))))
     }
 }

@@ -197,12 +197,15 @@ impl Module for Gnn {
 }
 
 impl Gnn {
-
     /// Output of every layer (after its activation, except the last), for jumping
     /// knowledge and per-layer readouts.
     pub fn forward_all(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Vec<Tensor>> {
         if x.num_rows() != g.num_nodes() {
-            return Err(Error::Shape { op: "gnn forward", expected: format!("[{}, in_dim] features (one row per node)", g.num_nodes()), got: vec![x.num_rows(), x.dim()] });
+            return Err(Error::Shape {
+                op: "gnn forward",
+                expected: format!("[{}, in_dim] features (one row per node)", g.num_nodes()),
+                got: vec![x.num_rows(), x.dim()],
+            });
         }
         let mut h = ctx.dropout_input(x, self.cfg.dropout)?;
         let mut outs = Vec::with_capacity(self.layers.len());

@@ -54,7 +54,10 @@
 
 use super::ModelKind;
 use crate::graph::Batch;
-use crate::nn::{BatchNorm, BatchNormConfig, Ctx, GcnConvConfig, GinConvConfig, Linear, LinearConfig, LinearInit, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
+use crate::nn::{
+    BatchNorm, BatchNormConfig, Ctx, GcnConvConfig, GinConvConfig, Linear, LinearConfig, LinearInit, MlpConfig, Module, NodeInput, Params, SageAggr,
+    SageConvConfig,
+};
 use crate::ops::{segment_reduce, segment_rows_softmax, Reduce, Segments};
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -299,7 +302,11 @@ impl GraphClassifier {
     pub fn forward(&self, batch: &Batch, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
         let g = &batch.graph;
         if x.num_rows() != g.num_nodes() || x.dim() != self.in_dim {
-            return Err(Error::Shape { op: "graph classifier forward", expected: format!("[{}, {}] node features", g.num_nodes(), self.in_dim), got: vec![x.num_rows(), x.dim()] });
+            return Err(Error::Shape {
+                op: "graph classifier forward",
+                expected: format!("[{}, {}] node features", g.num_nodes(), self.in_dim),
+                got: vec![x.num_rows(), x.dim()],
+            });
         }
         let seg = Segments::new(batch.node_ptr.clone())?;
         let mut pooled = Vec::with_capacity(self.convs.len() + 1);
@@ -398,7 +405,7 @@ pub fn attention_pool(batch: &Batch, x: &Tensor, gate: &Tensor) -> Result<Tensor
 mod tests {
     use super::*;
     use crate::graph::Graph;
-    use crate::testing::{assert_close, check_grad, rand_tensor, triangle, path, star, vec};
+    use crate::testing::{assert_close, check_grad, path, rand_tensor, star, triangle, vec};
     use candle_core::{Device, Tensor};
 
     fn batch3() -> Batch {
@@ -428,7 +435,12 @@ mod tests {
         for p in [Pooling::Sum, Pooling::Mean, Pooling::Max] {
             check_grad(&[rand_tensor(&[n, 3], 40)], |v| global_pool(&batch, &v[0], p).map_err(|e| candle_core::Error::Msg(e.to_string())), 1e-3, 2e-3);
         }
-        check_grad(&[rand_tensor(&[n, 3], 41), rand_tensor(&[n, 1], 42)], |v| attention_pool(&batch, &v[0], &v[1]).map_err(|e| candle_core::Error::Msg(e.to_string())), 1e-2, 2e-3);
+        check_grad(
+            &[rand_tensor(&[n, 3], 41), rand_tensor(&[n, 1], 42)],
+            |v| attention_pool(&batch, &v[0], &v[1]).map_err(|e| candle_core::Error::Msg(e.to_string())),
+            1e-2,
+            2e-3,
+        );
     }
 
     fn features(n: usize, f: usize, seed: u64) -> NodeInput {
@@ -495,7 +507,9 @@ mod tests {
         let m = GraphClassifierConfig::default().init(7, 2, &p).unwrap();
         assert_eq!(m.config().num_conv_layers(), 4);
         let names: Vec<String> = p.trainable().into_iter().map(|(n, _)| n).collect();
-        for want in ["convs.0.nn.0.weight", "convs.0.nn.1.weight", "convs.0.nn.3.weight", "convs.3.nn.3.bias", "norms.3.weight", "heads.0.weight", "heads.4.bias"] {
+        for want in
+            ["convs.0.nn.0.weight", "convs.0.nn.1.weight", "convs.0.nn.3.weight", "convs.3.nn.3.bias", "norms.3.weight", "heads.0.weight", "heads.4.bias"]
+        {
             assert!(names.iter().any(|n| n == want), "missing {want} in {names:?}");
         }
         assert!(p.buffer_names().iter().any(|n| n == "norms.0.running_mean"));

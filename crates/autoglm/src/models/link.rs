@@ -171,7 +171,8 @@ impl LinkModel {
         let ep = params.pp("encoder");
         let enc = &config.encoder;
         let encoder = if config.variational {
-            let body = if enc.num_layers > 1 { Some(GnnConfig { num_layers: enc.num_layers - 1, ..enc.clone() }.init(in_dim, enc.hidden_dim, &ep)?) } else { None };
+            let body =
+                if enc.num_layers > 1 { Some(GnnConfig { num_layers: enc.num_layers - 1, ..enc.clone() }.init(in_dim, enc.hidden_dim, &ep)?) } else { None };
             let head_in = body.as_ref().map_or(in_dim, |b| b.out_dim());
             let head = GnnConfig { num_layers: 1, dropout: 0.0, ..enc.clone() };
             let mu = head.init(head_in, config.latent_dim, &ep.pp("mu"))?;
@@ -290,4 +291,3 @@ pub fn kl_loss(mu: &Tensor, logstd: &Tensor) -> Result<Tensor> {
     let inner = (((&two_ls + 1.0)? - mu.sqr()?)? - two_ls.exp()?)?;
     Ok((inner.sum(1)?.mean_all()? * -0.5)?)
 }
-

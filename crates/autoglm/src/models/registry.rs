@@ -104,7 +104,12 @@ impl std::fmt::Debug for ModelEntry {
 
 impl ModelEntry {
     /// A model named `name` serving `tasks`, built by `build`.
-    pub fn new(name: &str, tasks: &[&str], space: SearchSpace, build: impl Fn(&ModelArgs, &Params) -> Result<Box<dyn Module>> + Send + Sync + 'static) -> ModelEntry {
+    pub fn new(
+        name: &str,
+        tasks: &[&str],
+        space: SearchSpace,
+        build: impl Fn(&ModelArgs, &Params) -> Result<Box<dyn Module>> + Send + Sync + 'static,
+    ) -> ModelEntry {
         ModelEntry { name: name.to_ascii_lowercase(), tasks: tasks.iter().map(|t| t.to_string()).collect(), space, builtin: None, build: Arc::new(build) }
     }
     /// Whether it serves `task`.
@@ -147,10 +152,23 @@ impl ModelRegistry {
         let c = SearchSpace::common;
         let mut r = ModelRegistry::empty();
         r.entries.push(builtin_entry(ModelKind::Gcn, &["node", "link", "graph"], c()));
-        r.entries.push(builtin_entry(ModelKind::Gat, &["node", "link"], c().with(SearchDim::Int { name: "heads".into(), values: vec![1, 2, 4, 8] }).with(SearchDim::Float { name: "attn_dropout".into(), low: 0.0, high: 0.8, log: false })));
+        r.entries.push(builtin_entry(
+            ModelKind::Gat,
+            &["node", "link"],
+            c().with(SearchDim::Int { name: "heads".into(), values: vec![1, 2, 4, 8] }).with(SearchDim::Float {
+                name: "attn_dropout".into(),
+                low: 0.0,
+                high: 0.8,
+                log: false,
+            }),
+        ));
         let aggr: Vec<String> = [SageAggr::Mean, SageAggr::Max, SageAggr::Sum].iter().map(|a| format!("{a:?}").to_ascii_lowercase()).collect();
         r.entries.push(builtin_entry(ModelKind::Sage, &["node", "link", "graph"], c().with(SearchDim::Choice { name: "aggr".into(), values: aggr })));
-        r.entries.push(builtin_entry(ModelKind::Gin, &["node", "link", "graph"], c().with(SearchDim::Choice { name: "train_eps".into(), values: vec!["false".into(), "true".into()] })));
+        r.entries.push(builtin_entry(
+            ModelKind::Gin,
+            &["node", "link", "graph"],
+            c().with(SearchDim::Choice { name: "train_eps".into(), values: vec!["false".into(), "true".into()] }),
+        ));
         for name in ["gae", "vgae"] {
             let mut e = builtin_entry(ModelKind::Gcn, &["link"], c());
             e.name = name.into();
@@ -228,7 +246,11 @@ mod tests {
         let mut r2 = r.clone();
         assert!(r2.register(r.get("gcn").unwrap().clone()).is_err());
         assert!(r.get("gin").unwrap().space.get("train_eps").is_some());
-        let m = r.get("gcn").unwrap().build(&ModelArgs { in_dim: 3, out_dim: 2, hidden_dim: 4, num_layers: 2, dropout: 0.0, options: serde_json::Value::Null }, &Params::new(0)).unwrap();
+        let m = r
+            .get("gcn")
+            .unwrap()
+            .build(&ModelArgs { in_dim: 3, out_dim: 2, hidden_dim: 4, num_layers: 2, dropout: 0.0, options: serde_json::Value::Null }, &Params::new(0))
+            .unwrap();
         let g = crate::graph::Graph::from_edges(2, &[(0, 1)]).unwrap();
         let x = crate::nn::NodeInput::Dense(candle_core::Tensor::ones((2, 3), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap());
         assert_eq!(m.forward(&g, &x, &mut crate::nn::Ctx::eval()).unwrap().dims(), &[2, 2]);

@@ -78,7 +78,8 @@ impl Linear {
             return Err(Error::Shape { op: "linear", expected: format!("[num_nodes, {in_dim}]"), got: vec![x.num_rows(), x.dim()] });
         }
         if let NodeInput::Hidden(h) = x {
-            return Ok(crate::ops::linear(h, &self.weight, self.bias.as_ref())?); // one op, closed-form backward
+            return Ok(crate::ops::linear(h, &self.weight, self.bias.as_ref())?);
+            // one op, closed-form backward
         }
         let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {

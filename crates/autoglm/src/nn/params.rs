@@ -44,10 +44,7 @@ impl std::fmt::Debug for Params {
 impl Params {
     /// An empty store whose initialisations draw from `seed`.
     pub fn new(seed: u64) -> Params {
-        Params {
-            store: Arc::new(Mutex::new(Store { vars: BTreeMap::new(), buffers: BTreeSet::new(), rng: seeded(seed) })),
-            prefix: String::new(),
-        }
+        Params { store: Arc::new(Mutex::new(Store { vars: BTreeMap::new(), buffers: BTreeSet::new(), rng: seeded(seed) })), prefix: String::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, Store> {
@@ -98,7 +95,11 @@ impl Params {
             return Err(Error::config(
                 format!("parameter {path}"),
                 format!("shape {shape:?}"),
-                format!("needs {:.1} GiB, more than the memory budget of {:.1} GiB (--max-memory); lower the hidden width or the layer sizes", n as f64 * 4.0 / (1u64 << 30) as f64, budget as f64 / (1u64 << 30) as f64),
+                format!(
+                    "needs {:.1} GiB, more than the memory budget of {:.1} GiB (--max-memory); lower the hidden width or the layer sizes",
+                    n as f64 * 4.0 / (1u64 << 30) as f64,
+                    budget as f64 / (1u64 << 30) as f64
+                ),
             ));
         }
         let data: Vec<f32> = match init {
@@ -125,11 +126,7 @@ impl Params {
     /// Trainable parameters (buffers excluded) whose names start with this view's prefix, by name.
     pub fn trainable(&self) -> Vec<(String, Var)> {
         let s = self.lock();
-        s.vars
-            .iter()
-            .filter(|(k, _)| !s.buffers.contains(*k) && self.owns(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        s.vars.iter().filter(|(k, _)| !s.buffers.contains(*k) && self.owns(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Every tensor (parameters and buffers) under this view, by name.

@@ -8,8 +8,7 @@ use candle_core::{Device, Tensor, Var};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = std::env::var("AUTOGLM_PYG_REFERENCE")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pyg_layers.json").to_string());
+    let path = std::env::var("AUTOGLM_PYG_REFERENCE").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pyg_layers.json").to_string());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     serde_json::from_str(&text).expect("reference json")
 }
@@ -26,7 +25,8 @@ fn run_case(name: &str) {
     let r = reference();
     let case = r["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("case {name}"));
     let n = r["num_nodes"].as_u64().unwrap() as usize;
-    let edges: Vec<(usize, usize)> = r["edges"].as_array().unwrap().iter().map(|e| (e[0].as_u64().unwrap() as usize, e[1].as_u64().unwrap() as usize)).collect();
+    let edges: Vec<(usize, usize)> =
+        r["edges"].as_array().unwrap().iter().map(|e| (e[0].as_u64().unwrap() as usize, e[1].as_u64().unwrap() as usize)).collect();
     let mut b = Graph::builder(n).edges(edges);
     if name == "gcn_weighted" {
         b = b.edge_weight(floats(&r["edge_weight"]));
@@ -113,8 +113,14 @@ fn permutation_equivariance_and_isolated_nodes() {
         ("gcn", Box::new(|g, x, p| GcnConvConfig::new(5, 4).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
         ("gat", Box::new(|g, x, p| GatConvConfig::new(5, 2, 2).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
         ("sage", Box::new(|g, x, p| SageConvConfig::new(5, 4).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
-        ("sage_max", Box::new(|g, x, p| SageConvConfig::new(5, 4).with_aggr(SageAggr::Max).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
-        ("gin", Box::new(|g, x, p| GinConvConfig::new(MlpConfig::new(vec![5, 8, 4])).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap())),
+        (
+            "sage_max",
+            Box::new(|g, x, p| SageConvConfig::new(5, 4).with_aggr(SageAggr::Max).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap()),
+        ),
+        (
+            "gin",
+            Box::new(|g, x, p| GinConvConfig::new(MlpConfig::new(vec![5, 8, 4])).init(p).unwrap().forward(g, &x.clone().into(), &mut Ctx::eval()).unwrap()),
+        ),
     ];
     for (name, f) in layers {
         let a = vec(&f(&g, &x, &Params::new(7)));

@@ -114,7 +114,11 @@ struct GatAttention {
 impl GatAttention {
     #[inline]
     fn leaky(&self, v: f32) -> f32 {
-        if v > 0.0 { v } else { v * self.slope }
+        if v > 0.0 {
+            v
+        } else {
+            v * self.slope
+        }
     }
 }
 
@@ -152,7 +156,11 @@ impl CustomOp2 for GatAttention {
                             let (lo, hi) = (ptr[i], ptr[i + 1]);
                             softmax_block_bwd(o, &alpha[lo * h..hi * h], &g[lo * h..hi * h], h, |q, k, d| {
                                 let pre = ss[col[lo + q] * h + k] + sd[i * h + k];
-                                if pre > 0.0 { d } else { d * self.slope }
+                                if pre > 0.0 {
+                                    d
+                                } else {
+                                    d * self.slope
+                                }
                             });
                         });
                         let mut gdst = vec![0f32; n * h];

@@ -36,10 +36,7 @@ impl CustomOp1 for Gather {
             End::Dst => self.g.dst(),
         };
         let mut out = vec![0f32; idx.len() * f];
-        out.par_chunks_mut(f)
-            .with_min_len(min_rows(f))
-            .zip(idx.par_iter())
-            .for_each(|(o, &i)| o.copy_from_slice(&x[i * f..(i + 1) * f]));
+        out.par_chunks_mut(f).with_min_len(min_rows(f)).zip(idx.par_iter()).for_each(|(o, &i)| o.copy_from_slice(&x[i * f..(i + 1) * f]));
         Ok((CpuStorage::F32(out), Shape::from((idx.len(), f))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -60,15 +57,12 @@ impl CustomOp1 for Scatter {
             End::Dst => (self.g.row_ptr(), None),
             End::Src => (self.g.t_ptr(), Some(self.g.t_eid())),
         };
-        out.par_chunks_mut(f)
-            .with_min_len(min_rows(f))
-            .enumerate()
-            .for_each(|(i, o)| {
-                for p in ptr[i]..ptr[i + 1] {
-                    let e = eid.map_or(p, |t| t[p]);
-                    simd::add_assign(o, &x[e * f..(e + 1) * f]);
-                }
-            });
+        out.par_chunks_mut(f).with_min_len(min_rows(f)).enumerate().for_each(|(i, o)| {
+            for p in ptr[i]..ptr[i + 1] {
+                let e = eid.map_or(p, |t| t[p]);
+                simd::add_assign(o, &x[e * f..(e + 1) * f]);
+            }
+        });
         Ok((CpuStorage::F32(out), Shape::from((n, f))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {

@@ -26,7 +26,19 @@ const PARALLEL_MIN_MNK: usize = 1 << 21;
 /// pool; the split of the output among threads is fixed by the sizes and thread
 /// count, so results are deterministic for a given thread count.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_f32(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+pub(crate) fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -46,11 +58,24 @@ pub(crate) fn gemm_f32(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate
     // SAFETY: the asserts above bound every element the strides address.
     unsafe {
         gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), 1, n as isize, accumulate,
-            lhs.as_ptr(), lhs_cs as isize, lhs_rs as isize,
-            rhs.as_ptr(), rhs_cs as isize, rhs_rs as isize,
-            if accumulate { 1.0 } else { 0.0 }, 1.0, false, false, false,
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
             par,
         );
     }

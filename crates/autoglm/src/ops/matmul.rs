@@ -113,11 +113,24 @@ impl CustomOp1 for ConstMatmul {
             // SAFETY: the pointers cover m*k, k*n and m*n contiguous row-major f32 values.
             unsafe {
                 gemm::gemm(
-                    m, n, k,
-                    out.as_mut_ptr(), 1, n as isize, false,
-                    x.as_ptr(), 1, k as isize,
-                    w.as_ptr(), 1, n as isize,
-                    0.0, 1.0, false, false, false,
+                    m,
+                    n,
+                    k,
+                    out.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
                     gemm::Parallelism::Rayon(rayon::current_num_threads()),
                 );
             }

@@ -208,7 +208,14 @@ pub fn mlp2_bn_relu_train(z: &Tensor, p: &Mlp2Params<'_>) -> Result<Mlp2Output> 
         }
         None => h,
     };
-    for (name, t, want) in [("b1", p.b1, h), ("bn1 weight", p.bn1_weight, h), ("bn1 bias", p.bn1_bias, h), ("b2", p.b2, o), ("bn2 weight", p.bn2_weight, o), ("bn2 bias", p.bn2_bias, o)] {
+    for (name, t, want) in [
+        ("b1", p.b1, h),
+        ("bn1 weight", p.bn1_weight, h),
+        ("bn1 bias", p.bn1_bias, h),
+        ("b2", p.b2, o),
+        ("bn2 weight", p.bn2_weight, o),
+        ("bn2 bias", p.bn2_bias, o),
+    ] {
         if t.elem_count() != want || t.rank() != 1 {
             candle_core::bail!("mlp2_bn_relu_train: {name} must have shape [{want}], got {:?}", t.dims());
         }
@@ -241,7 +248,18 @@ mod tests {
     }
 
     fn fused(z: &Tensor, v: &[Tensor], with_w1: bool) -> Result<Tensor> {
-        let p = Mlp2Params { w1: with_w1.then_some(&v[0]), b1: &v[1], bn1_weight: &v[2], bn1_bias: &v[3], w2: &v[4], b2: &v[5], bn2_weight: &v[6], bn2_bias: &v[7], eps1: 1e-5, eps2: 1e-5 };
+        let p = Mlp2Params {
+            w1: with_w1.then_some(&v[0]),
+            b1: &v[1],
+            bn1_weight: &v[2],
+            bn1_bias: &v[3],
+            w2: &v[4],
+            b2: &v[5],
+            bn2_weight: &v[6],
+            bn2_bias: &v[7],
+            eps1: 1e-5,
+            eps2: 1e-5,
+        };
         Ok(mlp2_bn_relu_train(z, &p)?.y)
     }
 
@@ -258,7 +276,18 @@ mod tests {
         let w = Tensor::ones((1, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
         let zero = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu).unwrap();
         let z = Tensor::from_vec(vec![3f32, 5.], (2, 1), &Device::Cpu).unwrap();
-        let p = Mlp2Params { w1: Some(&w), b1: &zero, bn1_weight: &one, bn1_bias: &zero, w2: &w, b2: &zero, bn2_weight: &one, bn2_bias: &zero, eps1: 0.0, eps2: 0.0 };
+        let p = Mlp2Params {
+            w1: Some(&w),
+            b1: &zero,
+            bn1_weight: &one,
+            bn1_bias: &zero,
+            w2: &w,
+            b2: &zero,
+            bn2_weight: &one,
+            bn2_bias: &zero,
+            eps1: 0.0,
+            eps2: 0.0,
+        };
         let out = mlp2_bn_relu_train(&z, &p).unwrap();
         assert_close(&vec(&out.y), &[0., 1.], 1e-6, "y");
         assert_eq!(out.bn1, (vec![4.0], vec![1.0]));

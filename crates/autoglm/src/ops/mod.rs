@@ -40,8 +40,8 @@ mod linear;
 mod matmul;
 mod mlp;
 mod norm;
-mod propagate;
 mod pool;
+mod propagate;
 mod segment;
 pub(crate) mod simd;
 mod softmax;
@@ -53,10 +53,10 @@ pub use gather::{gather_dst, gather_src, scatter_dst, scatter_src};
 pub use linear::linear;
 pub use matmul::{const_matmul, sparse_matmul, SparseInput};
 pub use mlp::{mlp2_bn_relu_train, Mlp2Output, Mlp2Params};
-pub use propagate::propagate;
-pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
 pub(crate) use norm::column_sums;
+pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
 pub use pool::segment_rows_softmax;
+pub use propagate::propagate;
 pub use segment::{neighbor_max, segment_broadcast, segment_reduce, Reduce, Segments};
 pub use softmax::segment_softmax;
 pub use spmm::{gin_aggregate, sddmm, spmm, spmm_const, spmm_t};
@@ -95,7 +95,6 @@ static ACTIVE_WAIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 pub fn set_active_wait(on: bool) {
     ACTIVE_WAIT.store(on, std::sync::atomic::Ordering::Relaxed);
 }
-
 
 /// Run `f` on a worker thread of the current rayon pool (the global pool when
 /// called from outside any pool) while the pool's other workers wait *actively*

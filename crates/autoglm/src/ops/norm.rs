@@ -16,8 +16,8 @@
 //! | [`bias_add`] | `y = x + b` (row broadcast) | `x [N, F]`, `b [F]` → `[N, F]` |
 
 use super::{dims2, f32_slice, prep, simd};
-use rayon::prelude::*;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 simd::dispatch! {
@@ -161,7 +161,8 @@ pub(crate) fn bn_backward(x: &[f32], y: &[f32], g: &[f32], f: usize, st: &Stats,
         .zip(y.par_chunks(bf).zip(g.par_chunks(bf)))
         .map(|((o, xb), (yb, gb))| {
             let (mut db, mut dg) = (vec![0f32; f], vec![0f32; f]);
-            for ((o, xr), (yr, gr)) in o.chunks_exact_mut(f.max(1)).zip(xb.chunks_exact(f.max(1))).zip(yb.chunks_exact(f.max(1)).zip(gb.chunks_exact(f.max(1)))) {
+            for ((o, xr), (yr, gr)) in o.chunks_exact_mut(f.max(1)).zip(xb.chunks_exact(f.max(1))).zip(yb.chunks_exact(f.max(1)).zip(gb.chunks_exact(f.max(1))))
+            {
                 bwd_row_sums(o, xr, yr, gr, &mut db, &mut dg, mean, relu);
             }
             (db, dg)

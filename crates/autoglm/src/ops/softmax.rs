@@ -170,7 +170,7 @@ pub fn segment_softmax(g: &Graph, scores: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::ops::{gather_dst, scatter_dst, segment_broadcast, segment_reduce, segment_rows_softmax, Reduce};
-    use crate::testing::{random_graph, rand_tensor, vec};
+    use crate::testing::{rand_tensor, random_graph, vec};
     use candle_core::Var;
 
     /// `(output, ∂scores)` of `L = Σ f(scores) ⊙ up`.

@@ -74,17 +74,14 @@ fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], 
         Dir::Forward => (g.row_ptr(), g.col_idx(), None),
         Dir::Transpose => (g.t_ptr(), g.t_dst(), Some(g.t_eid())),
     };
-    out.par_chunks_mut(f)
-        .with_min_len(min_rows(f))
-        .enumerate()
-        .for_each(|(i, row)| {
-            spmm_row(row, ptr[i], ptr[i + 1], nbr, eid, w, heads, x, f);
-            if self_scale == 1.0 {
-                simd::add_assign(row, &x[i * f..(i + 1) * f]);
-            } else if self_scale != 0.0 {
-                simd::axpy(row, self_scale, &x[i * f..(i + 1) * f]);
-            }
-        });
+    out.par_chunks_mut(f).with_min_len(min_rows(f)).enumerate().for_each(|(i, row)| {
+        spmm_row(row, ptr[i], ptr[i + 1], nbr, eid, w, heads, x, f);
+        if self_scale == 1.0 {
+            simd::add_assign(row, &x[i * f..(i + 1) * f]);
+        } else if self_scale != 0.0 {
+            simd::axpy(row, self_scale, &x[i * f..(i + 1) * f]);
+        }
+    });
     out
 }
 
@@ -131,13 +128,7 @@ impl CustomOp1 for SpmmConst {
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_nodes(), f))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let op = SpmmConst {
-            g: self.g.clone(),
-            dir: self.dir.flip(),
-            w: self.w.clone(),
-            heads: self.heads,
-            self_scale: self.self_scale,
-        };
+        let op = SpmmConst { g: self.g.clone(), dir: self.dir.flip(), w: self.w.clone(), heads: self.heads, self_scale: self.self_scale };
         Ok(Some(prep(grad)?.apply_op1_no_bwd(&op)?))
     }
 }
@@ -174,15 +165,7 @@ impl CustomOp2 for Spmm {
             Dir::Forward => sddmm_inner(&self.g, &grad, x, self.heads, false)?,
             Dir::Transpose => sddmm_inner(&self.g, x, &grad, self.heads, false)?,
         };
-        let gx = Tensor::apply_op2_no_bwd(
-            w,
-            &grad,
-            &Spmm {
-                g: self.g.clone(),
-                dir: self.dir.flip(),
-                heads: self.heads,
-            },
-        )?;
+        let gx = Tensor::apply_op2_no_bwd(w, &grad, &Spmm { g: self.g.clone(), dir: self.dir.flip(), heads: self.heads })?;
         Ok((Some(gw), Some(gx)))
     }
 }

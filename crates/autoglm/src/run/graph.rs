@@ -6,7 +6,7 @@
 //! the dataset ships folds (`DS/splits/*.json`) and the GIN paper's otherwise
 //! ([`crate::tasks::graph::resolve_protocol`]).
 
-use super::{Targets, pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Targets, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::tu::{load_tu_encoded, TuEncoding};
 use crate::models::graph_classifier::GraphClassifier;
@@ -28,7 +28,13 @@ fn graph_config(job: &JobSpec, entry: &ModelEntry, seed: Option<u64>) -> Result<
     let mut cfg = job.run_file.train_config(GraphTrainConfig::recipe(kind))?;
     cfg.model.model = kind;
     let o = &job.overrides;
-    o.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.model.hidden_dim, dropout: &mut cfg.model.dropout, patience: &mut cfg.patience });
+    o.apply(Targets {
+        epochs: &mut cfg.epochs,
+        lr: &mut cfg.optimizer.lr,
+        hidden: &mut cfg.model.hidden_dim,
+        dropout: &mut cfg.model.dropout,
+        patience: &mut cfg.patience,
+    });
     if let Some(k) = o.folds {
         cfg.folds = k;
     }
@@ -47,7 +53,14 @@ fn build(entry: &ModelEntry, cfg: &GraphTrainConfig, p: &Params, in_dim: usize, 
     }
     let m = &cfg.model;
     let enc_in = if m.input_mlp { m.hidden_dim } else { in_dim };
-    let args = ModelArgs { in_dim: enc_in, out_dim: m.hidden_dim, hidden_dim: m.hidden_dim, num_layers: m.num_conv_layers(), dropout: 0.0, options: serde_json::Value::Null };
+    let args = ModelArgs {
+        in_dim: enc_in,
+        out_dim: m.hidden_dim,
+        hidden_dim: m.hidden_dim,
+        num_layers: m.num_conv_layers(),
+        dropout: 0.0,
+        options: serde_json::Value::Null,
+    };
     let encoder = entry.build(&args, &p.pp("convs.0"))?;
     m.init_with_encoder(in_dim, classes, p, encoder)
 }
@@ -69,7 +82,11 @@ impl Task for GraphTask {
 
     fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
         if r.runs != 1 {
-            return Err(Error::config("runs", r.runs, "graph classification repeats over --folds, not --runs; run again with another --seed for another repetition"));
+            return Err(Error::config(
+                "runs",
+                r.runs,
+                "graph classification repeats over --folds, not --runs; run again with another --seed for another repetition",
+            ));
         }
         if job.save_state.is_some() || job.resume.is_some() {
             return Err(Error::config("save_state", "given", "resumable state covers the node and link tasks; a cross-validation restarts its folds"));
@@ -118,7 +135,16 @@ impl Task for GraphTask {
             if k == 0 {
                 if let Some(path) = &job.checkpoint {
                     let encoding_json = json!({"tu_encoding": encoding, "class_labels": encoding.class_values, "protocol": protocol, "fold": 0, "selected_epoch": res.selected_epoch});
-                    let meta = CheckpointMeta { version: META_VERSION, task: "graph".into(), model: entry.name.clone(), dataset: ds.name.clone(), in_dim: ds.num_node_features, num_classes: Some(ds.num_classes), train: serde_json::to_value(&model.config)?, encoding: encoding_json };
+                    let meta = CheckpointMeta {
+                        version: META_VERSION,
+                        task: "graph".into(),
+                        model: entry.name.clone(),
+                        dataset: ds.name.clone(),
+                        in_dim: ds.num_node_features,
+                        num_classes: Some(ds.num_classes),
+                        train: serde_json::to_value(&model.config)?,
+                        encoding: encoding_json,
+                    };
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {} (the model of fold 1)", path.display()));
                 }
@@ -131,21 +157,52 @@ impl Task for GraphTask {
                 let best = s.best_epoch.unwrap_or(0);
                 let h_best = format!("test acc @ epoch {}", best + 1);
                 let mut t = Table::new(&["fold", "train", "test", &h_best, "test acc (last epoch)", "ms/epoch"]);
-                t.rows = results.iter().map(|f| vec![(f.fold + 1).to_string(), f.num_train.to_string(), f.num_test.to_string(), pct(f.test_curve.get(best).copied()), pct(Some(f.test_acc)), format!("{:.1}", f.epoch_ms)]).collect();
+                t.rows = results
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            (f.fold + 1).to_string(),
+                            f.num_train.to_string(),
+                            f.num_test.to_string(),
+                            pct(f.test_curve.get(best).copied()),
+                            pct(Some(f.test_acc)),
+                            format!("{:.1}", f.epoch_ms),
+                        ]
+                    })
+                    .collect();
                 t
             }
             Protocol::Errica => {
                 let mut t = Table::new(&["fold", "train", "val", "test", "selected epoch", "val acc", "test acc", "ms/epoch"]);
                 t.rows = results
                     .iter()
-                    .map(|f| vec![(f.fold + 1).to_string(), f.num_train.to_string(), f.num_val.to_string(), f.num_test.to_string(), (f.selected_epoch + 1).to_string(), pct(f.val_acc), pct(Some(f.test_acc)), format!("{:.1}", f.epoch_ms)])
+                    .map(|f| {
+                        vec![
+                            (f.fold + 1).to_string(),
+                            f.num_train.to_string(),
+                            f.num_val.to_string(),
+                            f.num_test.to_string(),
+                            (f.selected_epoch + 1).to_string(),
+                            pct(f.val_acc),
+                            pct(Some(f.test_acc)),
+                            format!("{:.1}", f.epoch_ms),
+                        ]
+                    })
                     .collect();
                 t
             }
         };
         let ms = results.iter().map(|f| f.epoch_ms).sum::<f64>() / results.len().max(1) as f64;
         let at = s.best_epoch.map(|e| format!(" at epoch {} of the fold-averaged test curve", e + 1)).unwrap_or_default();
-        let headline = format!("graph {} on {} [{} protocol]: accuracy {} ± {}{at}, {} folds ({source}); {ms:.1} ms per training epoch", entry.name, ds.name, protocol, pct(Some(s.mean)), pct(Some(s.std)), s.num_folds);
+        let headline = format!(
+            "graph {} on {} [{} protocol]: accuracy {} ± {}{at}, {} folds ({source}); {ms:.1} ms per training epoch",
+            entry.name,
+            ds.name,
+            protocol,
+            pct(Some(s.mean)),
+            pct(Some(s.std)),
+            s.num_folds
+        );
         let json = json!({
             "task": "graph", "dataset": ds.name, "model": entry.name,
             "protocol": protocol, "protocol_description": protocol.describe(), "fold_source": source,
@@ -169,12 +226,19 @@ impl Task for GraphTask {
         // The training run's vocabulary (node labels, degree width, classes), so
         // every value keeps the column it had in training.
         let encoding: Option<TuEncoding> = match meta.encoding.get("tu_encoding") {
-            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("metadata tu_encoding is not a TU encoding ({e}); retrain it") })?),
+            Some(v) => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("metadata tu_encoding is not a TU encoding ({e}); retrain it") })?,
+            ),
             None => None,
         };
         let (ds, enc) = load_tu_encoded(&dir, &name, &cfg.features, encoding.as_ref())?;
         if ds.num_node_features != meta.in_dim {
-            return Err(Error::inconsistent(format!("features per node of {name} (node-label sets or the largest degree differ; features: {:?})", cfg.features), meta.in_dim, ds.num_node_features));
+            return Err(Error::inconsistent(
+                format!("features per node of {name} (node-label sets or the largest degree differ; features: {:?})", cfg.features),
+                meta.in_dim,
+                ds.num_node_features,
+            ));
         }
         let params = Params::new(0);
         let classifier = build(entry, &cfg, &params, meta.in_dim, classes)?;
@@ -187,7 +251,11 @@ impl Task for GraphTask {
         let y: Vec<usize> = ds.graphs.iter().map(|g| g.y).collect();
         let labelled = encoding.is_none() || !enc.class_values.is_empty();
         let acc = if labelled && ds.num_classes == classes { crate::eval::metrics::accuracy(&pred, &y).ok() } else { None };
-        env.progress.note(&format!("{name}: classified {} graphs{}", pred.len(), acc.map(|a| format!("; accuracy against its graph labels {}", pct(Some(a)))).unwrap_or_default()));
+        env.progress.note(&format!(
+            "{name}: classified {} graphs{}",
+            pred.len(),
+            acc.map(|a| format!("; accuracy against its graph labels {}", pct(Some(a)))).unwrap_or_default()
+        ));
         Ok(json!({"task": "graph", "graphs": name, "model": meta.model, "predictions": pred, "predicted_labels": as_labels, "accuracy": acc}))
     }
 }

@@ -1,7 +1,7 @@
 //! The link-prediction task at the run boundary, and the edge-noise
 //! robustness study.
 
-use super::{Targets, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use super::{CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Targets, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::edge_split::{read_pairs_csv, EdgeNoise, NegativeStrategy};
 use crate::data::registry::load_node_dataset;
@@ -43,9 +43,19 @@ fn link_config(job: &JobSpec, model: &str) -> Result<LinkTrainConfig> {
     }
     let o = &job.overrides;
     if o.folds.is_some() {
-        return Err(Error::config("folds", o.folds.unwrap_or(0), "cross-validation folds are a setting of the graph task; link prediction uses a seeded edge split (split.val / split.test in [train])"));
+        return Err(Error::config(
+            "folds",
+            o.folds.unwrap_or(0),
+            "cross-validation folds are a setting of the graph task; link prediction uses a seeded edge split (split.val / split.test in [train])",
+        ));
     }
-    o.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.encoder.hidden_dim, dropout: &mut cfg.encoder.dropout, patience: &mut cfg.patience });
+    o.apply(Targets {
+        epochs: &mut cfg.epochs,
+        lr: &mut cfg.optimizer.lr,
+        hidden: &mut cfg.encoder.hidden_dim,
+        dropout: &mut cfg.encoder.dropout,
+        patience: &mut cfg.patience,
+    });
     cfg.validate()?;
     Ok(cfg)
 }
@@ -71,14 +81,26 @@ impl Task for LinkTask {
         let entry = env.models.for_task(&r.model, "link")?;
         let base = link_config(job, &entry.name)?;
         if entry.builtin.is_none() {
-            return Err(Error::config("model", &entry.name, "the link task builds its encoders from the GAE recipe; registered models serve the node and graph tasks"));
+            return Err(Error::config(
+                "model",
+                &entry.name,
+                "the link task builds its encoders from the GAE recipe; registered models serve the node and graph tasks",
+            ));
         }
         let first_seed = r.seed.unwrap_or(base.seed);
         if r.runs > 1 && (job.save_state.is_some() || job.resume.is_some()) {
             return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1"));
         }
         let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
-        env.progress.note(&format!("{}: {} nodes, {} directed edges, {} features; link prediction with {} ({} runs)", ds.name, ds.graph.num_nodes(), ds.graph.num_edges(), ds.x.num_cols(), base.model_name(), r.runs));
+        env.progress.note(&format!(
+            "{}: {} nodes, {} directed edges, {} features; link prediction with {} ({} runs)",
+            ds.name,
+            ds.graph.num_nodes(),
+            ds.graph.num_edges(),
+            ds.x.num_cols(),
+            base.model_name(),
+            r.runs
+        ));
         let mut results: Vec<LinkRunResult> = vec![];
         let mut feature_note = String::new();
         for k in 0..r.runs {
@@ -86,18 +108,34 @@ impl Task for LinkTask {
             let data = LinkData::prepare(&ds, &cfg)?;
             if k == 0 {
                 feature_note = format!("{:?}", data.features);
-                env.progress.note(&format!("split: {} train / {} val / {} test edges; features: {feature_note}", data.split.train_pos.len(), data.split.val_pos.len(), data.split.test_pos.len()));
+                env.progress.note(&format!(
+                    "split: {} train / {} val / {} test edges; features: {feature_note}",
+                    data.split.train_pos.len(),
+                    data.split.val_pos.len(),
+                    data.split.test_pos.len()
+                ));
             }
             env.progress.start(&format!("run {}/{}", k + 1, r.runs), cfg.epochs as u64);
             let progress = &mut *env.progress;
-            let mut on_epoch = |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
-            let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
+            let mut on_epoch =
+                |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
+            let hooks =
+                Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
             let (res, model) = train_with_hooks(&data, &cfg, hooks)?;
             env.progress.finish();
             if k == 0 {
                 if let Some(path) = &job.checkpoint {
                     let saved = LinkTrainConfig { split_seed: Some(cfg.split_seed()), ..cfg.clone() };
-                    let meta = CheckpointMeta { version: META_VERSION, task: "link".into(), model: entry.name.clone(), dataset: r.dataset.clone(), in_dim: data.x.dim(), num_classes: None, train: serde_json::to_value(&saved)?, encoding: json!({"num_nodes": data.split.num_nodes, "features": data.features}) };
+                    let meta = CheckpointMeta {
+                        version: META_VERSION,
+                        task: "link".into(),
+                        model: entry.name.clone(),
+                        dataset: r.dataset.clone(),
+                        in_dim: data.x.dim(),
+                        num_classes: None,
+                        train: serde_json::to_value(&saved)?,
+                        encoding: json!({"num_nodes": data.split.num_nodes, "features": data.features}),
+                    };
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {}", path.display()));
                 }
@@ -121,7 +159,16 @@ impl Task for LinkTask {
         stable.rows = summary.iter().map(|(n, m, s)| vec![n.clone(), format!("{m:.4} ± {s:.4}")]).collect();
         stable.rows.push(vec!["ms/epoch".into(), format!("{mm:.2} ± {msd:.2}")]);
         let get = |k: &str| summary.iter().find(|s| s.0 == k).map_or(f64::NAN, |s| s.1);
-        let headline = format!("link {} on {}: test AUC {:.4}, AP {:.4}, Hits@10 {:.4}, MRR {:.4} (mean of {} runs); {mm:.2} ms per training epoch", base.model_name(), ds.name, get("auc"), get("ap"), get("hits@10"), get("mrr"), results.len());
+        let headline = format!(
+            "link {} on {}: test AUC {:.4}, AP {:.4}, Hits@10 {:.4}, MRR {:.4} (mean of {} runs); {mm:.2} ms per training epoch",
+            base.model_name(),
+            ds.name,
+            get("auc"),
+            get("ap"),
+            get("hits@10"),
+            get("mrr"),
+            results.len()
+        );
         env.note(format!("protocol: {}", protocol(&base)));
         let summary_json: serde_json::Map<String, serde_json::Value> = summary.iter().map(|(n, m, s)| (n.clone(), json!({"mean": m, "std": s}))).collect();
         let json = json!({
@@ -146,7 +193,11 @@ impl Task for LinkTask {
         // The same seeded split as in training: the encoder sees the same training graph.
         let data = LinkData::prepare(&ds, &cfg)?;
         if data.x.dim() != meta.in_dim {
-            return Err(Error::inconsistent(format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim), meta.in_dim, data.x.dim()));
+            return Err(Error::inconsistent(
+                format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim),
+                meta.in_dim,
+                data.x.dim(),
+            ));
         }
         let model = LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?;
         ck.load_into(&model.params)?;
@@ -206,12 +257,16 @@ pub fn run_robustness(spec: &RobustnessSpec, env: &mut RunEnv) -> Result<Report>
         }
         table.rows.push(row);
     }
-    env.note(format!("protocol: {}; noise applied to the training edges only (message passing and supervision), never to validation/test pairs", protocol(&cfg)));
+    env.note(format!(
+        "protocol: {}; noise applied to the training edges only (message passing and supervision), never to validation/test pairs",
+        protocol(&cfg)
+    ));
     let levels: Vec<_> = rep
         .levels
         .iter()
         .map(|l| {
-            let test: serde_json::Map<String, serde_json::Value> = l.test.iter().zip(&l.relative_drop).map(|((n, m, s), (_, d))| (n.clone(), json!({"mean": m, "std": s, "relative_drop": d}))).collect();
+            let test: serde_json::Map<String, serde_json::Value> =
+                l.test.iter().zip(&l.relative_drop).map(|((n, m, s), (_, d))| (n.clone(), json!({"mean": m, "std": s, "relative_drop": d}))).collect();
             json!({"noise": rep.noise, "level": l.level, "num_train_edges": l.num_train_edges, "test": test, "runs": l.runs})
         })
         .collect();

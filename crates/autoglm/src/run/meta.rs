@@ -34,7 +34,10 @@ pub struct CheckpointMeta {
 }
 
 fn missing(path: &Path, field: &str, what: &str) -> Error {
-    Error::Checkpoint { path: path.into(), msg: format!("metadata field '{field}' is missing or not {what}; the file was not written by `autoglm train --checkpoint` or was edited: retrain it") }
+    Error::Checkpoint {
+        path: path.into(),
+        msg: format!("metadata field '{field}' is missing or not {what}; the file was not written by `autoglm train --checkpoint` or was edited: retrain it"),
+    }
 }
 
 impl CheckpointMeta {
@@ -48,26 +51,41 @@ impl CheckpointMeta {
     /// file when it is not a model checkpoint.
     pub fn from_checkpoint(path: &Path, ck: &Checkpoint) -> Result<CheckpointMeta> {
         if ck.kind != crate::checkpoint::KIND_MODEL {
-            return Err(Error::Checkpoint { path: path.into(), msg: format!("is a '{}' file, not a model checkpoint; a training state continues a run with `autoglm train --resume`", ck.kind.escape_debug()) });
+            return Err(Error::Checkpoint {
+                path: path.into(),
+                msg: format!("is a '{}' file, not a model checkpoint; a training state continues a run with `autoglm train --resume`", ck.kind.escape_debug()),
+            });
         }
         let meta = if ck.version == 1 { Self::from_v1(path, &ck.meta)? } else { Self::from_v2(path, &ck.meta)? };
         // Sizes must be sizes of the tensors actually in the file: a bad value never allocates.
         let dims: std::collections::BTreeSet<usize> = ck.tensors.iter().flat_map(|(_, t)| t.dims().to_vec()).collect();
         if meta.in_dim == 0 || !dims.contains(&meta.in_dim) {
-            return Err(Error::Checkpoint { path: path.into(), msg: format!("metadata in_dim = {} matches no tensor of the file; it is corrupted or edited: retrain it", meta.in_dim) });
+            return Err(Error::Checkpoint {
+                path: path.into(),
+                msg: format!("metadata in_dim = {} matches no tensor of the file; it is corrupted or edited: retrain it", meta.in_dim),
+            });
         }
         if let Some(c) = meta.num_classes {
             if c < 2 || !dims.contains(&c) {
-                return Err(Error::Checkpoint { path: path.into(), msg: format!("metadata num_classes = {c} matches no tensor of the file; it is corrupted or edited: retrain it") });
+                return Err(Error::Checkpoint {
+                    path: path.into(),
+                    msg: format!("metadata num_classes = {c} matches no tensor of the file; it is corrupted or edited: retrain it"),
+                });
             }
         }
         Ok(meta)
     }
 
     fn from_v2(path: &Path, v: &serde_json::Value) -> Result<CheckpointMeta> {
-        let meta: CheckpointMeta = serde_json::from_value(v.clone()).map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("metadata does not describe a model ({e}); retrain it with `autoglm train --checkpoint`") })?;
+        let meta: CheckpointMeta = serde_json::from_value(v.clone()).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            msg: format!("metadata does not describe a model ({e}); retrain it with `autoglm train --checkpoint`"),
+        })?;
         if meta.version != META_VERSION {
-            return Err(Error::Checkpoint { path: path.into(), msg: format!("metadata version {} is not {META_VERSION}; it was written by another autoglm version: retrain it", meta.version) });
+            return Err(Error::Checkpoint {
+                path: path.into(),
+                msg: format!("metadata version {} is not {META_VERSION}; it was written by another autoglm version: retrain it", meta.version),
+            });
         }
         Ok(meta)
     }
@@ -96,7 +114,16 @@ impl CheckpointMeta {
                 encoding.insert(k.into(), x.clone());
             }
         }
-        Ok(CheckpointMeta { version: 1, task, model, dataset: v["dataset"].as_str().unwrap_or("").to_string(), in_dim, num_classes, train, encoding: serde_json::Value::Object(encoding) })
+        Ok(CheckpointMeta {
+            version: 1,
+            task,
+            model,
+            dataset: v["dataset"].as_str().unwrap_or("").to_string(),
+            in_dim,
+            num_classes,
+            train,
+            encoding: serde_json::Value::Object(encoding),
+        })
     }
 
     /// The training configuration as the task's type.
@@ -104,7 +131,10 @@ impl CheckpointMeta {
     /// # Errors
     /// [`Error::Checkpoint`] naming the field that does not fit.
     pub fn train_config<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T> {
-        serde_json::from_value(self.train.clone()).map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("its {} training configuration does not fit this version ({e}); retrain it", self.task) })
+        serde_json::from_value(self.train.clone()).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            msg: format!("its {} training configuration does not fit this version ({e}); retrain it", self.task),
+        })
     }
 
     /// As JSON for [`crate::checkpoint::save`].

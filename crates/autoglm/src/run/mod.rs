@@ -155,7 +155,13 @@ impl JobSpec {
         let dataset = self.dataset.clone().or_else(|| r.dataset.clone()).unwrap_or_else(|| "karate".into());
         let data_dir = crate::data::data_dir(self.data_dir.as_deref());
         // The run file may also name the architecture inside [train] (`[train.model] model = "gat"`).
-        let model = self.model.clone().or_else(|| r.model.clone()).or_else(|| self.run_file.train_str(&["model", "model"])).or_else(|| self.run_file.train_str(&["encoder", "model"])).unwrap_or_else(|| "gcn".into());
+        let model = self
+            .model
+            .clone()
+            .or_else(|| r.model.clone())
+            .or_else(|| self.run_file.train_str(&["model", "model"]))
+            .or_else(|| self.run_file.train_str(&["encoder", "model"]))
+            .unwrap_or_else(|| "gcn".into());
         let runs = self.runs.or(r.runs).unwrap_or(1);
         if runs == 0 {
             return Err(Error::config("runs", 0, "run at least once"));
@@ -370,10 +376,14 @@ pub fn predict_with(spec: &PredictSpec, env: &mut RunEnv) -> Result<serde_json::
     if let Some(t) = &spec.task {
         let want = task_by_name(t)?.name();
         if want != meta.task {
-            return Err(Error::Checkpoint { path: spec.checkpoint.clone(), msg: format!("is a {} checkpoint, not a {want} one; drop --task or pass --task {}", meta.task, meta.task) });
+            return Err(Error::Checkpoint {
+                path: spec.checkpoint.clone(),
+                msg: format!("is a {} checkpoint, not a {want} one; drop --task or pass --task {}", meta.task, meta.task),
+            });
         }
     }
-    let task = task_by_name(&meta.task).map_err(|_| Error::Checkpoint { path: spec.checkpoint.clone(), msg: format!("names the unknown task '{}'", meta.task.escape_debug()) })?;
+    let task = task_by_name(&meta.task)
+        .map_err(|_| Error::Checkpoint { path: spec.checkpoint.clone(), msg: format!("names the unknown task '{}'", meta.task.escape_debug()) })?;
     task.predict(spec, &ck, &meta, env)
 }
 

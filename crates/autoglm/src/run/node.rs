@@ -1,6 +1,6 @@
 //! The node-classification task at the run boundary.
 
-use super::{Targets, pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Task, META_VERSION};
+use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Targets, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::registry::load_node_dataset;
 use crate::eval::stats::mean_std;
@@ -23,9 +23,19 @@ pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrain
     cfg.model.model = kind;
     let o = &job.overrides;
     if o.folds.is_some() {
-        return Err(Error::config("folds", o.folds.unwrap_or(0), "cross-validation folds are a setting of the graph task; node classification uses the dataset's split"));
+        return Err(Error::config(
+            "folds",
+            o.folds.unwrap_or(0),
+            "cross-validation folds are a setting of the graph task; node classification uses the dataset's split",
+        ));
     }
-    o.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.model.hidden_dim, dropout: &mut cfg.model.dropout, patience: &mut cfg.patience });
+    o.apply(Targets {
+        epochs: &mut cfg.epochs,
+        lr: &mut cfg.optimizer.lr,
+        hidden: &mut cfg.model.hidden_dim,
+        dropout: &mut cfg.model.dropout,
+        patience: &mut cfg.patience,
+    });
     cfg.validate()?;
     Ok(cfg)
 }
@@ -57,7 +67,16 @@ impl Task for NodeTask {
             return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1 (and --seed for the run to continue)"));
         }
         let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
-        env.progress.note(&format!("{}: {} nodes, {} edges, {} features, {} classes; model {} ({} runs)", ds.name, ds.graph.num_nodes(), ds.graph.num_edges(), ds.x.num_cols(), ds.num_classes, entry.name, r.runs));
+        env.progress.note(&format!(
+            "{}: {} nodes, {} edges, {} features, {} classes; model {} ({} runs)",
+            ds.name,
+            ds.graph.num_nodes(),
+            ds.graph.num_edges(),
+            ds.x.num_cols(),
+            ds.num_classes,
+            entry.name,
+            r.runs
+        ));
         let data = NodeData::prepare_checked(&ds, base.normalize_features, base.allow_split_overlap)?;
         if data.split.val.is_empty() {
             env.note("the split has no validation nodes: model selection keeps the last epoch and validation metrics are n/a");
@@ -70,13 +89,24 @@ impl Task for NodeTask {
             let cfg = NodeTrainConfig { seed: first_seed + k, ..base.clone() };
             env.progress.start(&format!("run {}/{}", k + 1, r.runs), cfg.epochs as u64);
             let progress = &mut *env.progress;
-            let mut on_epoch = |log: &crate::tasks::node::EpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val {}", log.loss, pct(log.val_acc)));
-            let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
+            let mut on_epoch =
+                |log: &crate::tasks::node::EpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val {}", log.loss, pct(log.val_acc)));
+            let hooks =
+                Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
             let (res, model): (RunResult, NodeModel<Box<dyn Module>>) = train_module(&data, &cfg, |p, d, c| build(entry, &cfg, p, d, c), hooks)?;
             env.progress.finish();
             if k == 0 {
                 if let Some(path) = &job.checkpoint {
-                    let meta = CheckpointMeta { version: META_VERSION, task: "node".into(), model: entry.name.clone(), dataset: r.dataset.clone(), in_dim: data.x.dim(), num_classes: Some(data.num_classes), train: serde_json::to_value(&cfg)?, encoding: serde_json::Value::Null };
+                    let meta = CheckpointMeta {
+                        version: META_VERSION,
+                        task: "node".into(),
+                        model: entry.name.clone(),
+                        dataset: r.dataset.clone(),
+                        in_dim: data.x.dim(),
+                        num_classes: Some(data.num_classes),
+                        train: serde_json::to_value(&cfg)?,
+                        encoding: serde_json::Value::Null,
+                    };
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {}", path.display()));
                 }
@@ -85,14 +115,28 @@ impl Task for NodeTask {
         }
         let mut table = Table::new(&["seed", "val acc", "test acc", "test macro-F1", "best epoch", "ms/epoch"]);
         for x in &results {
-            table.rows.push(vec![x.seed.to_string(), pct(x.best_val_acc), pct(x.test_acc), pct(x.test_macro_f1), x.best_epoch.to_string(), format!("{:.2}", x.epoch_ms)]);
+            table.rows.push(vec![
+                x.seed.to_string(),
+                pct(x.best_val_acc),
+                pct(x.test_acc),
+                pct(x.test_macro_f1),
+                x.best_epoch.to_string(),
+                format!("{:.2}", x.epoch_ms),
+            ]);
         }
         let stat = |f: &dyn Fn(&RunResult) -> Option<f64>| mean_std(&results.iter().filter_map(f).collect::<Vec<_>>());
         let acc = stat(&|x| x.test_acc);
         let f1 = stat(&|x| x.test_macro_f1);
         let ms = stat(&|x| Some(x.epoch_ms)).map_or(f64::NAN, |m| m.0);
         let ms_txt = |v: Option<(f64, f64)>| v.map_or_else(|| "n/a".to_string(), |(m, s)| format!("{:.2} ± {:.2}", m * 100.0, s * 100.0));
-        let headline = format!("node {} on {}: test accuracy {}, macro-F1 {} over {} runs; {ms:.2} ms per training epoch", entry.name, ds.name, ms_txt(acc), ms_txt(f1), results.len());
+        let headline = format!(
+            "node {} on {}: test accuracy {}, macro-F1 {} over {} runs; {ms:.2} ms per training epoch",
+            entry.name,
+            ds.name,
+            ms_txt(acc),
+            ms_txt(f1),
+            results.len()
+        );
         let runs: Vec<_> = results
             .iter()
             .map(|x| json!({"seed": x.seed, "best_epoch": x.best_epoch, "selection": x.selection, "val_acc": x.best_val_acc, "test_acc": x.test_acc, "test_macro_f1": x.test_macro_f1, "final_test_acc": x.final_test_acc, "epoch_ms": x.epoch_ms, "epochs_run": x.epochs_run, "history": x.history}))
@@ -107,7 +151,11 @@ impl Task for NodeTask {
 
     fn predict(&self, spec: &PredictSpec, ck: &Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value> {
         if spec.pairs.is_some() || spec.graphs.is_some() {
-            return Err(Error::config(if spec.pairs.is_some() { "pairs" } else { "graphs" }, "given", "is for link (--pairs) or graph (--graphs) checkpoints; this is a node checkpoint: pass --dataset"));
+            return Err(Error::config(
+                if spec.pairs.is_some() { "pairs" } else { "graphs" },
+                "given",
+                "is for link (--pairs) or graph (--graphs) checkpoints; this is a node checkpoint: pass --dataset",
+            ));
         }
         let path = &spec.checkpoint;
         let cfg: NodeTrainConfig = meta.train_config(path)?;
@@ -126,7 +174,11 @@ impl Task for NodeTask {
         let model = NodeModel { config: cfg, params, model };
         let pred = model.predict(&graph, &x)?;
         let test: Vec<usize> = ds.split.as_ref().map(|s| s.test.clone()).unwrap_or_default();
-        let acc = if test.is_empty() || !ds.has_labels() { None } else { Some(crate::eval::metrics::accuracy(&test.iter().map(|&i| pred[i]).collect::<Vec<_>>(), &test.iter().map(|&i| ds.y[i]).collect::<Vec<_>>())?) };
+        let acc = if test.is_empty() || !ds.has_labels() {
+            None
+        } else {
+            Some(crate::eval::metrics::accuracy(&test.iter().map(|&i| pred[i]).collect::<Vec<_>>(), &test.iter().map(|&i| ds.y[i]).collect::<Vec<_>>())?)
+        };
         env.progress.note(&format!("{dataset}: predicted {} nodes; test accuracy {}", pred.len(), pct(acc)));
         Ok(json!({"task": "node", "dataset": dataset, "model": meta.model, "predictions": pred, "test_acc": acc}))
     }

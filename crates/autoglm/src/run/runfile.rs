@@ -76,7 +76,9 @@ impl RunFile {
             Some(v) => {
                 let mut base = toml::Value::try_from(&default).map_err(|e| Error::config("train", "recipe", e.to_string()))?;
                 merge(&mut base, v);
-                base.try_into().map_err(|e: toml::de::Error| Error::config("[train]", "run file", format!("{}; see the task's training configuration for the keys it accepts", e.message().trim())))
+                base.try_into().map_err(|e: toml::de::Error| {
+                    Error::config("[train]", "run file", format!("{}; see the task's training configuration for the keys it accepts", e.message().trim()))
+                })
             }
         }
     }
@@ -122,7 +124,11 @@ mod tests {
 
     #[test]
     fn documented_keys_parse_and_errors_name_the_line() {
-        let f = RunFile::parse("[run]\ntask = \"node\"\ndataset = \"cora\"\nmodel = \"gat\"\nruns = 3\nseed = 7\n[train]\nepochs = 5\n[train.model]\nmodel = \"gat\"\n", Path::new("r.toml")).unwrap();
+        let f = RunFile::parse(
+            "[run]\ntask = \"node\"\ndataset = \"cora\"\nmodel = \"gat\"\nruns = 3\nseed = 7\n[train]\nepochs = 5\n[train.model]\nmodel = \"gat\"\n",
+            Path::new("r.toml"),
+        )
+        .unwrap();
         assert_eq!(f.run.runs, Some(3));
         assert_eq!(f.train_str(&["model", "model"]).as_deref(), Some("gat"));
         assert_eq!(f.train_u64(&["epochs"]), Some(5));

@@ -33,7 +33,10 @@ impl ThreadPolicy {
     /// # Errors
     /// When the pool cannot be built.
     pub fn build_pool(&self) -> crate::Result<rayon::ThreadPool> {
-        rayon::ThreadPoolBuilder::new().num_threads(self.kernel_threads).build().map_err(|e| crate::Error::config("threads", self.kernel_threads, e.to_string()))
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.kernel_threads)
+            .build()
+            .map_err(|e| crate::Error::config("threads", self.kernel_threads, e.to_string()))
     }
 }
 

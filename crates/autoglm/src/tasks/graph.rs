@@ -38,18 +38,18 @@
 //! [`GraphLoader`](crate::data::loader::GraphLoader)); the official GIN code instead counts 50 random batches as
 //! an "epoch", available as `iters_per_epoch = 50`.
 
-pub use crate::eval::cv::{errica_summary, gin_protocol_summary, CvSummary, Protocol};
 use crate::data::folds::{find_folds, load_errica_folds, stratified_kfold, validate_folds, Fold};
 use crate::data::loader::{collate, GraphBatch};
 use crate::data::tu::TuOptions;
 use crate::data::GraphDataset;
+pub use crate::eval::cv::{errica_summary, gin_protocol_summary, CvSummary, Protocol};
 use crate::eval::metrics::{accuracy, argmax_rows};
 use crate::models::graph_classifier::{GraphClassifier, GraphClassifierConfig};
 use crate::models::ModelKind;
 use crate::nn::{Ctx, NodeInput, Params};
 use crate::rng::derive;
-use crate::train::loss::cross_entropy;
 use crate::train::batches::GraphMiniBatches;
+use crate::train::loss::cross_entropy;
 use crate::train::{Decay, EpochStats, Evaluation, Hooks, LrSchedule, OptimizerConfig, Score, Ties, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
@@ -369,7 +369,11 @@ pub fn train_fold_module(
         return Err(Error::config(format!("fold {shown}"), "no training graphs", "every fold needs training graphs"));
     }
     if protocol == Protocol::Errica && fold.val.is_empty() {
-        return Err(Error::config(format!("fold {shown}"), "no validation graphs", "the Errica protocol selects on a validation split; use protocol = \"gin\""));
+        return Err(Error::config(
+            format!("fold {shown}"),
+            "no validation graphs",
+            "the Errica protocol selects on a validation split; use protocol = \"gin\"",
+        ));
     }
     let seed = fold_seed(cfg.seed, fold_index);
     let params = Params::new(seed);
@@ -397,11 +401,21 @@ pub fn train_fold_module(
             None => (None, None),
         };
         let score = val_acc.zip(val_loss).map(|(va, vl)| Score::lexicographic(va, -vl));
-        Ok(Evaluation { log: EpochLog { fold: fold_index, epoch: st.epoch, loss: st.loss, lr: st.lr, val_acc, val_loss, test_acc, train_ms: st.step_ms }, score })
+        Ok(Evaluation {
+            log: EpochLog { fold: fold_index, epoch: st.epoch, loss: st.loss, lr: st.lr, val_acc, val_loss, test_acc, train_ms: st.step_ms },
+            score,
+        })
     };
     let patience = if protocol == Protocol::Errica { cfg.patience } else { None };
     let tc = TrainerConfig::new(cfg.epochs).with_patience(patience).with_schedule(cfg.schedule.clone()).with_ties(Ties::Earliest);
-    let fit = Trainer::new(tc).with_hooks(hooks)?.on_worker(true).describe(format!("of fold {shown}")).fit(&model.params, opt.as_mut(), &mut ctx, &mut batches, &mut loss, &mut eval)?;
+    let fit = Trainer::new(tc).with_hooks(hooks)?.on_worker(true).describe(format!("of fold {shown}")).fit(
+        &model.params,
+        opt.as_mut(),
+        &mut ctx,
+        &mut batches,
+        &mut loss,
+        &mut eval,
+    )?;
     let selected_epoch = fit.selected_epoch();
     let chosen = &fit.history[selected_epoch];
     let history = fit.history.clone();
@@ -602,7 +616,8 @@ mod tests {
         let (again, _) = train_fold(&ds, &folds[1], 1, Protocol::Errica, &cfg, &mut |_| {}).unwrap();
         assert_eq!(again.test_curve, err.test_curve);
         // patience stops early
-        let (stopped, _) = train_fold(&ds, &folds[1], 1, Protocol::Errica, &GraphTrainConfig { epochs: 30, patience: Some(1), ..cfg.clone() }, &mut |_| {}).unwrap();
+        let (stopped, _) =
+            train_fold(&ds, &folds[1], 1, Protocol::Errica, &GraphTrainConfig { epochs: 30, patience: Some(1), ..cfg.clone() }, &mut |_| {}).unwrap();
         assert!(stopped.epochs_run <= 30 && stopped.epochs_run >= 2);
         assert_eq!(stopped.epochs_run, stopped.selected_epoch + 2);
         // an empty validation part is refused under Errica, accepted under GIN

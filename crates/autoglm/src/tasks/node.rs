@@ -128,7 +128,10 @@ impl NodeData {
     /// As [`NodeData::prepare`].
     pub fn prepare_checked(ds: &NodeDataset, normalize_features: bool, allow_overlap: bool) -> Result<NodeData> {
         ds.require_labels()?;
-        let split = ds.split.clone().ok_or_else(|| Error::config("split", &ds.name, "the dataset has no train/val/test split; provide split files (train.txt, val.txt, test.txt)"))?;
+        let split = ds
+            .split
+            .clone()
+            .ok_or_else(|| Error::config("split", &ds.name, "the dataset has no train/val/test split; provide split files (train.txt, val.txt, test.txt)"))?;
         if split.train.is_empty() {
             return Err(Error::config("split.train", "[]", "no training nodes"));
         }
@@ -138,7 +141,12 @@ impl NodeData {
             let mut seen = vec![false; n];
             for &i in ids.iter() {
                 if i >= n {
-                    return Err(Error::IndexOutOfRange { what: format!("{what} split"), index: i, bound: n, hint: "split ids must be node ids of the graph".into() });
+                    return Err(Error::IndexOutOfRange {
+                        what: format!("{what} split"),
+                        index: i,
+                        bound: n,
+                        hint: "split ids must be node ids of the graph".into(),
+                    });
                 }
                 if std::mem::replace(&mut seen[i], true) {
                     return Err(Error::config(format!("split.{what}"), i, "node listed twice; each node may appear once per split part"));
@@ -271,7 +279,12 @@ pub fn train(data: &NodeData, cfg: &NodeTrainConfig, on_epoch: &mut dyn FnMut(&E
 /// let (result, model) = autoglm::tasks::node::train_module(data, &cfg, build, Hooks::default())?;
 /// # Ok(()) }
 /// ```
-pub fn train_module<M: Module>(data: &NodeData, cfg: &NodeTrainConfig, build: impl FnOnce(&Params, usize, usize) -> Result<M>, hooks: Hooks<'_, EpochLog>) -> Result<(RunResult, NodeModel<M>)> {
+pub fn train_module<M: Module>(
+    data: &NodeData,
+    cfg: &NodeTrainConfig,
+    build: impl FnOnce(&Params, usize, usize) -> Result<M>,
+    hooks: Hooks<'_, EpochLog>,
+) -> Result<(RunResult, NodeModel<M>)> {
     cfg.validate()?;
     let params = Params::new(cfg.seed);
     let model = build(&params, data.x.dim(), data.num_classes)?;
@@ -296,9 +309,19 @@ pub fn train_module<M: Module>(data: &NodeData, cfg: &NodeTrainConfig, build: im
     let mut eval = |st: &crate::train::EpochStats| -> Result<Evaluation<EpochLog>> {
         let eval_logits = model.forward(&data.graph, &data.x, &mut Ctx::eval())?;
         let pred = argmax_rows(&eval_logits.flatten_all()?.to_vec1::<f32>()?, data.num_classes)?;
-        let val_loss = if split.val.is_empty() { None } else { Some(cross_entropy(&eval_logits.index_select(&val_idx, 0)?, &val_y, 0.0)?.to_scalar::<f32>()? as f64) };
+        let val_loss =
+            if split.val.is_empty() { None } else { Some(cross_entropy(&eval_logits.index_select(&val_idx, 0)?, &val_y, 0.0)?.to_scalar::<f32>()? as f64) };
         let acc = |ids: &[usize], y: &[usize]| if ids.is_empty() { Ok(None) } else { accuracy(&pick(&pred, ids), y).map(Some) };
-        let log = EpochLog { epoch: st.epoch, loss: st.loss, train_acc: acc(&split.train, &train_y)?.unwrap_or(0.0), val_acc: acc(&split.val, &val_y)?, test_acc: acc(&split.test, &test_y)?, val_loss, lr: st.lr, step_ms: st.step_ms };
+        let log = EpochLog {
+            epoch: st.epoch,
+            loss: st.loss,
+            train_acc: acc(&split.train, &train_y)?.unwrap_or(0.0),
+            val_acc: acc(&split.val, &val_y)?,
+            test_acc: acc(&split.test, &test_y)?,
+            val_loss,
+            lr: st.lr,
+            step_ms: st.step_ms,
+        };
         let score = match selection {
             Selection::ValAcc => log.val_acc.unwrap_or(0.0),
             Selection::ValLoss => -log.val_loss.unwrap_or(0.0),
@@ -311,7 +334,8 @@ pub fn train_module<M: Module>(data: &NodeData, cfg: &NodeTrainConfig, build: im
     let chosen = &fit.history[best_epoch];
     let model = NodeModel { config: cfg.clone(), params, model };
     // The parameters are those of the selected epoch again: its predictions give the test macro-F1.
-    let test_macro_f1 = if split.test.is_empty() { None } else { Some(macro_f1(&pick(&model.predict(&data.graph, &data.x)?, &split.test), &test_y, data.num_classes)?) };
+    let test_macro_f1 =
+        if split.test.is_empty() { None } else { Some(macro_f1(&pick(&model.predict(&data.graph, &data.x)?, &split.test), &test_y, data.num_classes)?) };
     let result = RunResult {
         seed: cfg.seed,
         best_epoch,

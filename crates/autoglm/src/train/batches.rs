@@ -62,7 +62,9 @@ impl Batches for GraphMiniBatches<'_> {
         serde_json::json!({"epoch": self.loader.current_epoch(), "rng": self.rng})
     }
     fn set_rng_state(&mut self, state: &serde_json::Value) -> Result<()> {
-        let epoch = state["epoch"].as_u64().ok_or_else(|| Error::config("state.batches.epoch", &state["epoch"], "not an epoch number; resume with the state file the same command wrote"))?;
+        let epoch = state["epoch"]
+            .as_u64()
+            .ok_or_else(|| Error::config("state.batches.epoch", &state["epoch"], "not an epoch number; resume with the state file the same command wrote"))?;
         self.loader.set_epoch(epoch);
         self.rng = serde_json::from_value(state["rng"].clone())?;
         Ok(())
@@ -109,7 +111,12 @@ impl<'a> NeighborBlocks<'a> {
             return Err(Error::config("fanouts", format!("{fanouts:?}"), "give one fanout of at least 1 per hop (None for all neighbours)"));
         }
         if let Some(&bad) = seeds.iter().find(|&&s| s >= graph.num_nodes()) {
-            return Err(Error::IndexOutOfRange { what: "seed node".into(), index: bad, bound: graph.num_nodes(), hint: "seed nodes must be node ids of the graph".into() });
+            return Err(Error::IndexOutOfRange {
+                what: "seed node".into(),
+                index: bad,
+                bound: graph.num_nodes(),
+                hint: "seed nodes must be node ids of the graph".into(),
+            });
         }
         Ok(NeighborBlocks { graph, seeds, batch_size, fanouts, seed, rng: derive(seed, 11) })
     }

@@ -67,38 +67,18 @@ fn target_index(targets: Targets<'_>, n: usize, c: usize, device: &Device) -> Re
     let labels: Vec<u32> = match targets {
         Targets::Labels(l) => {
             if l.len() != n {
-                return Err(Error::inconsistent(
-                    "cross_entropy: number of targets",
-                    format!("{n} (one per row of logits)"),
-                    l.len(),
-                ));
+                return Err(Error::inconsistent("cross_entropy: number of targets", format!("{n} (one per row of logits)"), l.len()));
             }
-            l.iter()
-                .map(|&y| {
-                    if y < c {
-                        Ok(y as u32)
-                    } else {
-                        Err(class_out_of_range(y, c))
-                    }
-                })
-                .collect::<Result<_>>()?
+            l.iter().map(|&y| if y < c { Ok(y as u32) } else { Err(class_out_of_range(y, c)) }).collect::<Result<_>>()?
         }
         Targets::Tensor(t) => {
             if t.dims() != [n] {
-                return Err(Error::Shape {
-                    op: "cross_entropy",
-                    expected: format!("targets of shape [{n}] (one per row of logits)"),
-                    got: t.dims().to_vec(),
-                });
+                return Err(Error::Shape { op: "cross_entropy", expected: format!("targets of shape [{n}] (one per row of logits)"), got: t.dims().to_vec() });
             }
             let v: Vec<i64> = match t.dtype() {
                 DType::U8 | DType::U32 | DType::I64 => t.to_dtype(DType::I64)?.to_vec1()?,
                 other => {
-                    return Err(Error::config(
-                        "cross_entropy.targets.dtype",
-                        format!("{other:?}"),
-                        "class targets must be an integer tensor (u8, u32 or i64)",
-                    ))
+                    return Err(Error::config("cross_entropy.targets.dtype", format!("{other:?}"), "class targets must be an integer tensor (u8, u32 or i64)"))
                 }
             };
             v.into_iter()
@@ -124,28 +104,16 @@ fn class_out_of_range(y: usize, c: usize) -> Error {
 fn rank2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
     match *t.dims() {
         [n, c] if n > 0 && c > 0 => Ok((n, c)),
-        _ => Err(Error::Shape {
-            op,
-            expected: "logits of shape [num_rows > 0, num_classes > 0]".into(),
-            got: t.dims().to_vec(),
-        }),
+        _ => Err(Error::Shape { op, expected: "logits of shape [num_rows > 0, num_classes > 0]".into(), got: t.dims().to_vec() }),
     }
 }
 
 fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.dims() != b.dims() {
-        return Err(Error::Shape {
-            op,
-            expected: format!("targets of the input's shape {:?}", a.dims()),
-            got: b.dims().to_vec(),
-        });
+        return Err(Error::Shape { op, expected: format!("targets of the input's shape {:?}", a.dims()), got: b.dims().to_vec() });
     }
     if a.elem_count() == 0 {
-        return Err(Error::Shape {
-            op,
-            expected: "at least one element (the mean of nothing is undefined)".into(),
-            got: a.dims().to_vec(),
-        });
+        return Err(Error::Shape { op, expected: "at least one element (the mean of nothing is undefined)".into(), got: a.dims().to_vec() });
     }
     Ok(())
 }
@@ -171,17 +139,9 @@ fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
 /// is not `[N]`; [`Error::Inconsistent`] for a label slice of the wrong length;
 /// [`Error::IndexOutOfRange`] for a class `≥ C`; [`Error::Config`] for `ε ∉ [0, 1]`
 /// or a non-integer target tensor.
-pub fn cross_entropy<'a>(
-    logits: &Tensor,
-    targets: impl Into<Targets<'a>>,
-    label_smoothing: f64,
-) -> Result<Tensor> {
+pub fn cross_entropy<'a>(logits: &Tensor, targets: impl Into<Targets<'a>>, label_smoothing: f64) -> Result<Tensor> {
     if !(0.0..=1.0).contains(&label_smoothing) {
-        return Err(Error::config(
-            "label_smoothing",
-            label_smoothing,
-            "must lie in [0, 1]",
-        ));
+        return Err(Error::config("label_smoothing", label_smoothing, "must lie in [0, 1]"));
     }
     let (n, c) = rank2("cross_entropy", logits)?;
     let idx = target_index(targets.into(), n, c, logits.device())?;
@@ -218,11 +178,7 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 pub fn link_bce(pos: &Tensor, neg: &Tensor) -> Result<Tensor> {
     for t in [pos, neg] {
         if t.rank() != 1 {
-            return Err(Error::Shape {
-                op: "link_bce",
-                expected: "scores of shape [num_edges]".into(),
-                got: t.dims().to_vec(),
-            });
+            return Err(Error::Shape { op: "link_bce", expected: "scores of shape [num_edges]".into(), got: t.dims().to_vec() });
         }
     }
     let logits = Tensor::cat(&[pos, neg], 0)?;
@@ -281,13 +237,7 @@ mod tests {
         let x = Var::from_vec(x0.to_vec(), shape, &dev()).unwrap();
         let loss = f(x.as_tensor()).unwrap();
         let grads = loss.backward().unwrap();
-        let g: Vec<f64> = grads
-            .get(x.as_tensor())
-            .expect("gradient")
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let g: Vec<f64> = grads.get(x.as_tensor()).expect("gradient").flatten_all().unwrap().to_vec1().unwrap();
         let h = 1e-6;
         for i in 0..x0.len() {
             let mut xp = x0.to_vec();
@@ -297,11 +247,7 @@ mod tests {
             let fp = scalar(&f(&Tensor::from_vec(xp, shape, &dev()).unwrap()).unwrap());
             let fm = scalar(&f(&Tensor::from_vec(xm, shape, &dev()).unwrap()).unwrap());
             let fd = (fp - fm) / (2.0 * h);
-            assert!(
-                (fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()),
-                "d/dx[{i}]: finite difference {fd} vs autograd {}",
-                g[i]
-            );
+            assert!((fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()), "d/dx[{i}]: finite difference {fd} vs autograd {}", g[i]);
         }
     }
 
@@ -334,9 +280,7 @@ mod tests {
 
     #[test]
     fn cross_entropy_gradient_matches_finite_differences() {
-        let x0 = [
-            0.3, -1.2, 2.0, 0.5, 0.5, 0.5, -0.7, 1.1, 0.0, 0.2, 0.9, -0.4,
-        ];
+        let x0 = [0.3, -1.2, 2.0, 0.5, 0.5, 0.5, -0.7, 1.1, 0.0, 0.2, 0.9, -0.4];
         for eps in [0.0, 0.2] {
             grad_check(&x0, &[4, 3], |x| cross_entropy(x, &[2usize, 0, 1, 1], eps));
         }
@@ -349,10 +293,7 @@ mod tests {
     fn cross_entropy_gradient_is_softmax_minus_one_hot() {
         // d/dx mean CE = (softmax(x) − onehot(y)) / N; row [0, 0], y = 1, N = 1: [0.5, −0.5].
         let x = Var::new(&[[0f32, 0.0]], &dev()).unwrap();
-        let g = cross_entropy(x.as_tensor(), &[1usize], 0.0)
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g = cross_entropy(x.as_tensor(), &[1usize], 0.0).unwrap().backward().unwrap();
         let g: Vec<Vec<f32>> = g.get(x.as_tensor()).unwrap().to_vec2().unwrap();
         assert_eq!(g, vec![vec![0.5, -0.5]]);
     }
@@ -361,17 +302,7 @@ mod tests {
     fn cross_entropy_rejects_bad_inputs() {
         let logits = Tensor::zeros((2, 3), DType::F32, &dev()).unwrap();
         let e = cross_entropy(&logits, &[0usize, 3], 0.0).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::IndexOutOfRange {
-                    index: 3,
-                    bound: 3,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, Error::IndexOutOfRange { index: 3, bound: 3, .. }), "{e}");
         let e = cross_entropy(&logits, &[0usize], 0.0).unwrap_err();
         assert!(matches!(e, Error::Inconsistent { .. }), "{e}");
         let e = cross_entropy(&logits, &[0usize, 1], 1.5).unwrap_err();
@@ -401,11 +332,7 @@ mod tests {
         let x = Tensor::new(&[0f64, 2.0, -3.0, 100.0], &dev()).unwrap();
         let y = Tensor::new(&[1f64, 0.0, 0.25, 1.0], &dev()).unwrap();
         let l = bce_with_logits(&x, &y).unwrap();
-        assert!(
-            (scalar(&l) - 0.904_665_635_794_165).abs() < 1e-12,
-            "{}",
-            scalar(&l)
-        );
+        assert!((scalar(&l) - 0.904_665_635_794_165).abs() < 1e-12, "{}", scalar(&l));
         // No overflow for huge negative logits with y = 1: loss = −x.
         let x = Tensor::new(&[-1000f32], &dev()).unwrap();
         let y = Tensor::new(&[1f32], &dev()).unwrap();
@@ -415,16 +342,11 @@ mod tests {
     #[test]
     fn bce_with_logits_gradient() {
         let y = Tensor::new(&[1f64, 0.0, 0.25, 1.0, 0.0], &dev()).unwrap();
-        grad_check(&[0.3, 2.0, -3.0, -0.1, 4.0], &[5], |x| {
-            bce_with_logits(x, &y)
-        });
+        grad_check(&[0.3, 2.0, -3.0, -0.1, 4.0], &[5], |x| bce_with_logits(x, &y));
         // At x = 0 exactly the gradient is (σ(0) − y)/n = (0.5 − y)/n.
         let x = Var::new(&[0f32, 0.0], &dev()).unwrap();
         let y = Tensor::new(&[1f32, 0.0], &dev()).unwrap();
-        let g = bce_with_logits(x.as_tensor(), &y)
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g = bce_with_logits(x.as_tensor(), &y).unwrap().backward().unwrap();
         let g: Vec<f32> = g.get(x.as_tensor()).unwrap().to_vec1().unwrap();
         assert_eq!(g, vec![-0.25, 0.25]);
     }
@@ -436,11 +358,7 @@ mod tests {
         let pos = Tensor::new(&[2f64], &dev()).unwrap();
         let neg = Tensor::new(&[0f64, -1.0], &dev()).unwrap();
         let l = link_bce(&pos, &neg).unwrap();
-        assert!(
-            (scalar(&l) - 0.377_778_959_707_047).abs() < 1e-12,
-            "{}",
-            scalar(&l)
-        );
+        assert!((scalar(&l) - 0.377_778_959_707_047).abs() < 1e-12, "{}", scalar(&l));
         let neg2 = neg.clone();
         grad_check(&[0.7, -0.2], &[2], |p| link_bce(p, &neg2));
         let e = link_bce(&Tensor::zeros((2, 1), DType::F64, &dev()).unwrap(), &neg).unwrap_err();
@@ -457,10 +375,7 @@ mod tests {
         let e = mse(&p, &Tensor::zeros((3, 1), DType::F64, &dev()).unwrap()).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }));
         let empty = Tensor::zeros(0, DType::F64, &dev()).unwrap();
-        assert!(matches!(
-            mse(&empty, &empty).unwrap_err(),
-            Error::Shape { .. }
-        ));
+        assert!(matches!(mse(&empty, &empty).unwrap_err(), Error::Shape { .. }));
     }
 
     #[test]
@@ -471,17 +386,9 @@ mod tests {
         let l = l1_penalty(&[a.clone(), b.clone()]).unwrap();
         assert_eq!(l.to_scalar::<f32>().unwrap(), 3.5);
         let g = l.backward().unwrap();
-        assert_eq!(
-            g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
-            vec![1.0, -1.0]
-        );
-        assert_eq!(
-            g.get(b.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
-            vec![vec![0.0, 1.0]]
-        );
-        grad_check(&[0.3, -1.5, 2.0], &[3], |x| {
-            Ok(l1_sum(std::iter::once(x))?.expect("one tensor"))
-        });
+        assert_eq!(g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(), vec![1.0, -1.0]);
+        assert_eq!(g.get(b.as_tensor()).unwrap().to_vec2::<f32>().unwrap(), vec![vec![0.0, 1.0]]);
+        grad_check(&[0.3, -1.5, 2.0], &[3], |x| Ok(l1_sum(std::iter::once(x))?.expect("one tensor")));
         assert_eq!(l1_penalty(&[]).unwrap().to_scalar::<f32>().unwrap(), 0.0);
     }
 }

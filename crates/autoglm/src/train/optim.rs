@@ -76,18 +76,8 @@ pub struct ParamGroup {
 
 impl ParamGroup {
     /// A group with an explicit learning rate and weight decay.
-    pub fn new(
-        name: impl Into<String>,
-        vars: Vec<(String, Var)>,
-        lr: f64,
-        weight_decay: f64,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            vars,
-            lr,
-            weight_decay,
-        }
+    pub fn new(name: impl Into<String>, vars: Vec<(String, Var)>, lr: f64, weight_decay: f64) -> Self {
+        Self { name: name.into(), vars, lr, weight_decay }
     }
 
     /// Replace the group's base learning rate.
@@ -142,10 +132,7 @@ pub trait Optimizer: Send {
 
     /// Every parameter of every group, in group order.
     fn vars(&self) -> Vec<Var> {
-        self.groups()
-            .iter()
-            .flat_map(|g| g.vars.iter().map(|(_, v)| v.clone()))
-            .collect()
+        self.groups().iter().flat_map(|g| g.vars.iter().map(|(_, v)| v.clone())).collect()
     }
 }
 
@@ -208,11 +195,7 @@ impl Default for OptimizerConfig {
 
 impl OptimizerConfig {
     fn of_kind(kind: &str, lr: f64) -> Self {
-        Self {
-            kind: kind.to_string(),
-            lr: Some(lr),
-            ..Self::default()
-        }
+        Self { kind: kind.to_string(), lr: Some(lr), ..Self::default() }
     }
 
     /// SGD with learning rate `lr` and PyTorch's other defaults.
@@ -291,14 +274,12 @@ impl OptimizerConfig {
 
     /// The learning rate, with the kind's default when unset.
     pub fn lr(&self) -> f64 {
-        self.lr
-            .unwrap_or(if self.kind == "rmsprop" { 1e-2 } else { 1e-3 })
+        self.lr.unwrap_or(if self.kind == "rmsprop" { 1e-2 } else { 1e-3 })
     }
 
     /// The weight decay, with the kind's default when unset.
     pub fn weight_decay(&self) -> f64 {
-        self.weight_decay
-            .unwrap_or(if self.kind == "adamw" { 1e-2 } else { 0.0 })
+        self.weight_decay.unwrap_or(if self.kind == "adamw" { 1e-2 } else { 0.0 })
     }
 
     /// A group with this configuration's learning rate and weight decay.
@@ -309,11 +290,7 @@ impl OptimizerConfig {
     /// Check the kind and every value; fields foreign to the kind must keep their defaults.
     pub fn validate(&self) -> Result<()> {
         if !OPTIMIZER_KINDS.contains(&self.kind.as_str()) {
-            return Err(Error::unknown(
-                "optimizer",
-                self.kind.clone(),
-                OPTIMIZER_KINDS,
-            ));
+            return Err(Error::unknown("optimizer", self.kind.clone(), OPTIMIZER_KINDS));
         }
         non_negative("optimizer.lr", self.lr())?;
         non_negative("optimizer.weight_decay", self.weight_decay())?;
@@ -341,35 +318,20 @@ impl OptimizerConfig {
         foreign("centered", self.centered != d.centered, &["rmsprop"])?;
         for (i, b) in self.betas.iter().enumerate() {
             if !(0.0..1.0).contains(b) {
-                return Err(Error::config(
-                    format!("optimizer.betas[{i}]"),
-                    b,
-                    "must lie in [0, 1)",
-                ));
+                return Err(Error::config(format!("optimizer.betas[{i}]"), b, "must lie in [0, 1)"));
             }
         }
         if !(0.0..=1.0).contains(&self.alpha) {
-            return Err(Error::config(
-                "optimizer.alpha",
-                self.alpha,
-                "must lie in [0, 1]",
-            ));
+            return Err(Error::config("optimizer.alpha", self.alpha, "must lie in [0, 1]"));
         }
         if !(0.0..=1.0).contains(&self.dampening) {
-            return Err(Error::config(
-                "optimizer.dampening",
-                self.dampening,
-                "must lie in [0, 1]",
-            ));
+            return Err(Error::config("optimizer.dampening", self.dampening, "must lie in [0, 1]"));
         }
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(Error::config(
                 "optimizer.nesterov",
                 true,
-                format!(
-                    "Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum {}, dampening {})",
-                    self.momentum, self.dampening
-                ),
+                format!("Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum {}, dampening {})", self.momentum, self.dampening),
             ));
         }
         Ok(())
@@ -398,94 +360,37 @@ fn non_negative(field: &str, v: f64) -> Result<()> {
 pub fn build(cfg: &OptimizerConfig, groups: Vec<ParamGroup>) -> Result<Box<dyn Optimizer>> {
     cfg.validate()?;
     if groups.is_empty() {
-        return Err(Error::config(
-            "optimizer.groups",
-            "[]",
-            "the optimiser got no parameter groups; pass at least one",
-        ));
+        return Err(Error::config("optimizer.groups", "[]", "the optimiser got no parameter groups; pass at least one"));
     }
     let mut seen: HashSet<TensorId> = HashSet::new();
     for g in &groups {
         non_negative(&format!("param_groups.{}.lr", g.name), g.lr)?;
-        non_negative(
-            &format!("param_groups.{}.weight_decay", g.name),
-            g.weight_decay,
-        )?;
+        non_negative(&format!("param_groups.{}.weight_decay", g.name), g.weight_decay)?;
         for (name, v) in &g.vars {
             if !seen.insert(v.as_tensor().id()) {
-                return Err(Error::config(
-                    format!("param_groups.{}", g.name),
-                    name,
-                    "this parameter appears more than once across the parameter groups",
-                ));
+                return Err(Error::config(format!("param_groups.{}", g.name), name, "this parameter appears more than once across the parameter groups"));
             }
         }
     }
     let (kind, rule) = match cfg.kind.as_str() {
-        "sgd" => (
-            "sgd",
-            Rule::Sgd {
-                momentum: cfg.momentum,
-                dampening: cfg.dampening,
-                nesterov: cfg.nesterov,
-            },
-        ),
+        "sgd" => ("sgd", Rule::Sgd { momentum: cfg.momentum, dampening: cfg.dampening, nesterov: cfg.nesterov }),
         k @ ("adam" | "adamw") => (
             if k == "adam" { "adam" } else { "adamw" },
-            Rule::Adam {
-                beta1: cfg.betas[0],
-                beta2: cfg.betas[1],
-                eps: cfg.eps,
-                amsgrad: cfg.amsgrad,
-                decoupled: k == "adamw",
-            },
+            Rule::Adam { beta1: cfg.betas[0], beta2: cfg.betas[1], eps: cfg.eps, amsgrad: cfg.amsgrad, decoupled: k == "adamw" },
         ),
-        "rmsprop" => (
-            "rmsprop",
-            Rule::RmsProp {
-                alpha: cfg.alpha,
-                eps: cfg.eps,
-                momentum: cfg.momentum,
-                centered: cfg.centered,
-            },
-        ),
+        "rmsprop" => ("rmsprop", Rule::RmsProp { alpha: cfg.alpha, eps: cfg.eps, momentum: cfg.momentum, centered: cfg.centered }),
         other => return Err(Error::unknown("optimizer", other, OPTIMIZER_KINDS)),
     };
-    let state = groups
-        .iter()
-        .map(|g| g.vars.iter().map(|_| ParamState::default()).collect())
-        .collect();
-    Ok(Box::new(GroupedOptimizer {
-        kind,
-        rule,
-        groups,
-        state,
-        lr_scale: 1.0,
-        steps: 0,
-    }))
+    let state = groups.iter().map(|g| g.vars.iter().map(|_| ParamState::default()).collect()).collect();
+    Ok(Box::new(GroupedOptimizer { kind, rule, groups, state, lr_scale: 1.0, steps: 0 }))
 }
 
 /// The update rule and its hyper-parameters (those shared by all groups).
 #[derive(Debug, Clone, Copy)]
 enum Rule {
-    Sgd {
-        momentum: f64,
-        dampening: f64,
-        nesterov: bool,
-    },
-    Adam {
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-        amsgrad: bool,
-        decoupled: bool,
-    },
-    RmsProp {
-        alpha: f64,
-        eps: f64,
-        momentum: f64,
-        centered: bool,
-    },
+    Sgd { momentum: f64, dampening: f64, nesterov: bool },
+    Adam { beta1: f64, beta2: f64, eps: f64, amsgrad: bool, decoupled: bool },
+    RmsProp { alpha: f64, eps: f64, momentum: f64, centered: bool },
 }
 
 /// A snapshot of an optimiser's state: kind, step count, and for every
@@ -572,11 +477,7 @@ impl Rule {
         // `d = g + wd·p` (PyTorch skips the add when wd = 0; so do we, for NaN/inf parity).
         let l2 = |g: f32, p: f32| if wd != 0.0 { g + wd32 * p } else { g };
         match *self {
-            Rule::Sgd {
-                momentum,
-                dampening,
-                nesterov,
-            } => {
+            Rule::Sgd { momentum, dampening, nesterov } => {
                 let lr = lr as f32;
                 if momentum == 0.0 {
                     for (p, &g) in p.iter_mut().zip(g) {
@@ -595,13 +496,7 @@ impl Rule {
                     *p -= lr * d;
                 }
             }
-            Rule::Adam {
-                beta1,
-                beta2,
-                eps,
-                amsgrad,
-                decoupled,
-            } => {
+            Rule::Adam { beta1, beta2, eps, amsgrad, decoupled } => {
                 ensure_len(&mut st.a, n);
                 ensure_len(&mut st.b, n);
                 let t = st.t.min(i32::MAX as u64) as i32;
@@ -618,10 +513,7 @@ impl Rule {
                     p.iter_mut().for_each(|p| *p *= decay);
                 }
                 let grad = |g: f32, p: f32| if decoupled { g } else { l2(g, p) };
-                let moments = p
-                    .iter_mut()
-                    .zip(g)
-                    .zip(st.a.iter_mut().zip(st.b.iter_mut()));
+                let moments = p.iter_mut().zip(g).zip(st.a.iter_mut().zip(st.b.iter_mut()));
                 if amsgrad {
                     ensure_len(&mut st.c, n);
                     for (((p, &g), (m, v)), vmax) in moments.zip(st.c.iter_mut()) {
@@ -636,12 +528,7 @@ impl Rule {
                     }
                 }
             }
-            Rule::RmsProp {
-                alpha,
-                eps,
-                momentum,
-                centered,
-            } => {
+            Rule::RmsProp { alpha, eps, momentum, centered } => {
                 ensure_len(&mut st.a, n);
                 let lr = lr as f32;
                 let a32 = alpha as f32;
@@ -691,9 +578,7 @@ impl Rule {
                     (true, true) => {
                         ensure_len(&mut st.b, n);
                         ensure_len(&mut st.c, n);
-                        for ((((p, &g), s), b), ga) in
-                            base.zip(st.b.iter_mut()).zip(st.c.iter_mut())
-                        {
+                        for ((((p, &g), s), b), ga) in base.zip(st.b.iter_mut()).zip(st.c.iter_mut()) {
                             let d = l2(g, *p);
                             let avg = denom(d, s, Some(ga));
                             with_momentum(p, d, avg, b);
@@ -718,10 +603,7 @@ impl Optimizer for GroupedOptimizer {
                     if grad.dims() != var.dims() {
                         return Err(Error::Shape {
                             op: "Optimizer::step",
-                            expected: format!(
-                                "the gradient of '{name}' in the parameter's shape {:?}",
-                                var.dims()
-                            ),
+                            expected: format!("the gradient of '{name}' in the parameter's shape {:?}", var.dims()),
                             got: grad.dims().to_vec(),
                         });
                     }
@@ -778,23 +660,39 @@ impl Optimizer for GroupedOptimizer {
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         if state.kind != self.kind {
-            return Err(Error::config("optimizer state", &state.kind, format!("the saved state is of a '{}' optimiser, this run uses '{}'; resume with the same optimizer", state.kind, self.kind)));
+            return Err(Error::config(
+                "optimizer state",
+                &state.kind,
+                format!("the saved state is of a '{}' optimiser, this run uses '{}'; resume with the same optimizer", state.kind, self.kind),
+            ));
         }
         let mut it = state.params.iter();
         for (group, states) in self.groups.iter().zip(self.state.iter_mut()) {
             for ((name, var), st) in group.vars.iter().zip(states.iter_mut()) {
                 let Some((g, n, t, [a, b, c])) = it.next() else {
-                    return Err(Error::config("optimizer state", "too few parameters", "the saved state is of another model; resume with the same model configuration"));
+                    return Err(Error::config(
+                        "optimizer state",
+                        "too few parameters",
+                        "the saved state is of another model; resume with the same model configuration",
+                    ));
                 };
                 let n_el = var.elem_count();
                 if g != &group.name || n != name || [a, b, c].iter().any(|v| !v.is_empty() && v.len() != n_el) {
-                    return Err(Error::config("optimizer state", format!("{g}/{n}"), format!("expected {}/{name} with {n_el} elements; resume with the same model configuration", group.name)));
+                    return Err(Error::config(
+                        "optimizer state",
+                        format!("{g}/{n}"),
+                        format!("expected {}/{name} with {n_el} elements; resume with the same model configuration", group.name),
+                    ));
                 }
                 *st = ParamState { t: *t, a: a.clone(), b: b.clone(), c: c.clone() };
             }
         }
         if it.next().is_some() {
-            return Err(Error::config("optimizer state", "too many parameters", "the saved state is of another model; resume with the same model configuration"));
+            return Err(Error::config(
+                "optimizer state",
+                "too many parameters",
+                "the saved state is of another model; resume with the same model configuration",
+            ));
         }
         self.steps = state.steps;
         Ok(())
@@ -804,10 +702,7 @@ impl Optimizer for GroupedOptimizer {
 /// The distinct gradients of `vars` present in `grads` (each parameter once).
 fn present_grads<'a>(grads: &'a GradStore, vars: &'a [Var]) -> Vec<(&'a Var, &'a Tensor)> {
     let mut seen = HashSet::new();
-    vars.iter()
-        .filter(|v| seen.insert(v.as_tensor().id()))
-        .filter_map(|v| grads.get(v.as_tensor()).map(|g| (v, g)))
-        .collect()
+    vars.iter().filter(|v| seen.insert(v.as_tensor().id())).filter_map(|v| grads.get(v.as_tensor()).map(|g| (v, g))).collect()
 }
 
 /// Scale the gradients of `vars` so that their total L2 norm is at most `max_norm`,
@@ -829,20 +724,13 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
     let present = present_grads(grads, vars);
     let mut sq = 0f64;
     for (_, g) in &present {
-        let s = g
-            .to_dtype(DType::F32)?
-            .sqr()?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+        let s = g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?;
         sq += s as f64;
     }
     let total = sq.sqrt();
     let coef = max_norm / (total + 1e-6);
     if coef.is_nan() || coef < 1.0 {
-        let scaled: Vec<(Var, Tensor)> = present
-            .iter()
-            .map(|(v, g)| Ok(((*v).clone(), g.affine(coef, 0.0)?)))
-            .collect::<Result<_>>()?;
+        let scaled: Vec<(Var, Tensor)> = present.iter().map(|(v, g)| Ok(((*v).clone(), g.affine(coef, 0.0)?))).collect::<Result<_>>()?;
         for (v, g) in scaled {
             grads.insert(v.as_tensor(), g);
         }
@@ -858,10 +746,8 @@ pub fn clip_grad_value(grads: &mut GradStore, vars: &[Var], clip_value: f64) -> 
     if clip_value.is_nan() || clip_value < 0.0 {
         return Err(Error::config("clip_value", clip_value, "must be >= 0"));
     }
-    let clamped: Vec<(Var, Tensor)> = present_grads(grads, vars)
-        .iter()
-        .map(|(v, g)| Ok(((*v).clone(), g.clamp(-clip_value, clip_value)?)))
-        .collect::<Result<_>>()?;
+    let clamped: Vec<(Var, Tensor)> =
+        present_grads(grads, vars).iter().map(|(v, g)| Ok(((*v).clone(), g.clamp(-clip_value, clip_value)?))).collect::<Result<_>>()?;
     for (v, g) in clamped {
         grads.insert(v.as_tensor(), g);
     }
@@ -919,10 +805,7 @@ mod tests {
     fn grads_for(pairs: &[(&Var, &[f32])]) -> GradStore {
         let mut g = GradStore::default();
         for (v, x) in pairs {
-            g.insert(
-                v.as_tensor(),
-                Tensor::from_slice(x, x.len(), &Device::Cpu).unwrap(),
-            );
+            g.insert(v.as_tensor(), Tensor::from_slice(x, x.len(), &Device::Cpu).unwrap());
         }
         g
     }
@@ -930,21 +813,12 @@ mod tests {
     /// Run 3 steps of `cfg` from `P0` with gradients `grads` and compare each iterate.
     fn check(cfg: OptimizerConfig, grads: &[[f32; 2]; 3], expected: [[f64; 2]; 3]) {
         let p = var(&P0);
-        let mut opt = cfg
-            .build(vec![cfg.group("all", vec![("p".into(), p.clone())])])
-            .unwrap();
+        let mut opt = cfg.build(vec![cfg.group("all", vec![("p".into(), p.clone())])]).unwrap();
         for (t, (g, want)) in grads.iter().zip(expected).enumerate() {
             opt.step(&grads_for(&[(&p, g)])).unwrap();
             let got = values(&p);
             for i in 0..2 {
-                assert!(
-                    (got[i] as f64 - want[i]).abs() < 2e-6,
-                    "{} step {}: p[{i}] = {} expected {}",
-                    cfg.kind,
-                    t + 1,
-                    got[i],
-                    want[i]
-                );
+                assert!((got[i] as f64 - want[i]).abs() < 2e-6, "{} step {}: p[{i}] = {} expected {}", cfg.kind, t + 1, got[i], want[i]);
             }
         }
         assert_eq!(opt.num_steps(), 3);
@@ -953,11 +827,7 @@ mod tests {
     #[test]
     fn sgd_plain() {
         // p ← p − 0.1·g: [1, −2] → [0.95, −1.9] → [0.9, −1.8] → [0.85, −1.7]
-        check(
-            OptimizerConfig::sgd(0.1),
-            &G,
-            [[0.95, -1.9], [0.9, -1.8], [0.85, -1.7]],
-        );
+        check(OptimizerConfig::sgd(0.1), &G, [[0.95, -1.9], [0.9, -1.8], [0.85, -1.7]]);
     }
 
     #[test]
@@ -966,16 +836,9 @@ mod tests {
         // Step 2: d = [0.50949, −1.01898]; b = 0.9·b + 0.9·d = [0.917541, −1.835082];
         //         p = [0.8572459, −1.7144918].
         check(
-            OptimizerConfig::sgd(0.1)
-                .with_momentum(0.9)
-                .with_dampening(0.1)
-                .with_weight_decay(0.01),
+            OptimizerConfig::sgd(0.1).with_momentum(0.9).with_dampening(0.1).with_weight_decay(0.01),
             &G,
-            [
-                [0.949, -1.898],
-                [0.8572459, -1.7144918],
-                [0.72889568869, -1.45779137738],
-            ],
+            [[0.949, -1.898], [0.8572459, -1.7144918], [0.72889568869, -1.45779137738]],
         );
     }
 
@@ -984,31 +847,16 @@ mod tests {
         // Step 1: d = g + 0.1·p = [0.6, −1.2]; b = d; d = d + 0.9·b = [1.14, −2.28];
         //         p = [1 − 0.114, −2 + 0.228] = [0.886, −1.772].
         check(
-            OptimizerConfig::sgd(0.1)
-                .with_momentum(0.9)
-                .with_nesterov(true)
-                .with_weight_decay(0.1),
+            OptimizerConfig::sgd(0.1).with_momentum(0.9).with_nesterov(true).with_weight_decay(0.1),
             &G,
-            [
-                [0.886, -1.772],
-                [0.725566, -1.451132],
-                [0.525363646, -1.050727292],
-            ],
+            [[0.886, -1.772], [0.725566, -1.451132], [0.525363646, -1.050727292]],
         );
     }
 
     #[test]
     fn adam_defaults() {
         // Fixed g: m̂ = g, v̂ = g², so each step is lr·g/(|g| + ε/√(1−β2ᵗ)·…) ≈ 0.1·sign(g).
-        check(
-            OptimizerConfig::adam(0.1),
-            &G,
-            [
-                [0.900000002, -1.900000001],
-                [0.800000004, -1.800000002],
-                [0.700000006, -1.700000003],
-            ],
-        );
+        check(OptimizerConfig::adam(0.1), &G, [[0.900000002, -1.900000001], [0.800000004, -1.800000002], [0.700000006, -1.700000003]]);
     }
 
     #[test]
@@ -1016,27 +864,16 @@ mod tests {
         check(
             OptimizerConfig::adam(0.1).with_weight_decay(0.1),
             &G,
-            [
-                [0.900000001667, -1.90000000083],
-                [0.800047340488, -1.80002268912],
-                [0.700174574814, -1.70008339148],
-            ],
+            [[0.900000001667, -1.90000000083], [0.800047340488, -1.80002268912], [0.700174574814, -1.70008339148]],
         );
     }
 
     #[test]
     fn adam_amsgrad_varying_gradient() {
         check(
-            OptimizerConfig::adam(0.1)
-                .with_betas(0.8, 0.9)
-                .with_weight_decay(0.05)
-                .with_amsgrad(true),
+            OptimizerConfig::adam(0.1).with_betas(0.8, 0.9).with_weight_decay(0.05).with_amsgrad(true),
             &VG,
-            [
-                [0.900000001818, -1.90000000091],
-                [0.860318650332, -1.8530089262],
-                [0.78722635453, -1.82033928065],
-            ],
+            [[0.900000001818, -1.90000000091], [0.860318650332, -1.8530089262], [0.78722635453, -1.82033928065]],
         );
     }
 
@@ -1046,42 +883,22 @@ mod tests {
         check(
             OptimizerConfig::adamw(0.1).with_weight_decay(0.1),
             &G,
-            [
-                [0.890000002, -1.880000001],
-                [0.78110000398, -1.76120000199],
-                [0.67328900594, -1.64358800297],
-            ],
+            [[0.890000002, -1.880000001], [0.78110000398, -1.76120000199], [0.67328900594, -1.64358800297]],
         );
     }
 
     #[test]
     fn rmsprop_defaults() {
         // Step 1: s = 0.01·g², σ = 0.1·|g| + ε; p = p − 0.01·g/σ ≈ p − 0.1·sign(g).
-        check(
-            OptimizerConfig::rmsprop(0.01),
-            &G,
-            [
-                [0.90000002, -1.90000001],
-                [0.829111909549, -1.82911189452],
-                [0.771087007807, -1.77108698941],
-            ],
-        );
+        check(OptimizerConfig::rmsprop(0.01), &G, [[0.90000002, -1.90000001], [0.829111909549, -1.82911189452], [0.771087007807, -1.77108698941]]);
     }
 
     #[test]
     fn rmsprop_centered_momentum_weight_decay() {
         check(
-            OptimizerConfig::rmsprop(0.01)
-                .with_alpha(0.9)
-                .with_weight_decay(0.1)
-                .with_momentum(0.9)
-                .with_centered(true),
+            OptimizerConfig::rmsprop(0.01).with_alpha(0.9).with_weight_decay(0.1).with_momentum(0.9).with_centered(true),
             &VG,
-            [
-                [0.966666668519, -1.96666666759],
-                [0.942483214434, -1.93963571056],
-                [0.891476018437, -1.91246200108],
-            ],
+            [[0.966666668519, -1.96666666759], [0.942483214434, -1.93963571056], [0.891476018437, -1.91246200108]],
         );
     }
 
@@ -1090,11 +907,8 @@ mod tests {
         let a = var(&P0);
         let b = var(&P0);
         let cfg = OptimizerConfig::sgd(0.1);
-        let groups = vec![
-            ParamGroup::new("encoder", vec![("enc.w".into(), a.clone())], 0.1, 0.0),
-            cfg.group("head", vec![("head.w".into(), b.clone())])
-                .with_lr(0.01),
-        ];
+        let groups =
+            vec![ParamGroup::new("encoder", vec![("enc.w".into(), a.clone())], 0.1, 0.0), cfg.group("head", vec![("head.w".into(), b.clone())]).with_lr(0.01)];
         let mut opt = build(&cfg, groups).unwrap();
         opt.set_lr_scale(0.5);
         assert_eq!(opt.lr_scale(), 0.5);
@@ -1104,14 +918,8 @@ mod tests {
         }
         // a: p − 3·0.05·g = [0.925, −1.85]; b: p − 3·0.005·g = [0.9925, −1.985]
         let (va, vb) = (values(&a), values(&b));
-        assert!(
-            (va[0] - 0.925).abs() < 1e-6 && (va[1] + 1.85).abs() < 1e-6,
-            "{va:?}"
-        );
-        assert!(
-            (vb[0] - 0.9925).abs() < 1e-6 && (vb[1] + 1.985).abs() < 1e-6,
-            "{vb:?}"
-        );
+        assert!((va[0] - 0.925).abs() < 1e-6 && (va[1] + 1.85).abs() < 1e-6, "{va:?}");
+        assert!((vb[0] - 0.9925).abs() < 1e-6 && (vb[1] + 1.985).abs() < 1e-6, "{vb:?}");
         assert_eq!(opt.vars().len(), 2);
     }
 
@@ -1120,12 +928,7 @@ mod tests {
         let a = var(&P0);
         let b = var(&P0);
         let cfg = OptimizerConfig::adam(0.1);
-        let mut opt = cfg
-            .build(vec![cfg.group(
-                "all",
-                vec![("a".into(), a.clone()), ("b".into(), b.clone())],
-            )])
-            .unwrap();
+        let mut opt = cfg.build(vec![cfg.group("all", vec![("a".into(), a.clone()), ("b".into(), b.clone())])]).unwrap();
         opt.step(&grads_for(&[(&a, &VG[0]), (&b, &VG[0])])).unwrap();
         let b1 = values(&b);
         opt.step(&grads_for(&[(&a, &VG[1])])).unwrap();
@@ -1147,20 +950,12 @@ mod tests {
         // Shape is kept and f64 parameters are updated (through f32).
         let w = Var::from_vec(vec![1f64, 2.0, 3.0, 4.0], (2, 2), &Device::Cpu).unwrap();
         let cfg = OptimizerConfig::sgd(0.5);
-        let mut opt = cfg
-            .build(vec![cfg.group("g", vec![("w".into(), w.clone())])])
-            .unwrap();
+        let mut opt = cfg.build(vec![cfg.group("g", vec![("w".into(), w.clone())])]).unwrap();
         let mut grads = GradStore::default();
-        grads.insert(
-            w.as_tensor(),
-            Tensor::ones((2, 2), DType::F64, &Device::Cpu).unwrap(),
-        );
+        grads.insert(w.as_tensor(), Tensor::ones((2, 2), DType::F64, &Device::Cpu).unwrap());
         opt.step(&grads).unwrap();
         assert_eq!(w.dtype(), DType::F64);
-        assert_eq!(
-            w.as_tensor().to_vec2::<f64>().unwrap(),
-            vec![vec![0.5, 1.5], vec![2.5, 3.5]]
-        );
+        assert_eq!(w.as_tensor().to_vec2::<f64>().unwrap(), vec![vec![0.5, 1.5], vec![2.5, 3.5]]);
     }
 
     #[test]
@@ -1168,15 +963,8 @@ mod tests {
         let a = var(&P0);
         let b = var(&P0);
         let cfg = OptimizerConfig::sgd(0.1);
-        let mut opt = cfg
-            .build(vec![cfg.group(
-                "g",
-                vec![("a".into(), a.clone()), ("b".into(), b.clone())],
-            )])
-            .unwrap();
-        let e = opt
-            .step(&grads_for(&[(&a, &[1.0, 1.0]), (&b, &[1.0, 1.0, 1.0])]))
-            .unwrap_err();
+        let mut opt = cfg.build(vec![cfg.group("g", vec![("a".into(), a.clone()), ("b".into(), b.clone())])]).unwrap();
+        let e = opt.step(&grads_for(&[(&a, &[1.0, 1.0]), (&b, &[1.0, 1.0, 1.0])])).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }), "{e}");
         assert_eq!(values(&a), P0.to_vec());
         assert_eq!(opt.num_steps(), 0);
@@ -1193,36 +981,18 @@ mod tests {
         assert_eq!(cfg.kind, "adam");
         assert_eq!(cfg.lr(), 1e-3);
         assert_eq!(OptimizerConfig::adamw(1e-3).weight_decay(), 1e-2);
-        let round: OptimizerConfig =
-            serde_json::from_str(&serde_json::to_string(&OptimizerConfig::sgd(0.3)).unwrap())
-                .unwrap();
+        let round: OptimizerConfig = serde_json::from_str(&serde_json::to_string(&OptimizerConfig::sgd(0.3)).unwrap()).unwrap();
         assert_eq!(round, OptimizerConfig::sgd(0.3));
         assert!(serde_json::from_str::<OptimizerConfig>(r#"{"kind": "sgd", "mom": 1}"#).is_err());
 
         let v = var(&P0);
-        let groups = || {
-            vec![ParamGroup::new(
-                "g",
-                vec![("v".into(), v.clone())],
-                0.1,
-                0.0,
-            )]
-        };
-        let unknown = OptimizerConfig {
-            kind: "lamb".into(),
-            ..OptimizerConfig::default()
-        };
-        assert!(matches!(
-            build(&unknown, groups()),
-            Err(Error::UnknownName { .. })
-        ));
+        let groups = || vec![ParamGroup::new("g", vec![("v".into(), v.clone())], 0.1, 0.0)];
+        let unknown = OptimizerConfig { kind: "lamb".into(), ..OptimizerConfig::default() };
+        assert!(matches!(build(&unknown, groups()), Err(Error::UnknownName { .. })));
         let bad = [
             OptimizerConfig::adam(0.1).with_momentum(0.9),
             OptimizerConfig::sgd(0.1).with_nesterov(true),
-            OptimizerConfig::sgd(0.1)
-                .with_momentum(0.9)
-                .with_dampening(0.1)
-                .with_nesterov(true),
+            OptimizerConfig::sgd(0.1).with_momentum(0.9).with_dampening(0.1).with_nesterov(true),
             OptimizerConfig::sgd(-0.1),
             OptimizerConfig::adam(0.1).with_betas(1.0, 0.999),
             OptimizerConfig::rmsprop(0.1).with_alpha(1.5),
@@ -1233,10 +1003,7 @@ mod tests {
             assert!(matches!(r, Err(Error::Config { .. })), "{cfg:?}");
         }
         // The same parameter in two groups, and no groups at all.
-        let twice = vec![
-            ParamGroup::new("a", vec![("v".into(), v.clone())], 0.1, 0.0),
-            ParamGroup::new("b", vec![("v".into(), v.clone())], 0.1, 0.0),
-        ];
+        let twice = vec![ParamGroup::new("a", vec![("v".into(), v.clone())], 0.1, 0.0), ParamGroup::new("b", vec![("v".into(), v.clone())], 0.1, 0.0)];
         let cfg = OptimizerConfig::sgd(0.1);
         assert!(matches!(build(&cfg, twice), Err(Error::Config { .. })));
         assert!(matches!(build(&cfg, vec![]), Err(Error::Config { .. })));
@@ -1263,21 +1030,10 @@ mod tests {
         assert!(g.get(c.as_tensor()).is_none());
         // Under the limit: unchanged.
         let mut g = grads_for(&[(&a, &[3.0, 4.0])]);
-        assert!(
-            (clip_grad_norm(&mut g, std::slice::from_ref(&a), 10.0).unwrap() - 5.0).abs() < 1e-6
-        );
-        assert_eq!(
-            g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
-            vec![3.0, 4.0]
-        );
-        assert_eq!(
-            clip_grad_norm(&mut g, std::slice::from_ref(&c), 1.0).unwrap(),
-            0.0
-        );
-        assert!(matches!(
-            clip_grad_norm(&mut g, std::slice::from_ref(&a), -1.0),
-            Err(Error::Config { .. })
-        ));
+        assert!((clip_grad_norm(&mut g, std::slice::from_ref(&a), 10.0).unwrap() - 5.0).abs() < 1e-6);
+        assert_eq!(g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(), vec![3.0, 4.0]);
+        assert_eq!(clip_grad_norm(&mut g, std::slice::from_ref(&c), 1.0).unwrap(), 0.0);
+        assert!(matches!(clip_grad_norm(&mut g, std::slice::from_ref(&a), -1.0), Err(Error::Config { .. })));
     }
 
     #[test]
@@ -1285,14 +1041,8 @@ mod tests {
         let a = var(&[0.0, 0.0, 0.0]);
         let mut g = grads_for(&[(&a, &[3.0, -0.5, -4.0])]);
         clip_grad_value(&mut g, std::slice::from_ref(&a), 1.0).unwrap();
-        assert_eq!(
-            g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
-            vec![1.0, -0.5, -1.0]
-        );
-        assert!(matches!(
-            clip_grad_value(&mut g, &[a], f64::NAN),
-            Err(Error::Config { .. })
-        ));
+        assert_eq!(g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(), vec![1.0, -0.5, -1.0]);
+        assert!(matches!(clip_grad_value(&mut g, &[a], f64::NAN), Err(Error::Config { .. })));
     }
 
     /// Adam written with candle tensor ops, the alternative to the slice loop.
@@ -1334,15 +1084,9 @@ mod tests {
         let a = Var::from_vec(p0.clone(), shape, &Device::Cpu).unwrap();
         let b = Var::from_vec(p0, shape, &Device::Cpu).unwrap();
         let cfg = OptimizerConfig::adam(0.01);
-        let mut opt = cfg
-            .build(vec![cfg.group("g", vec![("a".into(), a.clone())])])
-            .unwrap();
+        let mut opt = cfg.build(vec![cfg.group("g", vec![("a".into(), a.clone())])]).unwrap();
         let zeros = Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
-        let mut tadam = TensorAdam {
-            m: zeros.clone(),
-            v: zeros,
-            t: 0,
-        };
+        let mut tadam = TensorAdam { m: zeros.clone(), v: zeros, t: 0 };
         for s in 0..5 {
             let g = Tensor::from_vec(pseudo_random(185, 10 + s), shape, &Device::Cpu).unwrap();
             let mut store = GradStore::default();
@@ -1350,14 +1094,7 @@ mod tests {
             opt.step(&store).unwrap();
             tadam.step(&b, &g, 0.01).unwrap();
         }
-        let diff = (a.as_tensor() - b.as_tensor())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-6, "max |slice − tensor| = {diff}");
     }
 
@@ -1386,18 +1123,12 @@ mod tests {
             let p = Var::from_vec(pseudo_random(n, 3), (r, c), &Device::Cpu).unwrap();
             let g = Tensor::from_vec(pseudo_random(n, 4), (r, c), &Device::Cpu).unwrap();
             let cfg = OptimizerConfig::adam(1e-3);
-            let mut opt = cfg
-                .build(vec![cfg.group("g", vec![("p".into(), p.clone())])])
-                .unwrap();
+            let mut opt = cfg.build(vec![cfg.group("g", vec![("p".into(), p.clone())])]).unwrap();
             let mut store = GradStore::default();
             store.insert(p.as_tensor(), g.clone());
             let slice_us = best_us(|| opt.step(&store).unwrap());
             let zeros = Tensor::zeros((r, c), DType::F32, &Device::Cpu).unwrap();
-            let mut tadam = TensorAdam {
-                m: zeros.clone(),
-                v: zeros,
-                t: 0,
-            };
+            let mut tadam = TensorAdam { m: zeros.clone(), v: zeros, t: 0 };
             let tensor_us = best_us(|| tadam.step(&p, &g, 1e-3).unwrap());
             println!("adam step [{r}, {c}]: slices {slice_us:.1} µs, tensor ops {tensor_us:.1} µs");
         }

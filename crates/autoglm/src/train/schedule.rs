@@ -81,10 +81,7 @@ fn default_gamma() -> f64 {
 impl LrSchedule {
     /// A schedule with no warm-up and the given decay.
     pub fn new(decay: Decay) -> Self {
-        Self {
-            warmup_epochs: 0,
-            decay,
-        }
+        Self { warmup_epochs: 0, decay }
     }
 
     /// Set the number of warm-up epochs.
@@ -102,38 +99,22 @@ impl LrSchedule {
                 if (0.0..=1.0).contains(&min_factor) {
                     Ok(())
                 } else {
-                    Err(Error::config(
-                        "schedule.decay.min_factor",
-                        min_factor,
-                        "must lie in [0, 1]",
-                    ))
+                    Err(Error::config("schedule.decay.min_factor", min_factor, "must lie in [0, 1]"))
                 }
             }
             Decay::Linear { end_factor } => {
                 if end_factor.is_finite() && end_factor >= 0.0 {
                     Ok(())
                 } else {
-                    Err(Error::config(
-                        "schedule.decay.end_factor",
-                        end_factor,
-                        "must be a finite number >= 0",
-                    ))
+                    Err(Error::config("schedule.decay.end_factor", end_factor, "must be a finite number >= 0"))
                 }
             }
             Decay::Step { step_size, gamma } => {
                 if step_size == 0 {
-                    return Err(Error::config(
-                        "schedule.decay.step_size",
-                        step_size,
-                        "must be >= 1 epoch",
-                    ));
+                    return Err(Error::config("schedule.decay.step_size", step_size, "must be >= 1 epoch"));
                 }
                 if !(gamma.is_finite() && gamma > 0.0) {
-                    return Err(Error::config(
-                        "schedule.decay.gamma",
-                        gamma,
-                        "must be a finite number > 0",
-                    ));
+                    return Err(Error::config("schedule.decay.gamma", gamma, "must be a finite number > 0"));
                 }
                 Ok(())
             }
@@ -149,16 +130,10 @@ impl LrSchedule {
         }
         let d = epoch - w;
         let big_d = total_epochs.saturating_sub(w);
-        let r = if big_d == 0 {
-            0.0
-        } else {
-            (d as f64 / big_d as f64).min(1.0)
-        };
+        let r = if big_d == 0 { 0.0 } else { (d as f64 / big_d as f64).min(1.0) };
         match self.decay {
             Decay::Constant => 1.0,
-            Decay::Cosine { min_factor } => {
-                min_factor + (1.0 - min_factor) * (1.0 + (std::f64::consts::PI * r).cos()) / 2.0
-            }
+            Decay::Cosine { min_factor } => min_factor + (1.0 - min_factor) * (1.0 + (std::f64::consts::PI * r).cos()) / 2.0,
             Decay::Linear { end_factor } => 1.0 + (end_factor - 1.0) * r,
             Decay::Step { step_size, gamma } => {
                 let k = d / step_size.max(1);
@@ -228,11 +203,7 @@ mod tests {
 
     #[test]
     fn step_decay_counts_from_end_of_warmup() {
-        let s = LrSchedule::new(Decay::Step {
-            step_size: 2,
-            gamma: 0.5,
-        })
-        .with_warmup(1);
+        let s = LrSchedule::new(Decay::Step { step_size: 2, gamma: 0.5 }).with_warmup(1);
         let got: Vec<f64> = (0..7).map(|e| s.factor(e, 7)).collect();
         assert_eq!(got, vec![1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]);
     }
@@ -249,15 +220,8 @@ mod tests {
     fn serde_defaults_and_round_trip() {
         let s: LrSchedule = serde_json::from_str("{}").unwrap();
         assert_eq!(s, LrSchedule::default());
-        let s: LrSchedule =
-            serde_json::from_str(r#"{"decay": {"kind": "step", "step_size": 3}}"#).unwrap();
-        assert_eq!(
-            s.decay,
-            Decay::Step {
-                step_size: 3,
-                gamma: 0.1
-            }
-        );
+        let s: LrSchedule = serde_json::from_str(r#"{"decay": {"kind": "step", "step_size": 3}}"#).unwrap();
+        assert_eq!(s.decay, Decay::Step { step_size: 3, gamma: 0.1 });
         let s: LrSchedule = serde_json::from_str(r#"{"decay": {"kind": "cosine"}}"#).unwrap();
         assert_eq!(s.decay, Decay::Cosine { min_factor: 0.0 });
         let text = serde_json::to_string(&s).unwrap();
@@ -274,25 +238,15 @@ mod tests {
     fn validate_rejects_bad_values() {
         let bad = [
             Decay::Cosine { min_factor: 1.5 },
-            Decay::Cosine {
-                min_factor: f64::NAN,
-            },
+            Decay::Cosine { min_factor: f64::NAN },
             Decay::Linear { end_factor: -0.1 },
-            Decay::Step {
-                step_size: 0,
-                gamma: 0.5,
-            },
-            Decay::Step {
-                step_size: 1,
-                gamma: 0.0,
-            },
+            Decay::Step { step_size: 0, gamma: 0.5 },
+            Decay::Step { step_size: 1, gamma: 0.0 },
         ];
         for d in bad {
             let err = LrSchedule::new(d.clone()).validate().unwrap_err();
             assert!(matches!(err, Error::Config { .. }), "{d:?}: {err}");
         }
-        LrSchedule::new(Decay::Cosine { min_factor: 0.0 })
-            .validate()
-            .unwrap();
+        LrSchedule::new(Decay::Cosine { min_factor: 0.0 }).validate().unwrap();
     }
 }

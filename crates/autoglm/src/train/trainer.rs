@@ -251,7 +251,10 @@ impl<L: Serialize + DeserializeOwned> TrainState<L> {
     /// Read a file written by [`TrainState::save`].
     pub fn load(path: &Path) -> Result<TrainState<L>> {
         let (tensors, meta) = crate::checkpoint::load_tensors(path, STATE_KIND)?;
-        let meta: StateMeta = serde_json::from_value(meta).map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("not a training state of this task ({e}); resume with the state file the same command wrote") })?;
+        let meta: StateMeta = serde_json::from_value(meta).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            msg: format!("not a training state of this task ({e}); resume with the state file the same command wrote"),
+        })?;
         let mut params = Vec::new();
         let mut best = Vec::new();
         for (n, t) in tensors {
@@ -262,8 +265,21 @@ impl<L: Serialize + DeserializeOwned> TrainState<L> {
             }
         }
         let selected = meta.selected.map(|(epoch, score)| Selected { epoch, score, params: best });
-        let history: Vec<L> = serde_json::from_value(meta.history).map_err(|e| Error::Checkpoint { path: path.into(), msg: format!("its history is not this task's ({e}); resume with the state file the same command wrote") })?;
-        Ok(TrainState { next_epoch: meta.next_epoch, params, optimizer: meta.optimizer, ctx_rng: meta.ctx_rng, batches_rng: meta.batches_rng, selected, since_best: meta.since_best, history, stats: meta.stats })
+        let history: Vec<L> = serde_json::from_value(meta.history).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            msg: format!("its history is not this task's ({e}); resume with the state file the same command wrote"),
+        })?;
+        Ok(TrainState {
+            next_epoch: meta.next_epoch,
+            params,
+            optimizer: meta.optimizer,
+            ctx_rng: meta.ctx_rng,
+            batches_rng: meta.batches_rng,
+            selected,
+            since_best: meta.since_best,
+            history,
+            stats: meta.stats,
+        })
     }
 }
 
@@ -447,7 +463,11 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
             let step_ms = t0.elapsed().as_secs_f64() * 1e3;
             let mean = if weight == 0.0 { f64::NAN } else { sum / weight };
             if !mean.is_finite() {
-                return Err(Error::config("training", format!("loss {mean} at epoch {}{what}", epoch + 1), "the loss diverged; lower the learning rate or set clip_grad_norm"));
+                return Err(Error::config(
+                    "training",
+                    format!("loss {mean} at epoch {}{what}", epoch + 1),
+                    "the loss diverged; lower the learning rate or set clip_grad_norm",
+                ));
             }
             let st = EpochStats { epoch, loss: mean, lr, step_ms };
             let ev = eval(&st)?;
@@ -470,7 +490,17 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
             stats.push(st);
             let stop = self.stop.is_some_and(|f| f.load(Ordering::SeqCst));
             if let Some(path) = &self.state_file {
-                let state = TrainState { next_epoch: epoch + 1, params: params.snapshot()?, optimizer: opt.state(), ctx_rng: ctx.rng.clone(), batches_rng: batches.rng_state(), selected: best.clone(), since_best, history: history.clone(), stats: stats.clone() };
+                let state = TrainState {
+                    next_epoch: epoch + 1,
+                    params: params.snapshot()?,
+                    optimizer: opt.state(),
+                    ctx_rng: ctx.rng.clone(),
+                    batches_rng: batches.rng_state(),
+                    selected: best.clone(),
+                    since_best,
+                    history: history.clone(),
+                    stats: stats.clone(),
+                };
                 state.save(path)?;
             }
             if stop {
@@ -512,7 +542,10 @@ mod tests {
         p.get("b", &[3], Init::Const(0.0)).unwrap();
         let vars = p.trainable();
         let oc = OptimizerConfig::adam(0.1);
-        let groups = vec![crate::train::ParamGroup::new("a", vec![vars[0].clone()], lrs[0], 0.0), crate::train::ParamGroup::new("b", vec![vars[1].clone()], lrs[1], 0.0)];
+        let groups = vec![
+            crate::train::ParamGroup::new("a", vec![vars[0].clone()], lrs[0], 0.0),
+            crate::train::ParamGroup::new("b", vec![vars[1].clone()], lrs[1], 0.0),
+        ];
         (p, oc.build(groups).unwrap())
     }
 
@@ -538,7 +571,9 @@ mod tests {
     fn parameter_groups_keep_their_own_learning_rates() {
         let (p, mut opt) = quadratic([0.0, 0.1]);
         let mut loss = quad_loss(&p);
-        let fit = Trainer::new(TrainerConfig::new(5)).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.loss, score: None })).unwrap();
+        let fit = Trainer::new(TrainerConfig::new(5))
+            .fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.loss, score: None }))
+            .unwrap();
         assert_eq!(fit.epochs_run(), 5);
         assert_eq!(values(&p, "a"), vec![0.0; 3], "a group with lr 0 must not move");
         assert!(values(&p, "b").iter().all(|&x| x > 0.3), "{:?}", values(&p, "b"));
@@ -560,7 +595,10 @@ mod tests {
             }
             Ok(())
         };
-        Trainer::new(TrainerConfig::new(4)).with_grad_hook(&mut hook).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.loss, score: None })).unwrap();
+        Trainer::new(TrainerConfig::new(4))
+            .with_grad_hook(&mut hook)
+            .fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.loss, score: None }))
+            .unwrap();
         assert_eq!(calls, 4);
         assert_eq!(values(&p, "a"), vec![0.0; 3], "zeroed gradients: Adam takes no step");
     }
@@ -572,7 +610,11 @@ mod tests {
             let (p, mut opt) = quadratic([0.1, 0.1]);
             let mut loss = quad_loss(&p);
             let cfg = TrainerConfig::new(scores.len()).with_patience(Some(3)).with_ties(ties);
-            let fit = Trainer::new(cfg).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.epoch, score: Some(Score::max(scores[st.epoch])) })).unwrap();
+            let fit = Trainer::new(cfg)
+                .fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| {
+                    Ok(Evaluation { log: st.epoch, score: Some(Score::max(scores[st.epoch])) })
+                })
+                .unwrap();
             // the best 0.7 was first reached at epoch 1; three epochs without improvement end the run at epoch 4
             assert!(fit.stopped_early);
             assert_eq!(fit.epochs_run(), 5);
@@ -580,7 +622,8 @@ mod tests {
         }
         let (p, mut opt) = quadratic([0.1, 0.1]);
         let mut loss = quad_loss(&p);
-        let e = Trainer::new(TrainerConfig::new(0)).fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.epoch, score: None }));
+        let e = Trainer::new(TrainerConfig::new(0))
+            .fit(&p, opt.as_mut(), &mut Ctx::eval(), &mut FullGraph, &mut loss, &mut |st| Ok(Evaluation { log: st.epoch, score: None }));
         assert!(e.is_err());
     }
 

@@ -52,7 +52,11 @@ impl GatConvConfig {
     }
     /// Output width: `heads * out_dim` when concatenating, else `out_dim`.
     pub fn output_dim(&self) -> usize {
-        if self.concat { self.heads * self.out_dim } else { self.out_dim }
+        if self.concat {
+            self.heads * self.out_dim
+        } else {
+            self.out_dim
+        }
     }
     /// Parameters (PyG names): `lin.weight [heads*out_dim, in_dim]`,
     /// `att_src`, `att_dst [1, heads, out_dim]`, `bias [output_dim]`.

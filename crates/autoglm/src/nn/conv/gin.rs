@@ -54,7 +54,8 @@ impl GinConv {
     /// path updates them.
     pub fn forward_bn_relu_fused(&self, g: &Graph, x: &NodeInput, outer: &BatchNorm, ctx: &Ctx) -> Result<Option<Tensor>> {
         let (lins, norms) = (self.mlp.linears(), self.mlp.norms());
-        let fusable = ctx.train && x.num_rows() >= 2 && self.eps.is_none() && lins.len() == 2 && self.mlp.dropout() == 0.0 && lins.iter().all(|l| l.bias().is_some());
+        let fusable =
+            ctx.train && x.num_rows() >= 2 && self.eps.is_none() && lins.len() == 2 && self.mlp.dropout() == 0.0 && lins.iter().all(|l| l.bias().is_some());
         let bn1 = match norms.first() {
             Some(Some(bn)) if fusable => bn,
             _ => return Ok(None),
@@ -155,9 +156,11 @@ mod tests {
                 };
                 let r = rand_tensor(&[9, 6], 12);
                 let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let mut gs: Vec<(String, Vec<f32>)> = p.trainable().iter().map(|(n, v)| (n.clone(), grads.get(v.as_tensor()).map(vec).unwrap_or_default())).collect();
+                let mut gs: Vec<(String, Vec<f32>)> =
+                    p.trainable().iter().map(|(n, v)| (n.clone(), grads.get(v.as_tensor()).map(vec).unwrap_or_default())).collect();
                 gs.push(("x".into(), grads.get(xv.as_tensor()).map(vec).unwrap_or_default()));
-                let stats: Vec<(String, Vec<f32>)> = p.snapshot().unwrap().into_iter().filter(|(n, _)| n.contains("running")).map(|(n, t)| (n, vec(&t))).collect();
+                let stats: Vec<(String, Vec<f32>)> =
+                    p.snapshot().unwrap().into_iter().filter(|(n, _)| n.contains("running")).map(|(n, t)| (n, vec(&t))).collect();
                 (vec(&y), gs, stats)
             };
             let (y0, g0, s0) = run(false);

@@ -65,7 +65,8 @@ fn degree_one_hot(x: &Features, g: &Graph) -> Option<usize> {
     }
     let max_degree = m.num_cols - 1;
     let deg = g.in_degree();
-    let ok = (0..m.num_rows).all(|i| m.row_ptr[i + 1] - m.row_ptr[i] == 1 && m.values[m.row_ptr[i]] == 1.0 && m.col_idx[m.row_ptr[i]] == deg[i].min(max_degree));
+    let ok =
+        (0..m.num_rows).all(|i| m.row_ptr[i + 1] - m.row_ptr[i] == 1 && m.values[m.row_ptr[i]] == 1.0 && m.col_idx[m.row_ptr[i]] == deg[i].min(max_degree));
     ok.then_some(max_degree)
 }
 
@@ -115,7 +116,14 @@ impl LinkData {
             FeatureMode::Auto if stand_in_degree.is_some() || constant_column(&ds.x) => FeatureSource::Identity,
             FeatureMode::Auto => FeatureSource::Dataset,
         };
-        let mut data = LinkData { name: ds.name.clone(), split, x: NodeInput::Dense(Tensor::zeros((0, 0), candle_core::DType::F32, &Device::Cpu)?), features, raw: ds.x.clone(), normalize: normalize_features };
+        let mut data = LinkData {
+            name: ds.name.clone(),
+            split,
+            x: NodeInput::Dense(Tensor::zeros((0, 0), candle_core::DType::F32, &Device::Cpu)?),
+            features,
+            raw: ds.x.clone(),
+            normalize: normalize_features,
+        };
         data.build_features()?;
         Ok(data)
     }
@@ -143,4 +151,3 @@ impl LinkData {
         Ok(data)
     }
 }
-

@@ -117,4 +117,3 @@ pub fn summarize(runs: &[&LinkMetrics]) -> Vec<(String, f64, f64)> {
         })
         .collect()
 }
-

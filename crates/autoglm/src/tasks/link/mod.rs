@@ -192,7 +192,11 @@ impl LinkTrainConfig {
         }
         if self.decoder.kind == DecoderKind::Mlp {
             if self.decoder.num_layers == 0 || self.decoder.hidden_dim == 0 {
-                return Err(Error::config("decoder", format!("{} layers of {}", self.decoder.num_layers, self.decoder.hidden_dim), "the MLP decoder needs at least one layer and a positive width"));
+                return Err(Error::config(
+                    "decoder",
+                    format!("{} layers of {}", self.decoder.num_layers, self.decoder.hidden_dim),
+                    "the MLP decoder needs at least one layer and a positive width",
+                ));
             }
             if !(0.0..1.0).contains(&self.decoder.dropout) {
                 return Err(Error::config("decoder.dropout", self.decoder.dropout, "must be in [0, 1)"));
@@ -276,7 +280,11 @@ pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_,
     let split = &data.split;
     for (what, len) in [("training", split.train_pos.len()), ("validation", split.val_pos.len()), ("test", split.test_pos.len())] {
         if len == 0 {
-            return Err(Error::config("split", format!("{} / {} / {} train / val / test edges", split.train_pos.len(), split.val_pos.len(), split.test_pos.len()), format!("the {what} part is empty; the graph is too small for this split, change split.val / split.test")));
+            return Err(Error::config(
+                "split",
+                format!("{} / {} / {} train / val / test edges", split.train_pos.len(), split.val_pos.len(), split.test_pos.len()),
+                format!("the {what} part is empty; the graph is too small for this split, change split.val / split.test"),
+            ));
         }
     }
     let model = LinkModel::new(&cfg.model_config(), data.x.dim(), cfg.seed)?;
@@ -284,7 +292,12 @@ pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_,
     let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars)])?;
     let positives = training_positives(split, cfg.self_loop_positives);
     let count = ((cfg.negatives.ratio * positives.len() as f64).ceil() as usize).max(1);
-    let mut batches = NegativeBatches { sampler: NegativeSampler::new(split.num_nodes, &split.train_pos, &cfg.negatives)?, count, num_nodes: split.num_nodes, rng: derive(cfg.seed, 2) };
+    let mut batches = NegativeBatches {
+        sampler: NegativeSampler::new(split.num_nodes, &split.train_pos, &cfg.negatives)?,
+        count,
+        num_nodes: split.num_nodes,
+        rng: derive(cfg.seed, 2),
+    };
     let pos_idx = PairIndex::new(split.num_nodes, &positives)?;
     let g = &split.train_graph;
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
@@ -303,7 +316,10 @@ pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_,
         let z = model.embed(g, &data.x)?;
         let (val_auc, val_ap) = metrics::auc_ap(&model, &z, &split.val_pos, &split.val_neg)?;
         let (test_auc, _) = metrics::auc_ap(&model, &z, &split.test_pos, &split.test_neg)?;
-        Ok(Evaluation { log: LinkEpochLog { epoch: st.epoch, loss: st.loss, val_auc, val_ap, test_auc, lr: st.lr, step_ms: st.step_ms }, score: Some(Score::max(val_auc)) })
+        Ok(Evaluation {
+            log: LinkEpochLog { epoch: st.epoch, loss: st.loss, val_auc, val_ap, test_auc, lr: st.lr, step_ms: st.step_ms },
+            score: Some(Score::max(val_auc)),
+        })
     };
     let fit = Trainer::new(cfg.trainer()).with_hooks(hooks)?.fit(&model.params, opt.as_mut(), &mut ctx, &mut batches, &mut loss, &mut eval)?;
     let z = model.embed(g, &data.x)?;
@@ -328,13 +344,17 @@ pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_,
 mod tests {
     use super::*;
     use crate::data::edge_split::{apply_noise, EdgeNoise, NegativeStrategy, SplitSize};
+    use crate::data::load_karate_builtin;
     use crate::data::FeatureFallback;
     use crate::models::link::normal;
     use crate::nn::NodeInput;
-    use crate::data::load_karate_builtin;
 
     fn karate_cfg(epochs: usize) -> LinkTrainConfig {
-        LinkTrainConfig { epochs, split: EdgeSplitConfig { val: SplitSize::Fraction(0.1), test: SplitSize::Fraction(0.2), ranking_negatives: 10 }, ..LinkTrainConfig::recipe(ModelKind::Gcn, false) }
+        LinkTrainConfig {
+            epochs,
+            split: EdgeSplitConfig { val: SplitSize::Fraction(0.1), test: SplitSize::Fraction(0.2), ranking_negatives: 10 },
+            ..LinkTrainConfig::recipe(ModelKind::Gcn, false)
+        }
     }
 
     #[test]

@@ -79,15 +79,11 @@ pub fn robustness(
         .zip(per_level)
         .map(|(&level, runs)| {
             let test = summarize(&runs.iter().map(|r| &r.test).collect::<Vec<_>>());
-            let relative_drop = test
-                .iter()
-                .zip(&base_means)
-                .map(|((name, m, _), (_, b, _))| (name.clone(), if *b != 0.0 { (b - m) / b } else { 0.0 }))
-                .collect();
+            let relative_drop =
+                test.iter().zip(&base_means).map(|((name, m, _), (_, b, _))| (name.clone(), if *b != 0.0 { (b - m) / b } else { 0.0 })).collect();
             let num_train_edges = runs.iter().map(|r| r.num_train_edges as f64).sum::<f64>() / runs.len() as f64;
             RobustnessLevel { level, num_train_edges, test, relative_drop, runs }
         })
         .collect();
     Ok(RobustnessReport { dataset: ds.name.clone(), model: cfg.model_name(), noise, levels })
 }
-
