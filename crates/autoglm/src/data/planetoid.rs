@@ -579,6 +579,10 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
         let s = Split { train: text::read_split_ids(&tr, num_nodes)?, val: text::read_split_ids(&va, num_nodes)?, test: text::read_split_ids(&te, num_nodes)? };
         text::check_disjoint(&[(&tr, &s.train), (&va, &s.val), (&te, &s.test)], num_nodes)?;
         Some(s)
+    } else if let Some(present) = [&tr, &va, &te].into_iter().find(|p| p.is_file()) {
+        // Some split files but not all: never silently drop the split.
+        let missing: Vec<String> = [&tr, &va, &te].into_iter().filter(|p| !p.is_file()).map(|p| p.display().to_string()).collect();
+        return Err(Error::parse(present, None, format!("the split is incomplete: {} missing; give train.txt, val.txt and test.txt together (an empty file is an empty part), or none", missing.join(" and "))));
     } else {
         None
     };
@@ -886,6 +890,8 @@ mod tests {
         let d = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).unwrap();
         assert_eq!(d.graph.num_edges(), 2);
         // Split files: empty loads, duplicates and overlap are errors.
+        std::fs::remove_file(dir.join("test.txt")).unwrap();
+        check(&["test.txt missing"]);
         std::fs::write(dir.join("test.txt"), "").unwrap();
         let d = load_planetoid(tmp.path(), "tiny", PlanetoidSource::Converted).unwrap();
         assert!(d.split.unwrap().test.is_empty());
