@@ -54,6 +54,7 @@ pub fn synthetic_dataset(num_nodes: usize, avg_degree: usize, dim: usize, num_cl
         num_classes,
         split: Some(Split { train, val: vec![], test: vec![] }),
         source: "synthetic".into(),
+        notes: vec![],
     })
 }
 

@@ -267,7 +267,7 @@ pub fn load_csv_with_info(opts: &CsvOptions) -> Result<(NodeDataset, CsvInfo)> {
     };
 
     let source = opts.edges.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok((NodeDataset { name: opts.name.clone(), graph, x, y, num_classes, split, source }, info))
+    Ok((NodeDataset { name: opts.name.clone(), graph, x, y, num_classes, split, source, notes: vec![] }, info))
 }
 
 fn read_features(path: &Path, format: FeatureFormat) -> Result<Features> {

@@ -125,7 +125,7 @@ fn from_text(edges_text: &str, edges_path: &Path, labels_text: &str, labels_path
     train.sort_unstable();
     let test = (0..num_nodes).filter(|v| train.binary_search(v).is_err()).collect();
     let x = FeatureFallback::Identity.build(&graph);
-    Ok(NodeDataset { name: "karate".into(), graph, x, y, num_classes, split: Some(Split { train, val: vec![], test }), source })
+    Ok(NodeDataset { name: "karate".into(), graph, x, y, num_classes, split: Some(Split { train, val: vec![], test }), source, notes: vec![] })
 }
 
 #[cfg(test)]

@@ -106,6 +106,10 @@ pub struct NodeDataset {
     pub split: Option<Split>,
     /// Where it was loaded from.
     pub source: PathBuf,
+    /// What the loader substituted or assumed (for example stand-in features
+    /// for missing feature files): announced by the tasks and recorded in
+    /// the result JSON, never silent.
+    pub notes: Vec<String>,
 }
 
 impl NodeDataset {

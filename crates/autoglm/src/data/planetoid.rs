@@ -464,7 +464,8 @@ fn load_raw(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)> {
         num_padded: lay.num_padded,
         dir: dir.to_path_buf(),
     };
-    Ok((NodeDataset { name: name.to_string(), graph, x, y, num_classes, split: Some(split), source: dir.to_path_buf() }, info))
+    let notes = fallback_notes(&info.feature_origin, name, dir);
+    Ok((NodeDataset { name: name.to_string(), graph, x, y, num_classes, split: Some(split), source: dir.to_path_buf(), notes }, info))
 }
 
 /// `origin` says where `num_nodes` came from (for the out-of-range message).
@@ -593,7 +594,15 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
         num_padded,
         dir: dir.to_path_buf(),
     };
-    Ok((NodeDataset { name: name.to_string(), graph, x, y, num_classes, split, source: dir.to_path_buf() }, info))
+    let notes = fallback_notes(&info.feature_origin, name, dir);
+    Ok((NodeDataset { name: name.to_string(), graph, x, y, num_classes, split, source: dir.to_path_buf(), notes }, info))
+}
+
+fn fallback_notes(origin: &FeatureOrigin, name: &str, dir: &Path) -> Vec<String> {
+    match origin {
+        FeatureOrigin::Fallback(f) => vec![format!("{name}: no node features found in {} (neither raw/ind.{name}.allx and .tx nor features.txt); using the stand-in {f:?} features", dir.display())],
+        _ => vec![],
+    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,9 @@ impl Task for LinkTask {
             return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1"));
         }
         let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
+        for n in &ds.notes {
+            env.note(n.clone());
+        }
         env.progress.note(&format!(
             "{}: {} nodes, {} directed edges, {} features; link prediction with {} ({} runs)",
             ds.name,

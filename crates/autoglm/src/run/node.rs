@@ -67,6 +67,9 @@ impl Task for NodeTask {
             return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1 (and --seed for the run to continue)"));
         }
         let ds = load_node_dataset(&r.data_dir, &r.dataset)?;
+        for n in &ds.notes {
+            env.note(n.clone());
+        }
         env.progress.note(&format!(
             "{}: {} nodes, {} edges, {} features, {} classes; model {} ({} runs)",
             ds.name,
