@@ -583,7 +583,14 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
     } else if let Some(present) = [&tr, &va, &te].into_iter().find(|p| p.is_file()) {
         // Some split files but not all: never silently drop the split.
         let missing: Vec<String> = [&tr, &va, &te].into_iter().filter(|p| !p.is_file()).map(|p| p.display().to_string()).collect();
-        return Err(Error::parse(present, None, format!("the split is incomplete: {} missing; give train.txt, val.txt and test.txt together (an empty file is an empty part), or none", missing.join(" and "))));
+        return Err(Error::parse(
+            present,
+            None,
+            format!(
+                "the split is incomplete: {} missing; give train.txt, val.txt and test.txt together (an empty file is an empty part), or none",
+                missing.join(" and ")
+            ),
+        ));
     } else {
         None
     };
@@ -600,7 +607,10 @@ fn load_converted(dir: &Path, name: &str) -> Result<(NodeDataset, PlanetoidInfo)
 
 fn fallback_notes(origin: &FeatureOrigin, name: &str, dir: &Path) -> Vec<String> {
     match origin {
-        FeatureOrigin::Fallback(f) => vec![format!("{name}: no node features found in {} (neither raw/ind.{name}.allx and .tx nor features.txt); using the stand-in {f:?} features", dir.display())],
+        FeatureOrigin::Fallback(f) => vec![format!(
+            "{name}: no node features found in {} (neither raw/ind.{name}.allx and .tx nor features.txt); using the stand-in {f:?} features",
+            dir.display()
+        )],
         _ => vec![],
     }
 }

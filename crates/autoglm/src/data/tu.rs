@@ -97,11 +97,14 @@ pub struct TuOptions {
     pub use_node_attributes: bool,
     /// One-hot degree features. Default [`DegreeFeatures::Auto`].
     pub degree_features: DegreeFeatures,
+    /// Read `DS_edge_labels.txt` (first column) into the graphs' edge types
+    /// ([`Graph::edge_types`]: bond types for molecules). Default `false`.
+    pub use_edge_labels: bool,
 }
 
 impl Default for TuOptions {
     fn default() -> Self {
-        TuOptions { use_node_labels: true, use_node_attributes: false, degree_features: DegreeFeatures::Auto }
+        TuOptions { use_node_labels: true, use_node_attributes: false, degree_features: DegreeFeatures::Auto, use_edge_labels: false }
     }
 }
 
@@ -114,6 +117,11 @@ impl TuOptions {
     /// Set [`TuOptions::use_node_attributes`].
     pub fn with_node_attributes(mut self, yes: bool) -> Self {
         self.use_node_attributes = yes;
+        self
+    }
+    /// Set [`TuOptions::use_edge_labels`].
+    pub fn with_edge_labels(mut self, yes: bool) -> Self {
+        self.use_edge_labels = yes;
         self
     }
     /// Set [`TuOptions::degree_features`].
@@ -142,6 +150,9 @@ pub struct TuEncoding {
     pub degree_cols: usize,
     /// The distinct raw graph labels, in class order.
     pub class_values: Vec<i64>,
+    /// With [`TuOptions::use_edge_labels`]: the distinct raw edge labels, in edge-type order.
+    #[serde(default)]
+    pub edge_label_values: Vec<i64>,
 }
 
 impl TuEncoding {
@@ -273,7 +284,12 @@ pub fn load_tu_encoded(data_dir: &Path, name: &str, opts: &TuOptions, encoding: 
     let raw = read_tu(
         data_dir,
         name,
-        Want { unlabelled_ok: encoding.is_some(), node_labels: opts.use_node_labels, node_attributes: opts.use_node_attributes, edge_labels: false },
+        Want {
+            unlabelled_ok: encoding.is_some(),
+            node_labels: opts.use_node_labels,
+            node_attributes: opts.use_node_attributes,
+            edge_labels: opts.use_edge_labels,
+        },
     )?;
     process(raw, opts, encoding)
 }
@@ -313,10 +329,34 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
     let mut lsrc = vec![0usize; m];
     let mut ldst = vec![0usize; m];
     let mut fill = edge_ptr.clone();
-    for (&s, &d) in raw.src.iter().zip(&raw.dst) {
+    // Edge types: the first column of the edge labels, as indices into their sorted distinct values
+    // (the training run's values when `given`).
+    let edge_table = raw.edge_labels.as_ref().filter(|_| opts.use_edge_labels);
+    let edge_label_values: Vec<i64> = match (given, edge_table) {
+        (Some(e), Some(_)) => e.edge_label_values.clone(),
+        (None, Some(t)) => {
+            let mut v: Vec<i64> = (0..t.num_rows()).map(|r| t.data[r * t.num_cols]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        _ => Vec::new(),
+    };
+    let mut ltype = vec![0u32; if edge_table.is_some() { m } else { 0 }];
+    for (e, (&s, &d)) in raw.src.iter().zip(&raw.dst).enumerate() {
         let g = raw.graph_indicator[s];
         lsrc[fill[g]] = local[s];
         ldst[fill[g]] = local[d];
+        if let Some(t) = edge_table {
+            let v = t.data[e * t.num_cols];
+            ltype[fill[g]] = edge_label_values.binary_search(&v).map_err(|_| {
+                Error::parse(
+                    raw.dir.join(format!("{}_edge_labels.txt", raw.name)),
+                    Some(e + 1),
+                    format!("edge label {v} is not one of the model's edge types {edge_label_values:?}"),
+                )
+            })? as u32;
+        }
         fill[g] += 1;
     }
 
@@ -324,12 +364,11 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
         .into_par_iter()
         .map(|g| {
             let (a, b) = (edge_ptr[g], edge_ptr[g + 1]);
-            Graph::builder(node_ptr[g + 1] - node_ptr[g])
-                .edge_lists(lsrc[a..b].to_vec(), ldst[a..b].to_vec())
-                .dedup(true)
-                .remove_self_loops(true)
-                .context(format!("{a_name}, graph {}", g + 1))
-                .build()
+            let mut builder = Graph::builder(node_ptr[g + 1] - node_ptr[g]).edge_lists(lsrc[a..b].to_vec(), ldst[a..b].to_vec());
+            if edge_table.is_some() {
+                builder = builder.edge_types(ltype[a..b].to_vec(), edge_label_values.len());
+            }
+            builder.dedup(true).remove_self_loops(true).context(format!("{a_name}, graph {}", g + 1)).build()
         })
         .collect::<Result<_>>()?;
 
@@ -420,6 +459,7 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
         node_label_values: label_values,
         degree_cols,
         class_values: if raw.is_labelled() { class_values } else { Vec::new() },
+        edge_label_values,
     };
     let samples: Vec<GraphSample> = graphs
         .into_iter()
@@ -835,6 +875,29 @@ mod tests {
     }
 
     #[test]
+    fn edge_labels_become_edge_types_that_follow_their_edges() {
+        let (ds, enc) = load_tu_encoded(&fixtures(), "TINY", &TuOptions::default().with_edge_labels(true), None).unwrap();
+        let raw = read_tu_raw(&fixtures(), "TINY").unwrap();
+        assert_eq!(enc.edge_label_values.len(), ds.graphs[0].graph.num_edge_types());
+        // every stored edge's type is the raw label of that (src, dst) line
+        let t = raw.edge_labels.as_ref().unwrap();
+        let mut off = 0;
+        for s in &ds.graphs {
+            let types = s.graph.edge_types().expect("edge types");
+            for ((u, v), &ty) in s.graph.edges().zip(types) {
+                let line = (0..raw.src.len()).find(|&e| raw.src[e] == u + off && raw.dst[e] == v + off).unwrap();
+                assert_eq!(enc.edge_label_values[ty as usize], t.data[line * t.num_cols]);
+            }
+            off += s.graph.num_nodes();
+        }
+        // off by default; the encoding carries the vocabulary to new graphs
+        let (plain, _) = load_tu_encoded(&fixtures(), "TINY", &TuOptions::default(), None).unwrap();
+        assert!(plain.graphs[0].graph.edge_types().is_none());
+        let (again, _) = load_tu_encoded(&fixtures(), "TINY", &TuOptions::default().with_edge_labels(true), Some(&enc)).unwrap();
+        assert_eq!(again.graphs[1].graph.edge_types(), ds.graphs[1].graph.edge_types());
+    }
+
+    #[test]
     fn non_contiguous_indicator_is_grouped() {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().join("NC");
@@ -1144,7 +1207,10 @@ mod tests {
     #[test]
     fn encoding_of_a_training_set_is_reused_for_new_graphs() {
         let (ds, enc) = load_tu_encoded(&fixtures(), "TINY", &TuOptions::default(), None).unwrap();
-        assert_eq!(enc, TuEncoding { attribute_cols: 0, node_label_values: vec![vec![2, 4, 7]], degree_cols: 0, class_values: vec![-1, 5] });
+        assert_eq!(
+            enc,
+            TuEncoding { attribute_cols: 0, node_label_values: vec![vec![2, 4, 7]], degree_cols: 0, class_values: vec![-1, 5], edge_label_values: vec![] }
+        );
         assert_eq!((ds.num_node_features, enc.num_features()), (3, 3));
         // new, unlabelled graphs whose nodes only use labels 4 and 7: their own
         // encoding would have two columns; the training one keeps three

@@ -1,6 +1,6 @@
 //! Block-diagonal batches of many small graphs.
 
-use super::Graph;
+use super::{EdgeAttrs, Graph};
 use crate::{Error, Result};
 
 /// Many graphs as one block-diagonal graph, with a node-to-graph index.
@@ -12,6 +12,28 @@ pub struct Batch {
     pub node_graph: Vec<usize>,
     /// Node offsets, length `num_graphs + 1`.
     pub node_ptr: Vec<usize>,
+}
+
+/// The edge attributes of the union: types when every graph has them (as
+/// many types as the most of any graph), features when every graph has them
+/// (at the same width: a mismatch is an error).
+fn batch_attrs(graphs: &[&Graph]) -> Result<EdgeAttrs> {
+    let mut attrs = EdgeAttrs::default();
+    if graphs.is_empty() {
+        return Ok(attrs);
+    }
+    if graphs.iter().all(|g| g.edge_types().is_some()) {
+        let k = graphs.iter().map(|g| g.num_edge_types()).max().unwrap_or(0);
+        attrs.types = Some((graphs.iter().flat_map(|g| g.edge_types().unwrap_or_default().iter().copied()).collect(), k));
+    }
+    if graphs.iter().all(|g| g.edge_features().is_some()) {
+        let d = graphs[0].edge_features().map_or(0, |(d, _)| d);
+        if let Some(other) = graphs.iter().filter_map(|g| g.edge_features()).find(|(w, _)| *w != d) {
+            return Err(Error::inconsistent("batch: edge feature width of every graph", d, other.0));
+        }
+        attrs.features = Some((d, graphs.iter().flat_map(|g| g.edge_features().map(|(_, v)| v).unwrap_or_default().iter().copied()).collect()));
+    }
+    Ok(attrs)
 }
 
 impl Batch {
@@ -39,7 +61,8 @@ impl Batch {
         }
         // Edges of each graph are already sorted by (dst, src) and blocks ascend,
         // so the concatenation is sorted: index directly.
-        let inner = super::builder::index(total_nodes, src, dst, weighted.then_some(w));
+        let mut inner = super::builder::index(total_nodes, src, dst, weighted.then_some(w));
+        inner.edge_attrs = batch_attrs(graphs)?;
         Ok(Batch { graph: Graph::from_inner(inner), node_graph, node_ptr })
     }
 

@@ -1,6 +1,6 @@
 //! [`GraphBuilder`]: the one place graphs are validated and indexed.
 
-use super::{transform::Cache, Graph, Inner};
+use super::{transform::Cache, EdgeAttrs, Graph, Inner};
 use crate::{Error, Result};
 
 /// Builds a [`Graph`], validating ids and counts once.
@@ -17,6 +17,8 @@ pub struct GraphBuilder {
     src: Vec<usize>,
     dst: Vec<usize>,
     weight: Option<Vec<f32>>,
+    types: Option<(Vec<u32>, usize)>,
+    features: Option<(usize, Vec<f32>)>,
     dedup: bool,
     remove_self_loops: bool,
     what: String,
@@ -25,7 +27,17 @@ pub struct GraphBuilder {
 impl GraphBuilder {
     /// A builder for a graph with `num_nodes` nodes.
     pub fn new(num_nodes: usize) -> Self {
-        GraphBuilder { num_nodes, src: Vec::new(), dst: Vec::new(), weight: None, dedup: false, remove_self_loops: false, what: "graph".into() }
+        GraphBuilder {
+            num_nodes,
+            src: Vec::new(),
+            dst: Vec::new(),
+            weight: None,
+            types: None,
+            features: None,
+            dedup: false,
+            remove_self_loops: false,
+            what: "graph".into(),
+        }
     }
     /// Name used in error messages (for example the file the edges came from).
     pub fn context(mut self, what: impl Into<String>) -> Self {
@@ -56,6 +68,16 @@ impl GraphBuilder {
         self.weight = Some(w);
         self
     }
+    /// One categorical type per edge (in the order the edges were added), each `< num_types`.
+    pub fn edge_types(mut self, types: Vec<u32>, num_types: usize) -> Self {
+        self.types = Some((types, num_types));
+        self
+    }
+    /// One float feature row of `width` values per edge (row-major, in the order the edges were added).
+    pub fn edge_features(mut self, width: usize, values: Vec<f32>) -> Self {
+        self.features = Some((width, values));
+        self
+    }
     /// Merge duplicate edges (keeping the first weight), as PyG's `coalesce` does for unweighted graphs.
     pub fn dedup(mut self, yes: bool) -> Self {
         self.dedup = yes;
@@ -73,7 +95,28 @@ impl GraphBuilder {
     /// [`Error::Inconsistent`] when source, destination and weight counts differ;
     /// [`Error::IndexOutOfRange`] when a node id is `>= num_nodes`.
     pub fn build(self) -> Result<Graph> {
-        let GraphBuilder { num_nodes, src, dst, weight, dedup, remove_self_loops, what } = self;
+        let GraphBuilder { num_nodes, src, dst, weight, types, features, dedup, remove_self_loops, what } = self;
+        if let Some((t, k)) = &types {
+            if t.len() != src.len() {
+                return Err(Error::inconsistent(format!("{what}: number of edge types (one per edge)"), src.len(), t.len()));
+            }
+            if let Some((e, &bad)) = t.iter().enumerate().find(|(_, &x)| x as usize >= *k) {
+                return Err(Error::IndexOutOfRange {
+                    what: format!("{what}: type of edge {e}"),
+                    index: bad as usize,
+                    bound: *k,
+                    hint: "edge types must be below the number of types".into(),
+                });
+            }
+        }
+        if let Some((d, v)) = &features {
+            if *d == 0 || v.len() != src.len() * d {
+                return Err(Error::inconsistent(format!("{what}: edge feature values ({d} per edge)"), src.len() * d, v.len()));
+            }
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::config(format!("{what}: feature {} of edge {}", i % d, i / d), v[i], "edge features must be finite numbers"));
+            }
+        }
         if src.len() != dst.len() {
             return Err(Error::inconsistent(format!("{what}: number of edge destinations"), src.len(), dst.len()));
         }
@@ -102,7 +145,12 @@ impl GraphBuilder {
         let col_idx: Vec<usize> = order.iter().map(|&e| src[e]).collect();
         let dsts: Vec<usize> = order.iter().map(|&e| dst[e]).collect();
         let edge_weight = weight.map(|w| order.iter().map(|&e| w[e]).collect::<Vec<f32>>());
-        Ok(Graph::from_inner(index(num_nodes, col_idx, dsts, edge_weight)))
+        let mut inner = index(num_nodes, col_idx, dsts, edge_weight);
+        inner.edge_attrs = EdgeAttrs {
+            types: types.map(|(t, k)| (order.iter().map(|&e| t[e]).collect(), k)),
+            features: features.map(|(d, v)| (d, order.iter().flat_map(|&e| v[e * d..(e + 1) * d].iter().copied()).collect())),
+        };
+        Ok(Graph::from_inner(inner))
     }
 }
 
@@ -134,5 +182,5 @@ pub(crate) fn index(num_nodes: usize, col_idx: Vec<usize>, dst: Vec<usize>, edge
         t_eid[p] = e;
         fill[s] += 1;
     }
-    Inner { num_nodes, row_ptr, col_idx, dst, edge_weight, t_ptr, t_dst, t_eid, cache: Cache::default() }
+    Inner { num_nodes, row_ptr, col_idx, dst, edge_weight, t_ptr, t_dst, t_eid, edge_attrs: EdgeAttrs::default(), cache: Cache::default() }
 }

@@ -16,6 +16,7 @@ pub mod transform;
 
 pub use batch::Batch;
 pub use builder::GraphBuilder;
+
 pub use sparse::CsrMatrix;
 
 use std::sync::Arc;
@@ -44,8 +45,23 @@ pub(crate) struct Inner {
     pub(crate) t_dst: Vec<usize>,
     /// For each transpose position: the edge id.
     pub(crate) t_eid: Vec<usize>,
+    /// Typed attributes of each edge, in edge-id order.
+    pub(crate) edge_attrs: EdgeAttrs,
     /// Memoised derived graphs (GCN normalisation and friends).
     pub(crate) cache: transform::Cache,
+}
+
+/// Per-edge attributes, in edge-id order: a categorical type (a bond type)
+/// and / or a float feature row. Set through [`GraphBuilder::edge_types`] and
+/// [`GraphBuilder::edge_features`], which permute them with the edges; carried
+/// through [`Batch::from_graphs`]. Derived graphs ([`Graph::with_self_loops`],
+/// normalisations) carry none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EdgeAttrs {
+    /// `(type of every edge, number of types)`; every type is `< number of types`.
+    pub types: Option<(Vec<u32>, usize)>,
+    /// `(width, row-major [num_edges, width] values)`, all finite.
+    pub features: Option<(usize, Vec<f32>)>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -100,6 +116,22 @@ impl Graph {
     /// Edge weights, if the graph has them.
     pub fn edge_weight(&self) -> Option<&[f32]> {
         self.inner.edge_weight.as_deref()
+    }
+    /// Categorical type of every edge, in edge-id order, if the graph has them.
+    pub fn edge_types(&self) -> Option<&[u32]> {
+        self.inner.edge_attrs.types.as_ref().map(|(t, _)| t.as_slice())
+    }
+    /// Number of edge types (0 without types).
+    pub fn num_edge_types(&self) -> usize {
+        self.inner.edge_attrs.types.as_ref().map_or(0, |(_, k)| *k)
+    }
+    /// Float features of every edge: `(width, row-major [num_edges, width])`.
+    pub fn edge_features(&self) -> Option<(usize, &[f32])> {
+        self.inner.edge_attrs.features.as_ref().map(|(d, v)| (*d, v.as_slice()))
+    }
+    /// All edge attributes.
+    pub fn edge_attrs(&self) -> &EdgeAttrs {
+        &self.inner.edge_attrs
     }
     /// Transposed CSR row pointer (out-edges per source node).
     pub fn t_ptr(&self) -> &[usize] {

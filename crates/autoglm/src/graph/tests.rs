@@ -66,3 +66,34 @@ fn batch_is_block_diagonal() {
     let edges: Vec<_> = bt.graph.edges().collect();
     assert_eq!(edges, vec![(0, 1), (1, 2), (4, 3)]);
 }
+
+#[test]
+fn edge_attributes_follow_their_edges_and_batches() {
+    // added out of (dst, src) order: the builder must permute types and features with the edges
+    let g = Graph::builder(3)
+        .edges([(2, 1), (0, 1), (1, 2), (0, 1)])
+        .edge_types(vec![2, 0, 1, 3], 4)
+        .edge_features(2, vec![2.0, 2.5, 0.0, 0.5, 1.0, 1.5, 9.0, 9.5])
+        .dedup(true)
+        .build()
+        .unwrap();
+    assert_eq!(g.edges().collect::<Vec<_>>(), vec![(0, 1), (2, 1), (1, 2)]);
+    assert_eq!(g.edge_types(), Some(&[0u32, 2, 1][..]), "the duplicate (0, 1) keeps its first type");
+    assert_eq!(g.edge_features(), Some((2, &[0.0f32, 0.5, 2.0, 2.5, 1.0, 1.5][..])));
+    assert_eq!(g.num_edge_types(), 4);
+    let h = Graph::builder(2).edges([(0, 1)]).edge_types(vec![1], 2).edge_features(2, vec![7.0, 7.5]).build().unwrap();
+    let b = Batch::from_graphs(&[&g, &h]).unwrap();
+    assert_eq!(b.graph.edge_types(), Some(&[0u32, 2, 1, 1][..]));
+    assert_eq!(b.graph.num_edge_types(), 4);
+    assert_eq!(b.graph.edge_features().unwrap().1.len(), 8);
+    // a batch with a graph lacking types has none; mismatched feature widths are an error
+    let plain = Graph::from_edges(2, &[(0, 1)]).unwrap();
+    assert!(Batch::from_graphs(&[&g, &plain]).unwrap().graph.edge_types().is_none());
+    let wide = Graph::builder(2).edges([(0, 1)]).edge_features(3, vec![1.0; 3]).build().unwrap();
+    assert!(Batch::from_graphs(&[&g, &wide]).is_err());
+    // bad attributes are errors naming the problem
+    assert!(Graph::builder(2).edges([(0, 1)]).edge_types(vec![5], 2).build().is_err());
+    assert!(Graph::builder(2).edges([(0, 1)]).edge_types(vec![0, 1], 2).build().is_err());
+    assert!(Graph::builder(2).edges([(0, 1)]).edge_features(2, vec![f32::NAN, 0.0]).build().is_err());
+    assert!(Graph::builder(2).edges([(0, 1)]).edge_features(2, vec![0.0]).build().is_err());
+}
