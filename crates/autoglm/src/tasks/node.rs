@@ -97,6 +97,18 @@ impl NodeTrainConfig {
         if self.epochs == 0 {
             return Err(Error::config("epochs", 0, "train for at least one epoch"));
         }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(Error::config("label_smoothing", self.label_smoothing, "must be in [0, 1)"));
+        }
+        if !(self.l1.is_finite() && self.l1 >= 0.0) {
+            return Err(Error::config("l1", self.l1, "must be a finite number >= 0"));
+        }
+        if let Some(c) = self.clip_grad_norm.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(Error::config("clip_grad_norm", c, "must be a finite number > 0"));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::config("patience", 0, "must be at least 1 epoch (or unset)"));
+        }
         Ok(())
     }
 }

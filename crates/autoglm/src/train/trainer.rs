@@ -660,4 +660,24 @@ mod tests {
         let hooks = Hooks { resume: Some(state), ..Hooks::default() };
         assert!(train_module(&data, &other, |p: &Params, d, c| other.model.init(d, c, p), hooks).is_err());
     }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bits_for_any_thread_count() {
+        // large enough for the kernels to split their rows across threads
+        let ds = crate::bench::synthetic_dataset(4000, 10, 32, 4, 0).unwrap();
+        let data = NodeData::prepare(&ds, false).unwrap();
+        let cfg = NodeTrainConfig { epochs: 6, ..NodeTrainConfig::recipe(ModelKind::Gat) };
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let (r, m) = train_module(&data, &cfg, |p: &Params, d, c| cfg.model.init(d, c, p), Hooks::default()).unwrap();
+                let w: Vec<u32> =
+                    m.params.all().iter().flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).map(f32::to_bits).collect();
+                (r.history.iter().map(|h| h.loss.to_bits()).collect::<Vec<_>>(), w)
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
 }
