@@ -90,7 +90,12 @@ pub fn load_errica_folds(path: &Path) -> Result<Vec<Fold>> {
 /// if present, else the first `*.json` (by file name) in that folder
 /// (PROTEINS ships `PROTEINS_full_splits.json`).
 pub fn find_folds(data_dir: &Path, name: &str) -> Option<PathBuf> {
-    let dir = data_dir.join(name).join("splits");
+    find_folds_in(&data_dir.join(name), name)
+}
+
+/// [`find_folds`] for the dataset folder `folder` itself.
+pub fn find_folds_in(folder: &Path, name: &str) -> Option<PathBuf> {
+    let dir = folder.join("splits");
     let preferred = dir.join(format!("{name}_splits.json"));
     if preferred.is_file() {
         return Some(preferred);

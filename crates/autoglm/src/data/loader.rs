@@ -235,7 +235,7 @@ mod tests {
                 GraphSample { graph: Graph::from_edges(n, &edges).unwrap(), x, y: i % 3 }
             })
             .collect();
-        GraphDataset { name: "paths".into(), graphs, num_node_features: 2, num_classes: 3, source: "memory".into() }
+        GraphDataset { name: "paths".into(), graphs, num_node_features: 2, num_classes: 3, source: "memory".into(), folds_file: None }
     }
 
     fn orders(loader: &mut GraphLoader<'_>) -> Vec<Vec<usize>> {

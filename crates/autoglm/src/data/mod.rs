@@ -157,6 +157,8 @@ pub struct GraphDataset {
     pub num_node_features: usize,
     pub num_classes: usize,
     pub source: PathBuf,
+    /// The shipped cross-validation folds (Errica et al.'s `splits/*.json`) found with the data, if any.
+    pub folds_file: Option<PathBuf>,
 }
 
 /// The dataset directory: `--data-dir`, else `$AUTOGLM_DATA`, else `../shared/datasets`.

@@ -485,7 +485,8 @@ fn process(raw: TuRaw, opts: &TuOptions, given: Option<&TuEncoding>) -> Result<(
         })
         .collect();
 
-    let ds = GraphDataset { name: raw.name, graphs: samples, num_node_features: f, num_classes, source: raw.dir };
+    let folds_file = super::folds::find_folds_in(&raw.dir, &raw.name);
+    let ds = GraphDataset { name: raw.name, graphs: samples, num_node_features: f, num_classes, source: raw.dir, folds_file };
     Ok((ds, encoding))
 }
 

@@ -95,7 +95,7 @@ impl Task for GraphTask {
         let cfg = graph_config(job, entry, r.seed)?;
         let dir = &r.data_dir;
         let (ds, encoding) = load_tu_encoded(dir, &r.dataset, &cfg.features, None)?;
-        let (protocol, folds, source) = prepare_folds(dir, &ds, &cfg)?;
+        let (protocol, folds, source) = prepare_folds(&ds, &cfg)?;
         let nodes: usize = ds.graphs.iter().map(|g| g.graph.num_nodes()).sum();
         env.progress.note(&format!(
             "{}: {} graphs, {nodes} nodes, {} features, {} classes; model {} ({} layers incl. input, hidden {}, {:?} pooling); {} epochs x {} folds, batch {}",

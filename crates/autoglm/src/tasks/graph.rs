@@ -19,7 +19,7 @@
 //!   inner validation split (ties: the lower validation loss, then the earlier
 //!   epoch; optional early stopping with `patience`), and report the test-fold
 //!   accuracy of that selected model; mean ± std over folds. Folds: the shipped
-//!   `DS/splits/*.json` ([`find_folds`]) where present, else [`stratified_kfold`]
+//!   `DS/splits/*.json` ([`find_folds`](crate::data::folds::find_folds)) where present, else [`stratified_kfold`]
 //!   with a 10% validation split (labelled as such in [`FoldSource`]).
 //!   Simplification: Errica et al. also grid-search hyper-parameters per fold
 //!   and average three final re-trainings; here the hyper-parameters are fixed
@@ -38,7 +38,7 @@
 //! [`GraphLoader`](crate::data::loader::GraphLoader)); the official GIN code instead counts 50 random batches as
 //! an "epoch", available as `iters_per_epoch = 50`.
 
-use crate::data::folds::{find_folds, load_errica_folds, stratified_kfold, validate_folds, Fold};
+use crate::data::folds::{load_errica_folds, stratified_kfold, validate_folds, Fold};
 use crate::data::loader::{collate, GraphBatch};
 use crate::data::tu::TuOptions;
 use crate::data::GraphDataset;
@@ -53,7 +53,7 @@ use crate::train::loss::cross_entropy;
 use crate::train::{Decay, EpochStats, Evaluation, Hooks, LrSchedule, OptimizerConfig, Score, Ties, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Everything that defines a graph-classification run (serialisable as TOML / JSON).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -162,8 +162,8 @@ pub fn resolve_protocol(configured: Option<Protocol>, has_shipped_folds: bool) -
 /// [`Error::Config`] when more folds are asked for than shipped or than there
 /// are graphs; the errors of [`load_errica_folds`] and [`validate_folds`] for a
 /// shipped split file that does not fit the dataset.
-pub fn prepare_folds(data_dir: &Path, ds: &GraphDataset, cfg: &GraphTrainConfig) -> Result<(Protocol, Vec<Fold>, FoldSource)> {
-    let shipped = find_folds(data_dir, &ds.name);
+pub fn prepare_folds(ds: &GraphDataset, cfg: &GraphTrainConfig) -> Result<(Protocol, Vec<Fold>, FoldSource)> {
+    let shipped = ds.folds_file.clone();
     let protocol = resolve_protocol(cfg.protocol, shipped.is_some());
     let labels: Vec<usize> = ds.graphs.iter().map(|g| g.y).collect();
     if let (Protocol::Errica, Some(path)) = (protocol, shipped) {
@@ -473,6 +473,7 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::folds::find_folds;
     use crate::data::GraphSample;
     use crate::graph::Graph;
 
@@ -492,7 +493,7 @@ mod tests {
                 GraphSample { graph: Graph::from_edges(n, &edges).unwrap(), x: vec![1.0; n], y: usize::from(star) }
             })
             .collect();
-        GraphDataset { name: "toy".into(), graphs, num_node_features: 1, num_classes: 2, source: "memory".into() }
+        GraphDataset { name: "toy".into(), graphs, num_node_features: 1, num_classes: 2, source: "memory".into(), folds_file: None }
     }
 
     fn small_cfg(epochs: usize) -> GraphTrainConfig {
@@ -572,7 +573,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // no shipped folds: GIN protocol, stratified
         let cfg = GraphTrainConfig { folds: 3, ..small_cfg(1) };
-        let (p, folds, src) = prepare_folds(dir.path(), &ds, &cfg).unwrap();
+        let (p, folds, src) = prepare_folds(&ds, &cfg).unwrap();
         assert_eq!((p, folds.len()), (Protocol::Gin, 3));
         assert_eq!(src, FoldSource::Stratified { seed: 0 });
         validate_folds(&folds, 30).unwrap();
@@ -585,14 +586,15 @@ mod tests {
             .map(|f| serde_json::json!({"test": f.test, "model_selection": [{"train": f.train, "validation": f.val}]}))
             .collect();
         std::fs::write(split_dir.join("toy_splits.json"), serde_json::to_string(&json).unwrap()).unwrap();
-        let (p, folds, src) = prepare_folds(dir.path(), &ds, &cfg).unwrap();
+        let ds = GraphDataset { folds_file: find_folds(dir.path(), "toy"), ..ds };
+        let (p, folds, src) = prepare_folds(&ds, &cfg).unwrap();
         assert_eq!((p, folds.len()), (Protocol::Errica, 3));
         assert!(matches!(src, FoldSource::Shipped { used: 3, available: 5, .. }));
-        assert!(prepare_folds(dir.path(), &ds, &GraphTrainConfig { folds: 6, ..cfg.clone() }).is_err());
+        assert!(prepare_folds(&ds, &GraphTrainConfig { folds: 6, ..cfg.clone() }).is_err());
         // a split file for another dataset is a clear error
         let small = toy(10);
-        let small = GraphDataset { name: "toy".into(), ..small };
-        assert!(prepare_folds(dir.path(), &small, &cfg).is_err());
+        let small = GraphDataset { name: "toy".into(), folds_file: ds.folds_file.clone(), ..small };
+        assert!(prepare_folds(&small, &cfg).is_err());
     }
 
     #[test]

@@ -12,6 +12,6 @@ pub mod optim;
 pub mod schedule;
 pub mod trainer;
 
-pub use optim::{build as build_optimizer, clip_grad_norm, clip_grad_value, Optimizer, OptimizerConfig, OptimizerState, ParamGroup};
+pub use optim::{build as build_optimizer, clip_grad_norm, clip_grad_value, Optimizer, OptimizerConfig, OptimizerKind, OptimizerState, ParamGroup};
 pub use schedule::{Decay, LrSchedule};
 pub use trainer::{Batches, EpochStats, Evaluation, Fit, FullGraph, GradHook, Hooks, Score, Selected, Ties, TrainState, Trainer, TrainerConfig};

@@ -46,6 +46,10 @@
 //! Each parameter's update depends only on its own gradient and state, so the
 //! result does not depend on thread scheduling: the same inputs give the same bits.
 
+mod adam;
+mod rmsprop;
+mod sgd;
+
 use std::collections::HashSet;
 
 use candle_core::backprop::GradStore;
@@ -136,6 +140,47 @@ pub trait Optimizer: Send {
     }
 }
 
+/// The optimiser rules (PyTorch's update rules), by the names users type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    #[default]
+    Adam,
+    #[serde(rename = "adamw")]
+    AdamW,
+    #[serde(rename = "rmsprop")]
+    RmsProp,
+}
+
+impl OptimizerKind {
+    /// The name users type (one of [`OPTIMIZER_KINDS`]).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+            OptimizerKind::RmsProp => "rmsprop",
+        }
+    }
+}
+
+impl std::fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp]
+            .into_iter()
+            .find(|k| k.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| Error::unknown("optimizer", s, OPTIMIZER_KINDS))
+    }
+}
+
 /// Serialisable optimiser configuration.
 ///
 /// Fields that do not apply to `kind` must keep their defaults ([`OptimizerConfig::validate`]
@@ -151,8 +196,8 @@ pub trait Optimizer: Send {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimizerConfig {
-    /// One of [`OPTIMIZER_KINDS`]. Default `"adam"`.
-    pub kind: String,
+    /// The update rule (`"sgd"`, `"adam"`, `"adamw"`, `"rmsprop"` in files). Default `adam`.
+    pub kind: OptimizerKind,
     /// Learning rate. Default (`None`): 1e-3 for `sgd`, `adam`, `adamw`; 1e-2 for `rmsprop`.
     pub lr: Option<f64>,
     /// Weight decay. Default (`None`): 1e-2 for `adamw`, 0 otherwise.
@@ -178,7 +223,7 @@ pub struct OptimizerConfig {
 impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {
-            kind: "adam".to_string(),
+            kind: OptimizerKind::Adam,
             lr: None,
             weight_decay: None,
             momentum: 0.0,
@@ -194,28 +239,28 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    fn of_kind(kind: &str, lr: f64) -> Self {
-        Self { kind: kind.to_string(), lr: Some(lr), ..Self::default() }
+    fn of_kind(kind: OptimizerKind, lr: f64) -> Self {
+        Self { kind, lr: Some(lr), ..Self::default() }
     }
 
     /// SGD with learning rate `lr` and PyTorch's other defaults.
     pub fn sgd(lr: f64) -> Self {
-        Self::of_kind("sgd", lr)
+        Self::of_kind(OptimizerKind::Sgd, lr)
     }
 
     /// Adam with learning rate `lr` and PyTorch's other defaults.
     pub fn adam(lr: f64) -> Self {
-        Self::of_kind("adam", lr)
+        Self::of_kind(OptimizerKind::Adam, lr)
     }
 
     /// AdamW with learning rate `lr` and PyTorch's other defaults (weight decay 1e-2).
     pub fn adamw(lr: f64) -> Self {
-        Self::of_kind("adamw", lr)
+        Self::of_kind(OptimizerKind::AdamW, lr)
     }
 
     /// RMSProp with learning rate `lr` and PyTorch's other defaults.
     pub fn rmsprop(lr: f64) -> Self {
-        Self::of_kind("rmsprop", lr)
+        Self::of_kind(OptimizerKind::RmsProp, lr)
     }
 
     /// Set the weight decay.
@@ -274,12 +319,12 @@ impl OptimizerConfig {
 
     /// The learning rate, with the kind's default when unset.
     pub fn lr(&self) -> f64 {
-        self.lr.unwrap_or(if self.kind == "rmsprop" { 1e-2 } else { 1e-3 })
+        self.lr.unwrap_or(if self.kind == OptimizerKind::RmsProp { 1e-2 } else { 1e-3 })
     }
 
     /// The weight decay, with the kind's default when unset.
     pub fn weight_decay(&self) -> f64 {
-        self.weight_decay.unwrap_or(if self.kind == "adamw" { 1e-2 } else { 0.0 })
+        self.weight_decay.unwrap_or(if self.kind == OptimizerKind::AdamW { 1e-2 } else { 0.0 })
     }
 
     /// A group with this configuration's learning rate and weight decay.
@@ -289,9 +334,6 @@ impl OptimizerConfig {
 
     /// Check the kind and every value; fields foreign to the kind must keep their defaults.
     pub fn validate(&self) -> Result<()> {
-        if !OPTIMIZER_KINDS.contains(&self.kind.as_str()) {
-            return Err(Error::unknown("optimizer", self.kind.clone(), OPTIMIZER_KINDS));
-        }
         non_negative("optimizer.lr", self.lr())?;
         non_negative("optimizer.weight_decay", self.weight_decay())?;
         non_negative("optimizer.momentum", self.momentum)?;
@@ -372,15 +414,14 @@ pub fn build(cfg: &OptimizerConfig, groups: Vec<ParamGroup>) -> Result<Box<dyn O
             }
         }
     }
-    let (kind, rule) = match cfg.kind.as_str() {
-        "sgd" => ("sgd", Rule::Sgd { momentum: cfg.momentum, dampening: cfg.dampening, nesterov: cfg.nesterov }),
-        k @ ("adam" | "adamw") => (
-            if k == "adam" { "adam" } else { "adamw" },
-            Rule::Adam { beta1: cfg.betas[0], beta2: cfg.betas[1], eps: cfg.eps, amsgrad: cfg.amsgrad, decoupled: k == "adamw" },
-        ),
-        "rmsprop" => ("rmsprop", Rule::RmsProp { alpha: cfg.alpha, eps: cfg.eps, momentum: cfg.momentum, centered: cfg.centered }),
-        other => return Err(Error::unknown("optimizer", other, OPTIMIZER_KINDS)),
+    let rule = match cfg.kind {
+        OptimizerKind::Sgd => Rule::Sgd { momentum: cfg.momentum, dampening: cfg.dampening, nesterov: cfg.nesterov },
+        OptimizerKind::Adam | OptimizerKind::AdamW => {
+            Rule::Adam { beta1: cfg.betas[0], beta2: cfg.betas[1], eps: cfg.eps, amsgrad: cfg.amsgrad, decoupled: cfg.kind == OptimizerKind::AdamW }
+        }
+        OptimizerKind::RmsProp => Rule::RmsProp { alpha: cfg.alpha, eps: cfg.eps, momentum: cfg.momentum, centered: cfg.centered },
     };
+    let kind = cfg.kind.as_str();
     let state = groups.iter().map(|g| g.vars.iter().map(|_| ParamState::default()).collect()).collect();
     Ok(Box::new(GroupedOptimizer { kind, rule, groups, state, lr_scale: 1.0, steps: 0 }))
 }
@@ -472,120 +513,10 @@ impl AdamScalars {
 impl Rule {
     /// Update `p` in place from gradient `g`; `st.t` is already incremented.
     fn apply(&self, p: &mut [f32], g: &[f32], st: &mut ParamState, lr: f64, wd: f64) {
-        let n = p.len();
-        let wd32 = wd as f32;
-        // `d = g + wd·p` (PyTorch skips the add when wd = 0; so do we, for NaN/inf parity).
-        let l2 = |g: f32, p: f32| if wd != 0.0 { g + wd32 * p } else { g };
         match *self {
-            Rule::Sgd { momentum, dampening, nesterov } => {
-                let lr = lr as f32;
-                if momentum == 0.0 {
-                    for (p, &g) in p.iter_mut().zip(g) {
-                        *p -= lr * l2(g, *p);
-                    }
-                    return;
-                }
-                let mu = momentum as f32;
-                let keep = (1.0 - dampening) as f32;
-                let first = st.t == 1;
-                ensure_len(&mut st.a, n);
-                for ((p, &g), b) in p.iter_mut().zip(g).zip(st.a.iter_mut()) {
-                    let d = l2(g, *p);
-                    *b = if first { d } else { *b * mu + keep * d };
-                    let d = if nesterov { d + mu * *b } else { *b };
-                    *p -= lr * d;
-                }
-            }
-            Rule::Adam { beta1, beta2, eps, amsgrad, decoupled } => {
-                ensure_len(&mut st.a, n);
-                ensure_len(&mut st.b, n);
-                let t = st.t.min(i32::MAX as u64) as i32;
-                let k = AdamScalars {
-                    step_size: (lr / (1.0 - beta1.powi(t))) as f32,
-                    bc2_sqrt: (1.0 - beta2.powi(t)).sqrt() as f32,
-                    w1: (1.0 - beta1) as f32,
-                    b2: beta2 as f32,
-                    w2: (1.0 - beta2) as f32,
-                    eps: eps as f32,
-                };
-                if decoupled && wd != 0.0 {
-                    let decay = (1.0 - lr * wd) as f32;
-                    p.iter_mut().for_each(|p| *p *= decay);
-                }
-                let grad = |g: f32, p: f32| if decoupled { g } else { l2(g, p) };
-                let moments = p.iter_mut().zip(g).zip(st.a.iter_mut().zip(st.b.iter_mut()));
-                if amsgrad {
-                    ensure_len(&mut st.c, n);
-                    for (((p, &g), (m, v)), vmax) in moments.zip(st.c.iter_mut()) {
-                        let v = k.moments(grad(g, *p), m, v);
-                        *vmax = vmax.max(v);
-                        k.apply(p, *m, *vmax);
-                    }
-                } else {
-                    for ((p, &g), (m, v)) in moments {
-                        let v = k.moments(grad(g, *p), m, v);
-                        k.apply(p, *m, v);
-                    }
-                }
-            }
-            Rule::RmsProp { alpha, eps, momentum, centered } => {
-                ensure_len(&mut st.a, n);
-                let lr = lr as f32;
-                let a32 = alpha as f32;
-                let w = (1.0 - alpha) as f32;
-                let eps = eps as f32;
-                let mu = momentum as f32;
-                // `s ← α·s + (1 − α)·d²`; returns `√s + ε`, or `√(s − a²) + ε` with the
-                // centered average `a ← lerp(a, d, 1 − α)`.
-                let denom = |d: f32, s: &mut f32, ga: Option<&mut f32>| -> f32 {
-                    *s = *s * a32 + w * d * d;
-                    match ga {
-                        Some(ga) => {
-                            *ga = lerp(*ga, d, w);
-                            (*s - *ga * *ga).sqrt() + eps
-                        }
-                        None => s.sqrt() + eps,
-                    }
-                };
-                // `b ← μ·b + d/σ`, `p ← p − lr·b`.
-                let with_momentum = |p: &mut f32, d: f32, avg: f32, b: &mut f32| {
-                    *b = *b * mu + d / avg;
-                    *p -= lr * *b;
-                };
-                let base = p.iter_mut().zip(g).zip(st.a.iter_mut());
-                match (momentum > 0.0, centered) {
-                    (false, false) => {
-                        for ((p, &g), s) in base {
-                            let d = l2(g, *p);
-                            *p -= lr * (d / denom(d, s, None));
-                        }
-                    }
-                    (false, true) => {
-                        ensure_len(&mut st.c, n);
-                        for (((p, &g), s), ga) in base.zip(st.c.iter_mut()) {
-                            let d = l2(g, *p);
-                            *p -= lr * (d / denom(d, s, Some(ga)));
-                        }
-                    }
-                    (true, false) => {
-                        ensure_len(&mut st.b, n);
-                        for (((p, &g), s), b) in base.zip(st.b.iter_mut()) {
-                            let d = l2(g, *p);
-                            let avg = denom(d, s, None);
-                            with_momentum(p, d, avg, b);
-                        }
-                    }
-                    (true, true) => {
-                        ensure_len(&mut st.b, n);
-                        ensure_len(&mut st.c, n);
-                        for ((((p, &g), s), b), ga) in base.zip(st.b.iter_mut()).zip(st.c.iter_mut()) {
-                            let d = l2(g, *p);
-                            let avg = denom(d, s, Some(ga));
-                            with_momentum(p, d, avg, b);
-                        }
-                    }
-                }
-            }
+            Rule::Sgd { momentum, dampening, nesterov } => sgd::update(p, g, st, lr, wd, momentum, dampening, nesterov),
+            Rule::Adam { beta1, beta2, eps, amsgrad, decoupled } => adam::update(p, g, st, lr, wd, beta1, beta2, eps, amsgrad, decoupled),
+            Rule::RmsProp { alpha, eps, momentum, centered } => rmsprop::update(p, g, st, lr, wd, alpha, eps, momentum, centered),
         }
     }
 }
@@ -978,7 +909,7 @@ mod tests {
         assert_eq!(cfg.eps, 1e-8);
         assert_eq!(cfg.weight_decay(), 0.0);
         let cfg: OptimizerConfig = serde_json::from_str("{}").unwrap();
-        assert_eq!(cfg.kind, "adam");
+        assert_eq!(cfg.kind, OptimizerKind::Adam);
         assert_eq!(cfg.lr(), 1e-3);
         assert_eq!(OptimizerConfig::adamw(1e-3).weight_decay(), 1e-2);
         let round: OptimizerConfig = serde_json::from_str(&serde_json::to_string(&OptimizerConfig::sgd(0.3)).unwrap()).unwrap();
@@ -987,8 +918,10 @@ mod tests {
 
         let v = var(&P0);
         let groups = || vec![ParamGroup::new("g", vec![("v".into(), v.clone())], 0.1, 0.0)];
-        let unknown = OptimizerConfig { kind: "lamb".into(), ..OptimizerConfig::default() };
-        assert!(matches!(build(&unknown, groups()), Err(Error::UnknownName { .. })));
+        let e = serde_json::from_str::<OptimizerConfig>(r#"{"kind": "lamb"}"#).unwrap_err().to_string();
+        assert!(e.contains("lamb") && e.contains("adamw"), "{e}");
+        assert!("lamb".parse::<OptimizerKind>().is_err());
+        assert_eq!("AdamW".parse::<OptimizerKind>().unwrap(), OptimizerKind::AdamW);
         let bad = [
             OptimizerConfig::adam(0.1).with_momentum(0.9),
             OptimizerConfig::sgd(0.1).with_nesterov(true),
