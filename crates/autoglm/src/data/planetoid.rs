@@ -620,6 +620,17 @@ mod tests {
     use super::super::pickle::writer;
     use super::*;
 
+    /// A temporary folder holding a copy of the shared Cora raw files (and that `raw` folder).
+    fn copy_cora_raw(data: &Path) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let raw = tmp.path().join("cora/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        for ext in ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"] {
+            std::fs::copy(data.join(format!("cora/raw/ind.cora.{ext}")), raw.join(format!("ind.cora.{ext}"))).unwrap();
+        }
+        (tmp, raw)
+    }
+
     fn shared() -> Option<PathBuf> {
         crate::testing::shared_datasets("cora")
     }
@@ -931,12 +942,7 @@ mod tests {
         let Some(data) = shared() else {
             return;
         };
-        let tmp = tempfile::tempdir().unwrap();
-        let raw = tmp.path().join("cora/raw");
-        std::fs::create_dir_all(&raw).unwrap();
-        for ext in ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"] {
-            std::fs::copy(data.join(format!("cora/raw/ind.cora.{ext}")), raw.join(format!("ind.cora.{ext}"))).unwrap();
-        }
+        let (tmp, raw) = copy_cora_raw(&data);
         // The data array (float32 ones) is the last array of the pickle: make its last value NaN.
         let p = raw.join("ind.cora.allx");
         let mut b = std::fs::read(&p).unwrap();
@@ -1037,12 +1043,7 @@ mod tests {
         let Some(data) = shared() else {
             return;
         };
-        let tmp = tempfile::tempdir().unwrap();
-        let raw = tmp.path().join("cora/raw");
-        std::fs::create_dir_all(&raw).unwrap();
-        for ext in ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"] {
-            std::fs::copy(data.join(format!("cora/raw/ind.cora.{ext}")), raw.join(format!("ind.cora.{ext}"))).unwrap();
-        }
+        let (tmp, raw) = copy_cora_raw(&data);
         assert!(load_planetoid(tmp.path(), "cora", PlanetoidSource::Raw).is_ok());
         for ext in ["allx", "ally", "graph"] {
             let p = raw.join(format!("ind.cora.{ext}"));
