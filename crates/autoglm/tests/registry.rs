@@ -19,7 +19,7 @@ impl Module for TwoHop {
 }
 
 fn registry() -> ModelRegistry {
-    let entry = ModelEntry::new("twohop", &["node", "graph"], SearchSpace::common(), |a: &ModelArgs, p: &Params| {
+    let entry = ModelEntry::new("twohop", &["node", "graph", "link"], SearchSpace::common(), |a: &ModelArgs, p: &Params| {
         let first = GcnConvConfig::new(a.in_dim, a.hidden_dim).init(&p.pp("first"))?;
         Ok(Box::new(TwoHop(first, GcnConvConfig::new(a.hidden_dim, a.out_dim).init(&p.pp("second"))?)) as Box<dyn Module>)
     });
@@ -74,6 +74,24 @@ fn an_outside_model_trains_on_the_node_task_and_reloads() {
     // without the registration the model is unknown, and the message lists the known ones
     let e = run::predict(&spec, &mut progress).unwrap_err().to_string();
     assert!(e.contains("twohop") && e.contains("gcn"), "{e}");
+}
+
+#[test]
+fn an_outside_model_is_a_link_encoder() {
+    let models = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("link.safetensors");
+    let mut job = JobSpec::new("karate", "twohop").with_task("link").with_overrides(Overrides { epochs: Some(40), ..Overrides::default() });
+    job.checkpoint = Some(ck.clone());
+    let mut progress = Silent;
+    let report = run::execute_with(&job, &mut RunEnv::new(&mut progress, &models)).unwrap();
+    assert_eq!(report.json["model"], "twohop");
+    assert!(report.json["summary"]["test"]["auc"]["mean"].as_f64().unwrap() > 0.5, "{}", report.headline);
+    let pairs = dir.path().join("pairs.csv");
+    std::fs::write(&pairs, "src,dst\n0,1\n0,33\n").unwrap();
+    let spec = PredictSpec { checkpoint: ck, pairs: Some(pairs), ..PredictSpec::default() };
+    let out = run::predict_with(&spec, &mut RunEnv::new(&mut progress, &models)).unwrap();
+    assert_eq!(out["pairs"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -103,9 +103,9 @@ impl PairIndex {
     }
 }
 
-#[derive(Debug)]
 enum Encoder {
-    Plain(Gnn),
+    /// The recipe's stack, or a registered model.
+    Plain(Box<dyn Module>),
     /// PyG's `VariationalGCNEncoder`, generalised: `body` (all layers but the last,
     /// then the activation), then two one-layer heads.
     Variational(Box<VariationalEncoder>),
@@ -125,6 +125,9 @@ enum Decoder {
     InnerProduct,
     Mlp(Mlp),
 }
+
+/// Builds a link encoder: `(params, in_dim, latent_dim)` to a [`Module`].
+pub type EncoderBuilder = dyn Fn(&Params, usize, usize) -> Result<Box<dyn Module>>;
 
 /// Node embeddings of one forward pass.
 #[derive(Debug, Clone)]
@@ -166,11 +169,34 @@ pub(crate) fn normal(len: usize, rng: &mut GlmRng) -> Vec<f32> {
 impl LinkModel {
     /// Build the model for `in_dim` input features, with parameters seeded by `seed`.
     pub fn new(config: &LinkModelConfig, in_dim: usize, seed: u64) -> Result<LinkModel> {
+        LinkModel::build(config, in_dim, seed, None)
+    }
+
+    /// The model with an encoder of the caller's, built by `encoder(params,
+    /// in_dim, latent_dim)` under `encoder.*` (a registered model); the
+    /// decoder is the configuration's. Variational encoders are the recipe's only.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `config.variational` is set; the constructor's errors.
+    pub fn with_encoder(config: &LinkModelConfig, in_dim: usize, seed: u64, encoder: &EncoderBuilder) -> Result<LinkModel> {
+        if config.variational {
+            return Err(Error::config(
+                "variational",
+                true,
+                "a registered encoder cannot be made variational; use the recipe encoders (vgae) or set variational = false",
+            ));
+        }
+        LinkModel::build(config, in_dim, seed, Some(encoder))
+    }
+
+    fn build(config: &LinkModelConfig, in_dim: usize, seed: u64, custom: Option<&EncoderBuilder>) -> Result<LinkModel> {
         config.encoder.validate()?;
         let params = Params::new(seed);
         let ep = params.pp("encoder");
         let enc = &config.encoder;
-        let encoder = if config.variational {
+        let encoder = if let Some(build) = custom {
+            Encoder::Plain(build(&ep, in_dim, config.latent_dim)?)
+        } else if config.variational {
             let body =
                 if enc.num_layers > 1 { Some(GnnConfig { num_layers: enc.num_layers - 1, ..enc.clone() }.init(in_dim, enc.hidden_dim, &ep)?) } else { None };
             let head_in = body.as_ref().map_or(in_dim, |b| b.out_dim());
@@ -179,7 +205,7 @@ impl LinkModel {
             let logstd = head.init(head_in, config.latent_dim, &ep.pp("logstd"))?;
             Encoder::Variational(Box::new(VariationalEncoder { body, activation: enc.activation, dropout: enc.dropout, mu, logstd }))
         } else {
-            Encoder::Plain(enc.init(in_dim, config.latent_dim, &ep)?)
+            Encoder::Plain(Box::new(enc.init(in_dim, config.latent_dim, &ep)?))
         };
         let decoder = match config.decoder.kind {
             DecoderKind::InnerProduct => Decoder::InnerProduct,

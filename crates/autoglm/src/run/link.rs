@@ -6,7 +6,8 @@ use crate::checkpoint::Checkpoint;
 use crate::data::edge_split::{read_pairs_csv, EdgeNoise, NegativeStrategy};
 use crate::data::registry::load_node_dataset;
 use crate::eval::stats::mean_std;
-use crate::tasks::link::{robustness, summarize, train_with_hooks, LinkData, LinkModel, LinkRunResult, LinkTrainConfig};
+use crate::models::registry::{ModelArgs, ModelEntry};
+use crate::tasks::link::{robustness, summarize, train_encoder, train_with_hooks, EncoderBuilder, LinkData, LinkModel, LinkRunResult, LinkTrainConfig};
 use crate::train::Hooks;
 use crate::{Error, Result};
 use serde_json::json;
@@ -33,9 +34,31 @@ fn protocol(cfg: &LinkTrainConfig) -> String {
     )
 }
 
-/// The recipe for the model name, then the run file's `[train]`, then the flags.
-fn link_config(job: &JobSpec, model: &str) -> Result<LinkTrainConfig> {
-    let recipe = LinkTrainConfig::recipe_by_name(model)?;
+/// A registered (not built-in) model as the link encoder: `in_dim` to `latent_dim`.
+fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig) -> Option<Box<EncoderBuilder>> {
+    if entry.builtin.is_some() {
+        return None;
+    }
+    let (e, enc) = (entry.clone(), cfg.encoder.clone());
+    Some(Box::new(move |p: &crate::nn::Params, in_dim: usize, latent: usize| {
+        e.build(
+            &ModelArgs {
+                in_dim,
+                out_dim: latent,
+                hidden_dim: enc.hidden_dim,
+                num_layers: enc.num_layers,
+                dropout: enc.dropout,
+                options: serde_json::Value::Null,
+            },
+            p,
+        )
+    }))
+}
+
+/// The recipe for the model name (registered models: the GAE recipe), then
+/// the run file's `[train]`, then the flags.
+fn link_config(job: &JobSpec, entry: &ModelEntry) -> Result<LinkTrainConfig> {
+    let recipe = if entry.builtin.is_some() { LinkTrainConfig::recipe_by_name(&entry.name)? } else { LinkTrainConfig::recipe_by_name("gae")? };
     let mut cfg = job.run_file.train_config(recipe.clone())?;
     cfg.encoder.model = recipe.encoder.model;
     if recipe.variational {
@@ -79,15 +102,9 @@ impl Task for LinkTask {
 
     fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
         let entry = env.models.for_task(&r.model, "link")?;
-        let base = link_config(job, &entry.name)?;
-        if entry.builtin.is_none() {
-            return Err(Error::config(
-                "model",
-                &entry.name,
-                "the link task builds its encoders from the GAE recipe; registered models serve the node and graph tasks",
-            ));
-        }
+        let base = link_config(job, entry)?;
         let first_seed = r.seed.unwrap_or(base.seed);
+        let model_name = if entry.builtin.is_some() { base.model_name() } else { entry.name.clone() };
         if r.runs > 1 && (job.save_state.is_some() || job.resume.is_some()) {
             return Err(Error::config("runs", r.runs, "--save-state and --resume follow one run; pass --runs 1"));
         }
@@ -101,7 +118,7 @@ impl Task for LinkTask {
             ds.graph.num_nodes(),
             ds.graph.num_edges(),
             ds.x.num_cols(),
-            base.model_name(),
+            model_name,
             r.runs
         ));
         let mut results: Vec<LinkRunResult> = vec![];
@@ -124,7 +141,10 @@ impl Task for LinkTask {
                 |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
             let hooks =
                 Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
-            let (res, model) = train_with_hooks(&data, &cfg, hooks)?;
+            let (res, model) = match registered_encoder(entry, &cfg) {
+                Some(b) => train_encoder(&data, &cfg, Some(&*b), hooks)?,
+                None => train_with_hooks(&data, &cfg, hooks)?,
+            };
             env.progress.finish();
             if k == 0 {
                 if let Some(path) = &job.checkpoint {
@@ -164,7 +184,7 @@ impl Task for LinkTask {
         let get = |k: &str| summary.iter().find(|s| s.0 == k).map_or(f64::NAN, |s| s.1);
         let headline = format!(
             "link {} on {}: test AUC {:.4}, AP {:.4}, Hits@10 {:.4}, MRR {:.4} (mean of {} runs); {mm:.2} ms per training epoch",
-            base.model_name(),
+            model_name,
             ds.name,
             get("auc"),
             get("ap"),
@@ -175,7 +195,7 @@ impl Task for LinkTask {
         env.note(format!("protocol: {}", protocol(&base)));
         let summary_json: serde_json::Map<String, serde_json::Value> = summary.iter().map(|(n, m, s)| (n.clone(), json!({"mean": m, "std": s}))).collect();
         let json = json!({
-            "task": "link", "dataset": ds.name, "model": base.model_name(), "config": base, "features": feature_note, "first_seed": first_seed,
+            "task": "link", "dataset": ds.name, "model": model_name, "config": base, "features": feature_note, "first_seed": first_seed,
             "protocol": protocol(&base),
             "summary": {"test": summary_json, "epoch_ms_mean": mm, "runs": results.len()},
             "runs": results,
@@ -202,7 +222,11 @@ impl Task for LinkTask {
                 data.x.dim(),
             ));
         }
-        let model = LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?;
+        let entry = env.models.for_task(&meta.model, "link")?;
+        let model = match registered_encoder(entry, &cfg) {
+            Some(b) => LinkModel::with_encoder(&cfg.model_config(), meta.in_dim, cfg.seed, &*b)?,
+            None => LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?,
+        };
         ck.load_into(&model.params)?;
         let pairs = read_pairs_csv(pairs_path, data.split.num_nodes)?;
         let scores = model.score_pairs(&data.split.train_graph, &data.x, &pairs)?;
@@ -211,8 +235,8 @@ impl Task for LinkTask {
             .zip(&scores)
             .map(|(&(u, v), &s)| json!({"src": u, "dst": v, "logit": s, "probability": 1.0 / (1.0 + (-s as f64).exp()), "training_edge": data.split.train_graph.has_edge(u, v)}))
             .collect();
-        env.progress.note(&format!("{dataset}: scored {} node pairs with {}", pairs.len(), cfg.model_name()));
-        Ok(json!({"task": "link", "dataset": dataset, "model": cfg.model_name(), "pairs": out_pairs}))
+        env.progress.note(&format!("{dataset}: scored {} node pairs with {}", pairs.len(), meta.model));
+        Ok(json!({"task": "link", "dataset": dataset, "model": meta.model, "pairs": out_pairs}))
     }
 }
 
@@ -233,7 +257,7 @@ pub struct RobustnessSpec {
 pub fn run_robustness(spec: &RobustnessSpec, env: &mut RunEnv) -> Result<Report> {
     let r = spec.job.resolve()?;
     let entry = env.models.for_task(&r.model, "link")?;
-    let mut cfg = link_config(&spec.job, &entry.name)?;
+    let mut cfg = link_config(&spec.job, entry)?;
     cfg.seed = r.seed.unwrap_or(cfg.seed);
     let noise: EdgeNoise = spec.noise.parse()?;
     let ds = load_node_dataset(&r.data_dir, &r.dataset)?;

@@ -52,7 +52,7 @@ mod features;
 mod metrics;
 mod robustness;
 
-pub use crate::models::link::{kl_loss, DecoderConfig, DecoderKind, Encoded, LinkModel, LinkModelConfig, PairIndex, MAX_LOGSTD};
+pub use crate::models::link::{kl_loss, DecoderConfig, DecoderKind, Encoded, EncoderBuilder, LinkModel, LinkModelConfig, PairIndex, MAX_LOGSTD};
 pub use features::{FeatureMode, FeatureSource, LinkData, DEGREE_FEATURE_MAX};
 pub use metrics::{evaluate, summarize, training_positives, LinkMetrics, Part};
 pub use robustness::{robustness, RobustnessLevel, RobustnessReport};
@@ -276,6 +276,17 @@ pub fn train(data: &LinkData, cfg: &LinkTrainConfig, on_epoch: &mut dyn FnMut(&L
 
 /// [`train`] with every trainer hook (progress, gradient hook, resumable state, stop flag).
 pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_, LinkEpochLog>) -> Result<(LinkRunResult, LinkModel)> {
+    train_encoder(data, cfg, None, hooks)
+}
+
+/// [`train_with_hooks`] with an encoder of the caller's (a registered model;
+/// `None`: the configuration's recipe encoder).
+pub fn train_encoder(
+    data: &LinkData,
+    cfg: &LinkTrainConfig,
+    encoder: Option<&EncoderBuilder>,
+    hooks: Hooks<'_, LinkEpochLog>,
+) -> Result<(LinkRunResult, LinkModel)> {
     cfg.validate()?;
     let split = &data.split;
     for (what, len) in [("training", split.train_pos.len()), ("validation", split.val_pos.len()), ("test", split.test_pos.len())] {
@@ -287,7 +298,10 @@ pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_,
             ));
         }
     }
-    let model = LinkModel::new(&cfg.model_config(), data.x.dim(), cfg.seed)?;
+    let model = match encoder {
+        Some(b) => LinkModel::with_encoder(&cfg.model_config(), data.x.dim(), cfg.seed, b)?,
+        None => LinkModel::new(&cfg.model_config(), data.x.dim(), cfg.seed)?,
+    };
     let vars = model.params.trainable();
     let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars)])?;
     let positives = training_positives(split, cfg.self_loop_positives);
