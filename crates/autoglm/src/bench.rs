@@ -10,7 +10,7 @@ use crate::models::graph_classifier::GraphClassifierConfig;
 use crate::models::{Activation, GnnConfig, ModelKind};
 use crate::nn::{Ctx, Module, Params};
 use crate::rng::{derive, Rng};
-use crate::tasks::graph::{batch_input, GraphModel, GraphTrainConfig};
+use crate::tasks::graph::{batch_loss, GraphModel, GraphTrainConfig};
 use crate::tasks::node::NodeData;
 use crate::train::batches::GraphMiniBatches;
 use crate::train::loss::cross_entropy;
@@ -182,10 +182,7 @@ pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed
     let mut batches = GraphMiniBatches::new(ds, (0..ds.graphs.len()).collect(), batch_size, None, seed)?;
     let mut ctx = Ctx::train(derive(seed, 1));
     let classifier = &model.classifier;
-    let mut loss = |b: &GraphBatch, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
-        let logits = classifier.forward(&b.batch, &batch_input(b)?, ctx)?;
-        Ok((cross_entropy(&logits, &b.y, 0.0)?, b.num_graphs() as f64))
-    };
+    let mut loss = |b: &GraphBatch, ctx: &mut Ctx| batch_loss(classifier, b, ctx);
     let fit = Trainer::new(TrainerConfig::new(epochs.saturating_add(BENCH_WARMUP))).on_worker(true).fit(
         &model.params,
         opt.as_mut(),

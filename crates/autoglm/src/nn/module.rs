@@ -62,18 +62,6 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
 }
 
-impl<M: Module + ?Sized> Module for std::sync::Arc<M> {
-    fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
-        (**self).forward(g, x, ctx)
-    }
-    fn forward_relu(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
-        (**self).forward_relu(g, x, ctx)
-    }
-    fn forward_norm_relu(&self, g: &Graph, x: &NodeInput, norm: &BatchNorm, ctx: &mut Ctx) -> Result<Tensor> {
-        (**self).forward_norm_relu(g, x, norm, ctx)
-    }
-}
-
 /// A plain list of modules applied in order (no activations between them):
 /// for stacking layers that carry their own, or model pieces.
 #[derive(Default)]

@@ -273,6 +273,12 @@ impl GraphModel {
 /// Graphs per evaluation batch (batch norm uses running statistics in evaluation, so any size gives the same numbers).
 const EVAL_BATCH: usize = 64;
 
+/// A training batch's cross-entropy and its weight (its number of graphs) in the epoch mean.
+pub fn batch_loss(classifier: &GraphClassifier, b: &GraphBatch, ctx: &mut Ctx) -> Result<(Tensor, f64)> {
+    let logits = classifier.forward(&b.batch, &batch_input(b)?, ctx)?;
+    Ok((cross_entropy(&logits, &b.y, 0.0)?, b.num_graphs() as f64))
+}
+
 /// The node features of a batch as a constant input.
 pub fn batch_input(b: &GraphBatch) -> Result<NodeInput> {
     Ok(NodeInput::Dense(Tensor::from_vec(b.x.clone(), (b.num_nodes(), b.num_node_features), &Device::Cpu)?))
@@ -386,11 +392,7 @@ pub fn train_fold_module(
     let val_set = if protocol == Protocol::Errica { Some(EvalSet::new(ds, &fold.val)?) } else { None };
     let mut ctx = Ctx::train(derive(seed, 1));
     let classifier = &model.classifier;
-    let mut loss = |b: &GraphBatch, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
-        let x = batch_input(b)?;
-        let logits = classifier.forward(&b.batch, &x, ctx)?;
-        Ok((cross_entropy(&logits, &b.y, 0.0)?, b.num_graphs() as f64))
-    };
+    let mut loss = |b: &GraphBatch, ctx: &mut Ctx| batch_loss(classifier, b, ctx);
     let mut eval = |st: &EpochStats| -> Result<Evaluation<EpochLog>> {
         let (test_acc, _) = test_set.evaluate(classifier)?;
         let (val_acc, val_loss) = match &val_set {

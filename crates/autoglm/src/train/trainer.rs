@@ -17,10 +17,10 @@
 //! Hooks for what comes next: [`Trainer::with_grad_hook`] runs between backward
 //! and the optimiser step (gradient all-reduce and compression go there);
 //! parameter groups with their own learning rates come from the optimiser
-//! ([`crate::train::OptimizerConfig::group`]); [`Trainer::with_state_file`]
-//! writes a resumable [`TrainState`] after every epoch and [`Trainer::resume`]
-//! continues from one bit for bit; [`Trainer::with_stop_flag`] ends the run
-//! cleanly between epochs (Ctrl-C).
+//! ([`crate::train::OptimizerConfig::group`]); [`Hooks::state_file`] writes a
+//! resumable [`TrainState`] after every epoch and [`Hooks::resume`] continues
+//! from one bit for bit; [`Hooks::stop`] ends the run cleanly between epochs
+//! (Ctrl-C).
 
 use crate::nn::{Ctx, Params};
 use crate::train::{clip_grad_norm, LrSchedule, Optimizer, OptimizerState};
@@ -198,7 +198,7 @@ impl<L> Fit<L> {
 
 /// Everything needed to continue a run where it stopped: parameters,
 /// optimiser moments, the random states, the epoch, the selection so far and
-/// the history. Written by [`Trainer::with_state_file`] as one safetensors file.
+/// the history. Written after every epoch to [`Hooks::state_file`] as one safetensors file.
 pub struct TrainState<L> {
     /// The next epoch to run.
     pub next_epoch: usize,
@@ -212,8 +212,8 @@ pub struct TrainState<L> {
     pub stats: Vec<EpochStats>,
 }
 
-/// The metadata half of a [`TrainState`] file.
-#[derive(Serialize, Deserialize)]
+/// The metadata half of a [`TrainState`] file, as read back (written by [`StateRef::save`]).
+#[derive(Deserialize)]
 struct StateMeta {
     next_epoch: usize,
     optimizer: OptimizerState,
@@ -231,21 +231,18 @@ impl<L: Serialize + DeserializeOwned> TrainState<L> {
     /// Write atomically: current parameters as `param/NAME`, the selected
     /// epoch's as `best/NAME`, the rest as JSON metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut tensors: Vec<(String, Tensor)> = self.params.iter().map(|(n, t)| (format!("param/{n}"), t.clone())).collect();
-        if let Some(s) = &self.selected {
-            tensors.extend(s.params.iter().map(|(n, t)| (format!("best/{n}"), t.clone())));
-        }
-        let meta = StateMeta {
+        let view = StateRef {
             next_epoch: self.next_epoch,
-            optimizer: self.optimizer.clone(),
-            ctx_rng: self.ctx_rng.clone(),
-            batches_rng: self.batches_rng.clone(),
-            selected: self.selected.as_ref().map(|s| (s.epoch, s.score)),
+            params: &self.params,
+            optimizer: &self.optimizer,
+            ctx_rng: &self.ctx_rng,
+            batches_rng: &self.batches_rng,
+            selected: self.selected.as_ref(),
             since_best: self.since_best,
-            history: serde_json::to_value(&self.history)?,
-            stats: self.stats.clone(),
+            history: &self.history,
+            stats: &self.stats,
         };
-        crate::checkpoint::save_tensors(path, &tensors, STATE_KIND, &serde_json::to_value(&meta)?)
+        view.save(path)
     }
 
     /// Read a file written by [`TrainState::save`].
@@ -280,6 +277,40 @@ impl<L: Serialize + DeserializeOwned> TrainState<L> {
             history,
             stats: meta.stats,
         })
+    }
+}
+
+/// A [`TrainState`] borrowed from a running loop, so that writing the state
+/// after every epoch copies nothing but what it serialises.
+struct StateRef<'s, L> {
+    next_epoch: usize,
+    params: &'s [(String, Tensor)],
+    optimizer: &'s OptimizerState,
+    ctx_rng: &'s crate::rng::GlmRng,
+    batches_rng: &'s serde_json::Value,
+    selected: Option<&'s Selected>,
+    since_best: usize,
+    history: &'s [L],
+    stats: &'s [EpochStats],
+}
+
+impl<L: Serialize> StateRef<'_, L> {
+    fn save(&self, path: &Path) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = self.params.iter().map(|(n, t)| (format!("param/{n}"), t.clone())).collect();
+        if let Some(s) = self.selected {
+            tensors.extend(s.params.iter().map(|(n, t)| (format!("best/{n}"), t.clone())));
+        }
+        let meta = serde_json::json!({
+            "next_epoch": self.next_epoch,
+            "optimizer": self.optimizer,
+            "ctx_rng": self.ctx_rng,
+            "batches_rng": self.batches_rng,
+            "selected": self.selected.map(|s| (s.epoch, s.score)),
+            "since_best": self.since_best,
+            "history": self.history,
+            "stats": self.stats,
+        });
+        crate::checkpoint::save_tensors(path, &tensors, STATE_KIND, &meta)
     }
 }
 
@@ -321,11 +352,8 @@ pub type LossFn<'a, B> = dyn FnMut(&B, &mut Ctx) -> Result<(Tensor, f64)> + Send
 /// The epoch loop (see the [module docs](self)).
 pub struct Trainer<'a, L> {
     cfg: TrainerConfig,
-    on_epoch: Option<&'a mut dyn FnMut(&L)>,
-    grad_hook: Option<&'a mut GradHook<'a>>,
-    state_file: Option<PathBuf>,
+    hooks: Hooks<'a, L>,
     resume: Option<TrainState<L>>,
-    stop: Option<&'a AtomicBool>,
     on_worker: bool,
     what: String,
 }
@@ -333,44 +361,20 @@ pub struct Trainer<'a, L> {
 impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
     /// A trainer with `cfg` and no hooks.
     pub fn new(cfg: TrainerConfig) -> Self {
-        Trainer { cfg, on_epoch: None, grad_hook: None, state_file: None, resume: None, stop: None, on_worker: false, what: String::new() }
-    }
-    /// Call `f` with every epoch's log row (progress bars).
-    pub fn with_progress(mut self, f: &'a mut dyn FnMut(&L)) -> Self {
-        self.on_epoch = Some(f);
-        self
+        Trainer { cfg, hooks: Hooks::default(), resume: None, on_worker: false, what: String::new() }
     }
     /// Take every hook of `h`, loading its resume file.
     ///
     /// # Errors
     /// As [`TrainState::load`].
     pub fn with_hooks(mut self, h: Hooks<'a, L>) -> Result<Self> {
-        self.on_epoch = h.on_epoch;
-        self.grad_hook = h.grad_hook;
-        self.state_file = h.state_file;
-        self.stop = h.stop;
         self.resume = h.resume.as_deref().map(TrainState::load).transpose()?;
+        self.hooks = h;
         Ok(self)
     }
     /// Run `hook` between backward and the optimiser step.
     pub fn with_grad_hook(mut self, hook: &'a mut GradHook<'a>) -> Self {
-        self.grad_hook = Some(hook);
-        self
-    }
-    /// After every epoch, write the resumable state to `path` (atomically).
-    pub fn with_state_file(mut self, path: Option<PathBuf>) -> Self {
-        self.state_file = path;
-        self
-    }
-    /// Continue from `state` instead of epoch 0.
-    pub fn resume(mut self, state: Option<TrainState<L>>) -> Self {
-        self.resume = state;
-        self
-    }
-    /// End the run after the current epoch once `flag` is set; the run then
-    /// returns [`Error::Interrupted`] (after writing the state file, if any).
-    pub fn with_stop_flag(mut self, flag: Option<&'a AtomicBool>) -> Self {
-        self.stop = flag;
+        self.hooks.grad_hook = Some(hook);
         self
     }
     /// Run every step on a rayon worker with the others waiting actively
@@ -422,17 +426,17 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
         let mut since_best = 0usize;
         let mut start = 0;
         if let Some(st) = self.resume.take() {
-            restore_params(params, &st.params)?;
+            params.restore(&st.params)?;
             opt.load_state(&st.optimizer)?;
             ctx.rng = st.ctx_rng;
             batches.set_rng_state(&st.batches_rng)?;
             (start, best, since_best, history, stats) = (st.next_epoch, st.selected, st.since_best, st.history, st.stats);
         }
-        let mut stopped_early = false;
+        // a run that patience had already ended resumes to its end
+        let mut stopped_early = start > 0 && self.cfg.patience.is_some_and(|p| since_best >= p);
         let what = if self.what.is_empty() { String::new() } else { format!(" {}", self.what) };
         for epoch in start..epochs {
-            if start > 0 && epoch == start && self.cfg.patience.is_some_and(|p| since_best >= p) {
-                stopped_early = true;
+            if stopped_early {
                 break;
             }
             let lr = self.cfg.schedule.apply(opt, epoch, epochs);
@@ -440,7 +444,7 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
             let t0 = Instant::now();
             let (mut sum, mut weight) = (0.0, 0.0);
             let clip = self.cfg.clip_grad_norm;
-            let hook = &mut self.grad_hook;
+            let hook = &mut self.hooks.grad_hook;
             let on_worker = self.on_worker;
             batches.for_each(epoch, &mut |b| {
                 let mut run = || -> Result<(f64, f64)> {
@@ -483,47 +487,41 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
                     best = Some(Selected { epoch, score, params: params.snapshot()? });
                 }
             }
-            if let Some(f) = self.on_epoch.as_mut() {
+            if let Some(f) = self.hooks.on_epoch.as_mut() {
                 f(&ev.log);
             }
             history.push(ev.log);
             stats.push(st);
-            let stop = self.stop.is_some_and(|f| f.load(Ordering::SeqCst));
-            if let Some(path) = &self.state_file {
-                let state = TrainState {
+            let stop = self.hooks.stop.is_some_and(|f| f.load(Ordering::SeqCst));
+            if let Some(path) = &self.hooks.state_file {
+                let snapshot = params.snapshot()?;
+                let state = StateRef {
                     next_epoch: epoch + 1,
-                    params: params.snapshot()?,
-                    optimizer: opt.state(),
-                    ctx_rng: ctx.rng.clone(),
-                    batches_rng: batches.rng_state(),
-                    selected: best.clone(),
+                    params: &snapshot,
+                    optimizer: &opt.state(),
+                    ctx_rng: &ctx.rng,
+                    batches_rng: &batches.rng_state(),
+                    selected: best.as_ref(),
                     since_best,
-                    history: history.clone(),
-                    stats: stats.clone(),
+                    history: &history,
+                    stats: &stats,
                 };
                 state.save(path)?;
             }
             if stop {
-                return Err(Error::Interrupted { epoch: epoch + 1, state: self.state_file.clone() });
+                return Err(Error::Interrupted { epoch: epoch + 1, state: self.hooks.state_file.clone() });
             }
-            if self.cfg.patience.is_some_and(|p| since_best >= p) {
-                stopped_early = true;
-                break;
-            }
+            stopped_early = self.cfg.patience.is_some_and(|p| since_best >= p);
         }
         let selected = match best {
             Some(b) => {
-                restore_params(params, &b.params)?;
+                params.restore(&b.params)?;
                 Some((b.epoch, b.score))
             }
             None => None,
         };
         Ok(Fit { history, stats, selected, stopped_early })
     }
-}
-
-fn restore_params(params: &Params, snap: &[(String, Tensor)]) -> Result<()> {
-    params.restore(snap)
 }
 
 #[cfg(test)]
