@@ -283,6 +283,7 @@ fn checkpoint_bytes() -> Vec<u8> {
     let p = Params::new(3);
     GcnConvConfig::new(5, 3).init(&p.pp("convs.0")).expect("gcn layer");
     let meta = CheckpointMeta {
+        model_options: serde_json::Value::Null,
         version: META_VERSION,
         task: "node".into(),
         model: "gcn".into(),

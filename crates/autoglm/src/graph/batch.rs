@@ -63,6 +63,7 @@ impl Batch {
         // so the concatenation is sorted: index directly.
         let mut inner = super::builder::index(total_nodes, src, dst, weighted.then_some(w));
         inner.edge_attrs = batch_attrs(graphs)?;
+        inner.parts = Some(std::sync::Arc::new(super::Parts { node_ptr: node_ptr.clone(), graphs: graphs.iter().map(|&g| g.clone()).collect() }));
         Ok(Batch { graph: Graph::from_inner(inner), node_graph, node_ptr })
     }
 

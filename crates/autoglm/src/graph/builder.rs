@@ -182,5 +182,5 @@ pub(crate) fn index(num_nodes: usize, col_idx: Vec<usize>, dst: Vec<usize>, edge
         t_eid[p] = e;
         fill[s] += 1;
     }
-    Inner { num_nodes, row_ptr, col_idx, dst, edge_weight, t_ptr, t_dst, t_eid, edge_attrs: EdgeAttrs::default(), cache: Cache::default() }
+    Inner { num_nodes, row_ptr, col_idx, dst, edge_weight, t_ptr, t_dst, t_eid, edge_attrs: EdgeAttrs::default(), cache: Cache::default(), parts: None }
 }

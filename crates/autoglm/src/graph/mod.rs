@@ -11,11 +11,14 @@
 
 mod batch;
 mod builder;
+pub mod encodings;
+pub mod pattern;
 pub mod sparse;
 pub mod transform;
 
 pub use batch::Batch;
 pub use builder::GraphBuilder;
+pub use pattern::Pattern;
 
 pub use sparse::CsrMatrix;
 
@@ -49,6 +52,18 @@ pub(crate) struct Inner {
     pub(crate) edge_attrs: EdgeAttrs,
     /// Memoised derived graphs (GCN normalisation and friends).
     pub(crate) cache: transform::Cache,
+    /// For a block-diagonal union ([`Batch`]): the member graphs and their node offsets.
+    pub(crate) parts: Option<Arc<Parts>>,
+}
+
+/// The member graphs of a block-diagonal union, kept so that per-graph
+/// structure (attention patterns, positional encodings) is computed once per
+/// member and memoised there, and so that global attention never crosses graphs.
+#[derive(Debug)]
+pub struct Parts {
+    /// Graph `g`'s nodes are `node_ptr[g]..node_ptr[g+1]`.
+    pub node_ptr: Vec<usize>,
+    pub graphs: Vec<Graph>,
 }
 
 /// Per-edge attributes, in edge-id order: a categorical type (a bond type)
@@ -83,6 +98,13 @@ impl Graph {
     /// Build from `(src, dst)` pairs, validating ids. Duplicates are kept.
     pub fn from_edges(num_nodes: usize, edges: &[(usize, usize)]) -> crate::Result<Graph> {
         GraphBuilder::new(num_nodes).edges(edges.iter().copied()).build()
+    }
+
+    /// A graph from edges already sorted by `(dst, src)` with ids `< num_nodes`
+    /// (callers inside the crate that generate them in order).
+    pub(crate) fn from_sorted(num_nodes: usize, col_idx: Vec<usize>, dst: Vec<usize>) -> Graph {
+        debug_assert!(dst.windows(2).all(|w| w[0] <= w[1]));
+        Graph::from_inner(builder::index(num_nodes, col_idx, dst, None))
     }
 
     pub(crate) fn from_inner(inner: Inner) -> Graph {

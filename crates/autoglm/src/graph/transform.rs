@@ -12,6 +12,8 @@ pub(crate) struct Cache {
     gcn_weighted: OnceLock<Arc<(Graph, Arc<Vec<f32>>)>>,
     self_loops: OnceLock<Graph>,
     mean_weight: OnceLock<Arc<Vec<f32>>>,
+    /// Keyed memo of other derived structure (attention patterns, encodings).
+    pub(crate) memo: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl Graph {

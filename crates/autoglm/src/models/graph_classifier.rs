@@ -53,7 +53,7 @@
 //! ```
 
 use super::ModelKind;
-use crate::graph::Batch;
+use crate::graph::{Batch, Graph};
 use crate::nn::{
     BatchNorm, BatchNormConfig, Ctx, GcnConvConfig, GinConvConfig, Linear, LinearConfig, LinearInit, MlpConfig, Module, NodeInput, Params, SageAggr,
     SageConvConfig,
@@ -283,6 +283,20 @@ pub struct GraphClassifier {
     head: Head,
     in_dim: usize,
     num_classes: usize,
+}
+
+impl GraphClassifier {
+    /// The encoder's notes on how it runs on `g` ([`Module::describe`] of every convolution).
+    ///
+    /// # Errors
+    /// As the encoder's.
+    pub fn describe_encoder(&self, g: &Graph) -> Result<Vec<String>> {
+        let mut out = vec![];
+        for c in &self.convs {
+            out.extend(c.describe(g)?);
+        }
+        Ok(out)
+    }
 }
 
 impl std::fmt::Debug for GraphClassifier {

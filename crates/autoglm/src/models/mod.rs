@@ -2,10 +2,12 @@
 //! node classifier, as a link-prediction encoder and (with a readout) as a
 //! graph classifier, and a registry of model names.
 
+pub mod flow;
 mod gnn;
 pub mod graph_classifier;
 pub mod link;
 pub mod readout;
 pub mod registry;
+pub mod transformer;
 
 pub use gnn::{Activation, Gnn, GnnConfig, ModelKind, MODEL_KINDS};

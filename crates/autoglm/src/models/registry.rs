@@ -79,6 +79,19 @@ impl SearchSpace {
     }
 }
 
+/// The graph transformer's own dimensions beside the common ones.
+fn transformer_space() -> SearchSpace {
+    let choice = |name: &str, v: &[&str]| SearchDim::Choice { name: name.into(), values: v.iter().map(|s| s.to_string()).collect() };
+    SearchSpace::common()
+        .with(SearchDim::Int { name: "layer.attention.heads.local".into(), values: vec![0, 2, 4] })
+        .with(SearchDim::Int { name: "layer.attention.heads.khop".into(), values: vec![0, 2] })
+        .with(SearchDim::Int { name: "layer.attention.heads.global".into(), values: vec![0, 2, 4] })
+        .with(choice("layer.mpnn", &["none", "gcn", "gin", "sage"]))
+        .with(choice("layer.norm", &["layer", "batch", "none"]))
+        .with(choice("pe.kind", &["none", "rwse", "lap"]))
+        .with(choice("jk", &["last", "cat", "max", "attention"]))
+}
+
 /// A model constructor.
 pub type Builder = Arc<dyn Fn(&ModelArgs, &Params) -> Result<Box<dyn Module>> + Send + Sync>;
 
@@ -169,6 +182,9 @@ impl ModelRegistry {
             &["node", "link", "graph"],
             c().with(SearchDim::Choice { name: "train_eps".into(), values: vec!["false".into(), "true".into()] }),
         ));
+        r.entries.push(ModelEntry::new("gt", &["node", "link", "graph"], transformer_space(), |a: &ModelArgs, p: &Params| {
+            Ok(Box::new(crate::models::transformer::GtConfig::from_args(a)?.init(p)?) as Box<dyn Module>)
+        }));
         for name in ["gae", "vgae"] {
             let mut e = builtin_entry(ModelKind::Gcn, &["link"], c());
             e.name = name.into();
@@ -239,10 +255,10 @@ mod tests {
     #[test]
     fn builtins_serve_their_tasks_and_names_are_unique() {
         let r = ModelRegistry::builtin();
-        assert_eq!(r.names(), vec!["gcn", "gat", "sage", "gin", "gae", "vgae"]);
+        assert_eq!(r.names(), vec!["gcn", "gat", "sage", "gin", "gt", "gae", "vgae"]);
         assert!(r.for_task("gat", "graph").is_err());
         assert!(r.for_task("GraphSAGE", "graph").is_ok());
-        assert!(r.for_task("vgae", "node").unwrap_err().to_string().contains("gcn, gat, sage, gin"));
+        assert!(r.for_task("vgae", "node").unwrap_err().to_string().contains("gcn, gat, sage, gin, gt"));
         let mut r2 = r.clone();
         assert!(r2.register(r.get("gcn").unwrap().clone()).is_err());
         assert!(r.get("gin").unwrap().space.get("train_eps").is_some());

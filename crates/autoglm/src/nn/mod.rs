@@ -4,6 +4,7 @@
 //! Architecture invariant: `nn` does no IO; hyper-parameters live in serialisable
 //! `*Config` structs, weights in [`Params`] under stable hierarchical names.
 
+pub mod attention;
 pub mod conv;
 mod input;
 mod linear;

@@ -48,6 +48,15 @@ pub trait Module: Send + Sync {
         let y = self.forward(g, x, ctx)?;
         norm.forward_relu(&y, ctx)
     }
+
+    /// Notes on how the module runs on `g` (for example which attention form
+    /// each head group uses there), for the run's output. None by default.
+    ///
+    /// # Errors
+    /// When the module's structure cannot be built for `g`.
+    fn describe(&self, _g: &Graph) -> Result<Vec<String>> {
+        Ok(vec![])
+    }
 }
 
 impl<M: Module + ?Sized> Module for Box<M> {
@@ -59,6 +68,9 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn forward_norm_relu(&self, g: &Graph, x: &NodeInput, norm: &BatchNorm, ctx: &mut Ctx) -> Result<Tensor> {
         (**self).forward_norm_relu(g, x, norm, ctx)
+    }
+    fn describe(&self, g: &Graph) -> Result<Vec<String>> {
+        (**self).describe(g)
     }
 }
 

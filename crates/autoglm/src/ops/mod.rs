@@ -26,6 +26,7 @@
 //! | [`linear`] | `x Wᵀ + b` in one `gemm`, closed-form backward | `[N, in]`, `[out, in]`, `[out]` → `[N, out]` |
 //! | [`mlp2_bn_relu_train`] | `ReLU(BN(ReLU(BN(z W₁ᵀ + b₁)) W₂ᵀ + b₂))`, fused, training mode | `[N, d]` → `[N, o]` |
 //! | [`bias_add`] | `x + b` per row, one-pass bias gradient | `[N, F]`, `[F]` → `[N, F]` |
+//! | [`pattern_attention`] | `Σ_{e: j→i} softmax_e(s·<q_i, k_j + a_e>) (v_j + a_e)` per head, fused | `q [N, H·C]`, `kv [N, 2H·C]`, `a [P, H·C]` → `[N, H·C]` |
 //! | [`dropout`] | `x ⊙ m / (1-p)` with a seeded mask | any |
 //! | [`const_matmul`] / [`sparse_matmul`] | `X W` for a constant dense / CSR `X` | `W [in, out]` → `[N, out]` |
 //!
@@ -40,6 +41,7 @@ mod linear;
 mod matmul;
 mod mlp;
 mod norm;
+mod pattern_attention;
 mod pool;
 mod propagate;
 mod segment;
@@ -48,13 +50,14 @@ mod softmax;
 mod spmm;
 
 pub use attention::{gat_attention, head_dot};
-pub use dropout::{dropout, mask_mul};
+pub use dropout::{dropout, dropout_mask, mask_mul};
 pub use gather::{gather_dst, gather_src, scatter_dst, scatter_src};
 pub use linear::linear;
 pub use matmul::{const_matmul, sparse_matmul, SparseInput};
 pub use mlp::{mlp2_bn_relu_train, Mlp2Output, Mlp2Params};
 pub(crate) use norm::column_sums;
 pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
+pub use pattern_attention::pattern_attention;
 pub use pool::segment_rows_softmax;
 pub use propagate::propagate;
 pub use segment::{neighbor_max, segment_broadcast, segment_reduce, Reduce, Segments};

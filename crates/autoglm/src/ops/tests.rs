@@ -315,3 +315,110 @@ fn softmax_and_broadcast_keep_their_bits() {
         assert_eq!(bits.as_slice(), *want, "{name}: not the same bits as before");
     }
 }
+
+/// Masked dense attention, one head at a time, in f64: `softmax(scale Q Kᵀ + edge scores) (V + edge values)`
+/// over the pairs of `p` (duplicates counted as often as they occur), zero rows where a query has no pairs.
+fn dense_attention(p: &Graph, q: &[f32], kv: &[f32], a: Option<&[f32]>, mask: Option<&[f32]>, heads: usize, scale: f64) -> Vec<f32> {
+    let n = p.num_nodes();
+    let d = q.len() / n;
+    let c = d / heads;
+    let mut out = vec![0f32; n * d];
+    for h in 0..heads {
+        for i in 0..n {
+            let edges: Vec<usize> = (p.row_ptr()[i]..p.row_ptr()[i + 1]).collect();
+            if edges.is_empty() {
+                continue;
+            }
+            let s: Vec<f64> = edges
+                .iter()
+                .map(|&e| {
+                    let j = p.src()[e];
+                    scale
+                        * (0..c)
+                            .map(|t| q[i * d + h * c + t] as f64 * (kv[j * 2 * d + h * c + t] + a.map_or(0.0, |a| a[e * d + h * c + t])) as f64)
+                            .sum::<f64>()
+                })
+                .collect();
+            let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = s.iter().map(|v| (v - mx).exp()).sum();
+            for (r, &e) in edges.iter().enumerate() {
+                let j = p.src()[e];
+                let w = (s[r] - mx).exp() / z * mask.map_or(1.0, |m| m[e * heads + h] as f64);
+                for t in 0..c {
+                    out[i * d + h * c + t] += (w * (kv[j * 2 * d + d + h * c + t] + a.map_or(0.0, |a| a[e * d + h * c + t])) as f64) as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pattern_attention_hand_computed() {
+    // star: node 0 attends to 1, 2, 3; one head, one channel, q_0 = 1, k_j = j, v_j = 10 j
+    let g = star();
+    let q = t(&[1., 0., 0., 0.], &[4, 1]);
+    let kv = t(&[0., 0., 1., 10., 2., 20., 3., 30.], &[4, 2]);
+    let out = vec(&pattern_attention(&g, &q, &kv, None, 1, 1.0, None).unwrap());
+    let z = 1f32.exp() + 2f32.exp() + 3f32.exp();
+    let want0 = (10. * 1f32.exp() + 20. * 2f32.exp() + 30. * 3f32.exp()) / z;
+    // nodes 1..3 attend to node 0 alone (weight 1): its value 0
+    assert_close(&out, &[want0, 0., 0., 0.], 1e-5, "star attention");
+    // an edge term adds to key and value: with a = -k the scores are equal and the values cancel to 10 j - j
+    let a = t(&[-1., -2., -3., 0., 0., 0.], &[6, 1]);
+    let out = vec(&pattern_attention(&g, &q, &kv, Some(&a), 1, 1.0, None).unwrap());
+    assert_close(&out[..1], &[(9. + 18. + 27.) / 3.], 1e-5, "edge term");
+}
+
+#[test]
+fn pattern_attention_matches_dense_attention_for_every_pattern_and_gradients() {
+    let (n, heads, c) = (9, 2, 3);
+    let d = heads * c;
+    let g = random_graph(n, 25, 60);
+    let q = rand_tensor(&[n, d], 61);
+    let kv = rand_tensor(&[n, 2 * d], 62);
+    let scale = 1.0 / (c as f64).sqrt();
+    let patterns: Vec<(&str, Graph)> = vec![
+        ("local", g.clone()),
+        ("local+self", g.with_self_loops()),
+        ("2-hop", g.khop_pattern(2, 100, 0).unwrap().graph.clone()),
+        ("2-hop sampled", g.khop_pattern(2, 3, 0).unwrap().graph.clone()),
+        ("global", g.full_pattern(false).unwrap().graph.clone()),
+        ("causal", g.full_pattern(true).unwrap().graph.clone()),
+    ];
+    for (name, p) in &patterns {
+        let a = rand_tensor(&[p.num_edges(), d], 63);
+        let mask: Vec<f32> = dropout_mask(p.num_edges() * heads, 0.3, &mut seeded(64));
+        let got = vec(&pattern_attention(p, &q, &kv, None, heads, scale, None).unwrap());
+        assert_close(&got, &dense_attention(p, &vec(&q), &vec(&kv), None, None, heads, scale), 1e-5, name);
+        let got = vec(&pattern_attention(p, &q, &kv, Some(&a), heads, scale, Some(Arc::new(mask.clone()))).unwrap());
+        assert_close(&got, &dense_attention(p, &vec(&q), &vec(&kv), Some(&vec(&a)), Some(&mask), heads, scale), 1e-5, name);
+        check_grad(&[q.clone(), kv.clone()], |v| pattern_attention(p, &v[0], &v[1], None, heads, scale, None), 1e-2, 3e-3);
+        let m = Arc::new(mask);
+        check_grad(&[q.clone(), kv.clone(), a], |v| pattern_attention(p, &v[0], &v[1], Some(&v[2]), heads, scale, Some(m.clone())), 1e-2, 3e-3);
+    }
+    // bad shapes are errors, not panics
+    assert!(pattern_attention(&g, &q, &q, None, heads, scale, None).is_err());
+    assert!(pattern_attention(&g, &q, &kv, None, 4, scale, None).is_err());
+}
+
+#[test]
+fn pattern_attention_bits_do_not_depend_on_threads() {
+    let g = random_graph(40, 300, 70);
+    let p = g.khop_pattern(2, 20, 0).unwrap().graph.clone();
+    let run = || {
+        let q = rand_tensor(&[40, 8], 71).to_dtype(candle_core::DType::F32).unwrap();
+        let kv = rand_tensor(&[40, 16], 72);
+        let a = rand_tensor(&[p.num_edges(), 8], 73);
+        let (qv, kvv, av) =
+            (candle_core::Var::from_tensor(&q).unwrap(), candle_core::Var::from_tensor(&kv).unwrap(), candle_core::Var::from_tensor(&a).unwrap());
+        let out = pattern_attention(&p, &qv, &kvv, Some(&av), 2, 0.5, None).unwrap();
+        let loss = (&out * &rand_tensor(&[40, 8], 74)).unwrap().sum_all().unwrap();
+        let gr = loss.backward().unwrap();
+        let bits = |t: &Tensor| vec(t).iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        (bits(&out), bits(gr.get(&qv).unwrap()), bits(gr.get(&kvv).unwrap()), bits(gr.get(&av).unwrap()))
+    };
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(run);
+    assert!(one == three, "1 and 3 threads give the same bits");
+}

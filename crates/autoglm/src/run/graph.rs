@@ -47,20 +47,14 @@ fn graph_config(job: &JobSpec, entry: &ModelEntry, seed: Option<u64>) -> Result<
 
 /// The classifier of `entry`: the GIN-paper classifier for the built-in
 /// convolutions, or the same readout and head around a registered encoder.
-fn build(entry: &ModelEntry, cfg: &GraphTrainConfig, p: &Params, in_dim: usize, classes: usize) -> Result<GraphClassifier> {
+fn build(entry: &ModelEntry, cfg: &GraphTrainConfig, opts: &serde_json::Value, p: &Params, in_dim: usize, classes: usize) -> Result<GraphClassifier> {
     if entry.builtin.is_some() {
         return cfg.model.init(in_dim, classes, p);
     }
     let m = &cfg.model;
     let enc_in = if m.input_mlp { m.hidden_dim } else { in_dim };
-    let args = ModelArgs {
-        in_dim: enc_in,
-        out_dim: m.hidden_dim,
-        hidden_dim: m.hidden_dim,
-        num_layers: m.num_conv_layers(),
-        dropout: 0.0,
-        options: serde_json::Value::Null,
-    };
+    let args =
+        ModelArgs { in_dim: enc_in, out_dim: m.hidden_dim, hidden_dim: m.hidden_dim, num_layers: m.num_conv_layers(), dropout: 0.0, options: opts.clone() };
     let encoder = entry.build(&args, &p.pp("convs.0"))?;
     m.init_with_encoder(in_dim, classes, p, encoder)
 }
@@ -112,6 +106,16 @@ impl Task for GraphTask {
             cfg.batch_size
         ));
         env.note(format!("{}; folds: {source}", protocol.describe()));
+        let opts = job.run_file.model_options()?;
+        if entry.builtin.is_none() {
+            // how the encoder runs on these graphs (attention forms, pattern sizes), from a throwaway build
+            let probe = build(entry, &cfg, &opts, &Params::new(0), ds.num_node_features.max(1), ds.num_classes.max(2))?;
+            let all: Vec<&crate::graph::Graph> = ds.graphs.iter().map(|g| &g.graph).collect();
+            let batch = crate::graph::Batch::from_graphs(&all)?;
+            for line in probe.describe_encoder(&batch.graph)? {
+                env.note(line);
+            }
+        }
         let num_folds = folds.len();
         let mut results: Vec<FoldResult> = Vec::with_capacity(num_folds);
         for (k, fold) in folds.iter().enumerate() {
@@ -122,7 +126,7 @@ impl Task for GraphTask {
                 progress.step(log.epoch as u64 + 1, &format!("loss {:.4}{val} test {}", log.loss, pct(Some(log.test_acc))));
             };
             let hooks = Hooks { on_epoch: Some(&mut on_epoch), stop: env.stop, ..Hooks::default() };
-            let (res, model): (FoldResult, GraphModel) = train_fold_module(&ds, fold, k, protocol, &cfg, |p, d, c| build(entry, &cfg, p, d, c), hooks)?;
+            let (res, model): (FoldResult, GraphModel) = train_fold_module(&ds, fold, k, protocol, &cfg, |p, d, c| build(entry, &cfg, &opts, p, d, c), hooks)?;
             env.progress.finish();
             env.progress.note(&format!(
                 "fold {}/{num_folds}: test {} (epoch {}){}, {:.1} ms/epoch",
@@ -144,6 +148,7 @@ impl Task for GraphTask {
                         num_classes: Some(ds.num_classes),
                         train: serde_json::to_value(&model.config)?,
                         encoding: encoding_json,
+                        model_options: job.run_file.model_options()?,
                     };
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {} (the model of fold 1)", path.display()));
@@ -241,7 +246,7 @@ impl Task for GraphTask {
             ));
         }
         let params = Params::new(0);
-        let classifier = build(entry, &cfg, &params, meta.in_dim, classes)?;
+        let classifier = build(entry, &cfg, &meta.model_options, &params, meta.in_dim, classes)?;
         ck.load_into(&params)?;
         let model = GraphModel { config: cfg, params, classifier };
         let all: Vec<usize> = (0..ds.graphs.len()).collect();

@@ -35,23 +35,13 @@ fn protocol(cfg: &LinkTrainConfig) -> String {
 }
 
 /// A registered (not built-in) model as the link encoder: `in_dim` to `latent_dim`.
-fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig) -> Option<Box<EncoderBuilder>> {
+fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig, opts: &serde_json::Value) -> Option<Box<EncoderBuilder>> {
     if entry.builtin.is_some() {
         return None;
     }
-    let (e, enc) = (entry.clone(), cfg.encoder.clone());
+    let (e, enc, opts) = (entry.clone(), cfg.encoder.clone(), opts.clone());
     Some(Box::new(move |p: &crate::nn::Params, in_dim: usize, latent: usize| {
-        e.build(
-            &ModelArgs {
-                in_dim,
-                out_dim: latent,
-                hidden_dim: enc.hidden_dim,
-                num_layers: enc.num_layers,
-                dropout: enc.dropout,
-                options: serde_json::Value::Null,
-            },
-            p,
-        )
+        e.build(&ModelArgs { in_dim, out_dim: latent, hidden_dim: enc.hidden_dim, num_layers: enc.num_layers, dropout: enc.dropout, options: opts.clone() }, p)
     }))
 }
 
@@ -141,7 +131,8 @@ impl Task for LinkTask {
                 |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
             let hooks =
                 Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
-            let (res, model) = match registered_encoder(entry, &cfg) {
+            let opts = job.run_file.model_options()?;
+            let (res, model) = match registered_encoder(entry, &cfg, &opts) {
                 Some(b) => train_encoder(&data, &cfg, Some(&*b), hooks)?,
                 None => train_with_hooks(&data, &cfg, hooks)?,
             };
@@ -158,6 +149,7 @@ impl Task for LinkTask {
                         num_classes: None,
                         train: serde_json::to_value(&saved)?,
                         encoding: json!({"num_nodes": data.split.num_nodes, "features": data.features}),
+                        model_options: job.run_file.model_options()?,
                     };
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {}", path.display()));
@@ -223,7 +215,7 @@ impl Task for LinkTask {
             ));
         }
         let entry = env.models.for_task(&meta.model, "link")?;
-        let model = match registered_encoder(entry, &cfg) {
+        let model = match registered_encoder(entry, &cfg, &meta.model_options) {
             Some(b) => LinkModel::with_encoder(&cfg.model_config(), meta.in_dim, cfg.seed, &*b)?,
             None => LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?,
         };

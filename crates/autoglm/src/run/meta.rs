@@ -31,6 +31,9 @@ pub struct CheckpointMeta {
     /// labels; link task: the feature source and node count).
     #[serde(default)]
     pub encoding: serde_json::Value,
+    /// The run file's `[model]` options the model was built with (registered models).
+    #[serde(default)]
+    pub model_options: serde_json::Value,
 }
 
 fn missing(path: &Path, field: &str, what: &str) -> Error {
@@ -123,6 +126,7 @@ impl CheckpointMeta {
             num_classes,
             train,
             encoding: serde_json::Value::Object(encoding),
+            model_options: serde_json::Value::Null,
         })
     }
 

@@ -40,12 +40,12 @@ pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrain
     Ok(cfg)
 }
 
-fn build(entry: &ModelEntry, cfg: &NodeTrainConfig, p: &Params, in_dim: usize, out_dim: usize) -> Result<Box<dyn Module>> {
+fn build(entry: &ModelEntry, cfg: &NodeTrainConfig, opts: &serde_json::Value, p: &Params, in_dim: usize, out_dim: usize) -> Result<Box<dyn Module>> {
     if entry.builtin.is_some() {
         return Ok(Box::new(cfg.model.init(in_dim, out_dim, p)?));
     }
     let m = &cfg.model;
-    entry.build(&ModelArgs { in_dim, out_dim, hidden_dim: m.hidden_dim, num_layers: m.num_layers, dropout: m.dropout, options: serde_json::Value::Null }, p)
+    entry.build(&ModelArgs { in_dim, out_dim, hidden_dim: m.hidden_dim, num_layers: m.num_layers, dropout: m.dropout, options: opts.clone() }, p)
 }
 
 impl Task for NodeTask {
@@ -87,6 +87,7 @@ impl Task for NodeTask {
         if data.split.test.is_empty() {
             env.note("the split has no test nodes: test metrics are n/a");
         }
+        let opts = job.run_file.model_options()?;
         let mut results: Vec<RunResult> = vec![];
         for k in 0..r.runs {
             let cfg = NodeTrainConfig { seed: first_seed + k, ..base.clone() };
@@ -96,9 +97,12 @@ impl Task for NodeTask {
                 |log: &crate::tasks::node::EpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val {}", log.loss, pct(log.val_acc)));
             let hooks =
                 Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
-            let (res, model): (RunResult, NodeModel<Box<dyn Module>>) = train_module(&data, &cfg, |p, d, c| build(entry, &cfg, p, d, c), hooks)?;
+            let (res, model): (RunResult, NodeModel<Box<dyn Module>>) = train_module(&data, &cfg, |p, d, c| build(entry, &cfg, &opts, p, d, c), hooks)?;
             env.progress.finish();
             if k == 0 {
+                for line in model.model.describe(&data.graph)? {
+                    env.note(line);
+                }
                 if let Some(path) = &job.checkpoint {
                     let meta = CheckpointMeta {
                         version: META_VERSION,
@@ -109,6 +113,7 @@ impl Task for NodeTask {
                         num_classes: Some(data.num_classes),
                         train: serde_json::to_value(&cfg)?,
                         encoding: serde_json::Value::Null,
+                        model_options: job.run_file.model_options()?,
                     };
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {}", path.display()));
@@ -172,7 +177,7 @@ impl Task for NodeTask {
         }
         let classes = meta.num_classes.unwrap_or(0);
         let params = Params::new(cfg.seed);
-        let model = build(entry, &cfg, &params, meta.in_dim, classes)?;
+        let model = build(entry, &cfg, &meta.model_options, &params, meta.in_dim, classes)?;
         ck.load_into(&params)?;
         let model = NodeModel { config: cfg, params, model };
         let pred = model.predict(&graph, &x)?;

@@ -29,6 +29,10 @@ pub struct RunFile {
     /// Kept as a TOML value; each task deserialises it into its own config type.
     #[serde(default)]
     pub train: Option<toml::Value>,
+    /// The model's own options (a registered model's, such as the graph
+    /// transformer's head groups and encodings), passed as `ModelArgs::options`.
+    #[serde(default)]
+    pub model: Option<toml::Value>,
 }
 
 /// The `[run]` section.
@@ -80,6 +84,18 @@ impl RunFile {
                     Error::config("[train]", "run file", format!("{}; see the task's training configuration for the keys it accepts", e.message().trim()))
                 })
             }
+        }
+    }
+
+    /// The `[model]` section as JSON (`null` without one).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when it is not a table.
+    pub fn model_options(&self) -> Result<serde_json::Value> {
+        match &self.model {
+            None => Ok(serde_json::Value::Null),
+            Some(v) if v.is_table() => serde_json::to_value(v).map_err(|e| Error::config("[model]", "run file", e.to_string())),
+            Some(_) => Err(Error::config("[model]", "run file", "must be a table of the model's options")),
         }
     }
 
