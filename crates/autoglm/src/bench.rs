@@ -79,6 +79,8 @@ pub struct EpochTiming {
     pub median_ms: f64,
     pub min_ms: f64,
     pub epochs: usize,
+    /// Trainable scalars of the model.
+    pub num_params: usize,
     /// Peak resident memory while this model ran, bytes (Linux; 0 elsewhere).
     pub peak_rss_bytes: u64,
 }
@@ -105,13 +107,25 @@ pub struct TimingSpec {
 /// # Errors
 /// [`crate::Error::Config`] for `spec.epochs == 0`; model and training errors.
 pub fn time_epochs(data: &NodeData, cfg: &GnnConfig, spec: TimingSpec) -> Result<EpochTiming> {
+    let mut t = time_module_epochs(data, &|p: &Params| Ok(Box::new(cfg.init(data.x.dim(), data.num_classes, p)?) as Box<dyn Module>), spec)?;
+    t.model = cfg.model.to_string();
+    Ok(t)
+}
+
+/// [`time_epochs`] for any model `build` makes (from `data.x.dim()` columns to
+/// `data.num_classes`); `model` is left empty for the caller to name, and
+/// `num_params` counts the trainable scalars.
+///
+/// # Errors
+/// As [`time_epochs`].
+pub fn time_module_epochs(data: &NodeData, build: &dyn Fn(&Params) -> Result<Box<dyn Module>>, spec: TimingSpec) -> Result<EpochTiming> {
     let TimingSpec { lr, weight_decay, warmup, epochs, all_nodes_loss, seed } = spec;
     if epochs == 0 {
         return Err(crate::Error::config("epochs", 0, "time at least one epoch"));
     }
     reset_peak_rss();
     let params = Params::new(seed);
-    let model = cfg.init(data.x.dim(), data.num_classes, &params)?;
+    let model = build(&params)?;
     let oc = OptimizerConfig::adam(lr).with_weight_decay(weight_decay);
     let mut opt = oc.build(vec![oc.group("all", params.trainable())])?;
     let ids: Vec<usize> = if all_nodes_loss { (0..data.graph.num_nodes()).collect() } else { data.split.train.clone() };
@@ -128,7 +142,8 @@ pub fn time_epochs(data: &NodeData, cfg: &GnnConfig, spec: TimingSpec) -> Result
     let mut times: Vec<f64> = fit.stats[warmup..].iter().map(|s| s.step_ms).collect();
     times.sort_by(|a, b| a.total_cmp(b));
     Ok(EpochTiming {
-        model: cfg.model.to_string(),
+        model: String::new(),
+        num_params: params.num_parameters(),
         dataset: String::new(),
         median_ms: crate::eval::stats::median(&times),
         min_ms: times[0],
@@ -136,6 +151,9 @@ pub fn time_epochs(data: &NodeData, cfg: &GnnConfig, spec: TimingSpec) -> Result
         peak_rss_bytes: peak_rss(),
     })
 }
+
+/// Builds an encoder under the given parameters from an input width.
+pub type EncoderBuild<'a> = dyn Fn(&Params, usize) -> Result<Box<dyn Module>> + 'a;
 
 /// Timing of GIN training epochs (see [`bench_gin_epoch`]).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -152,7 +170,9 @@ pub struct EpochBench {
     pub epoch_ms: Vec<f64>,
     /// Rayon worker threads.
     pub threads: usize,
-    /// The model that was timed.
+    /// Trainable scalars.
+    pub num_params: usize,
+    /// The model that was timed (its convolutions replaced by the encoder when one was given).
     pub model: GraphClassifierConfig,
 }
 
@@ -169,6 +189,22 @@ pub const BENCH_WARMUP: usize = 2;
 /// # Errors
 /// [`Error::Config`] for `epochs == 0`, `batch_size == 0` or an empty dataset.
 pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed: u64) -> Result<EpochBench> {
+    bench_graph_epoch(ds, batch_size, epochs, seed, None)
+}
+
+/// [`bench_gin_epoch`] with `encoder` (built under `convs.0` from its input
+/// width to `hidden_dim`) in place of the GIN layers, inside the same classifier
+/// (input MLP, per-layer readouts); `None` is the GIN itself.
+///
+/// # Errors
+/// As [`bench_gin_epoch`], and the encoder's.
+pub fn bench_graph_epoch(
+    ds: &GraphDataset,
+    batch_size: usize,
+    epochs: usize,
+    seed: u64,
+    encoder: Option<&EncoderBuild<'_>>,
+) -> Result<EpochBench> {
     if epochs == 0 {
         return Err(Error::config("epochs", 0, "time at least one epoch"));
     }
@@ -177,7 +213,16 @@ pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed
     }
     let cfg = GraphTrainConfig { batch_size, ..GraphTrainConfig::recipe(ModelKind::Gin) };
     cfg.validate()?;
-    let model = GraphModel::new(&cfg, ds.num_node_features, ds.num_classes, seed)?;
+    let model = match encoder {
+        None => GraphModel::new(&cfg, ds.num_node_features, ds.num_classes, seed)?,
+        Some(build) => {
+            let params = Params::new(seed);
+            let enc_in = if cfg.model.input_mlp { cfg.model.hidden_dim } else { ds.num_node_features };
+            let enc = build(&params.pp("convs.0"), enc_in)?;
+            let classifier = cfg.model.init_with_encoder(ds.num_node_features, ds.num_classes, &params, enc)?;
+            GraphModel { config: cfg.clone(), params, classifier }
+        }
+    };
     let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", model.params.trainable())])?;
     let mut batches = GraphMiniBatches::new(ds, (0..ds.graphs.len()).collect(), batch_size, None, seed)?;
     let mut ctx = Ctx::train(derive(seed, 1));
@@ -202,6 +247,7 @@ pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed
         ms_max: times.iter().copied().fold(0.0, f64::max),
         epoch_ms: times,
         threads: rayon::current_num_threads(),
+        num_params: model.params.num_parameters(),
         model: cfg.model,
     })
 }

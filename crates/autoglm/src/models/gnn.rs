@@ -2,7 +2,8 @@
 //! between them, in the recipes of the GCN, GAT, GraphSAGE and GIN papers.
 
 use crate::graph::Graph;
-use crate::nn::{Ctx, GatConvConfig, GcnConvConfig, GinConvConfig, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
+use crate::models::flow::{Jk, JumpingKnowledge};
+use crate::nn::{Ctx, GatConvConfig, GcnConvConfig, GinConvConfig, Linear, LinearConfig, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
 use crate::{Error, Result};
 use candle_core::Tensor;
 
@@ -79,6 +80,13 @@ pub struct GnnConfig {
     pub train_eps: bool,
     /// GIN: batch norm inside the MLPs.
     pub batch_norm: bool,
+    /// Residual connections `h + layer(h)` around every hidden layer whose
+    /// input and output widths match (default false).
+    pub residual: bool,
+    /// Jumping knowledge over the layers' outputs (default `last`: the plain
+    /// stack). Otherwise every layer is hidden and a linear `jk_out` maps the
+    /// combination to the output width.
+    pub jk: Jk,
 }
 
 impl Default for GnnConfig {
@@ -106,6 +114,8 @@ impl GnnConfig {
             activation: Activation::Relu,
             train_eps: false,
             batch_norm: false,
+            residual: false,
+            jk: Jk::Last,
         };
         match model {
             // The original GAT code also drops the projected features (p = 0.6) before
@@ -138,9 +148,11 @@ impl GnnConfig {
     pub fn init(&self, in_dim: usize, out_dim: usize, p: &Params) -> Result<Gnn> {
         self.validate()?;
         let mut layers = Vec::with_capacity(self.num_layers);
+        let mut widths = Vec::with_capacity(self.num_layers);
         let mut d = in_dim;
+        let plain = self.jk == Jk::Last;
         for i in 0..self.num_layers {
-            let last = i + 1 == self.num_layers;
+            let last = plain && i + 1 == self.num_layers;
             let lp = p.pp(format!("layers.{i}"));
             let (layer, out): (Box<dyn Module>, usize) = match self.model {
                 ModelKind::Gcn => {
@@ -170,9 +182,17 @@ impl GnnConfig {
                 }
             };
             layers.push(layer);
+            widths.push((d, out));
             d = out;
         }
-        Ok(Gnn { cfg: self.clone(), layers, out_dim: d })
+        let (jk, jk_out, out_dim) = if plain {
+            (None, None, d)
+        } else {
+            let jk = JumpingKnowledge::new(self.jk, self.num_layers, d, &p.pp("jk"))?;
+            let lin = LinearConfig::new(jk.out_dim(), out_dim).init(&p.pp("jk_out"))?;
+            (Some(jk), Some(lin), out_dim)
+        };
+        Ok(Gnn { cfg: self.clone(), layers, widths, jk, jk_out, out_dim })
     }
 }
 
@@ -180,6 +200,10 @@ impl GnnConfig {
 pub struct Gnn {
     cfg: GnnConfig,
     layers: Vec<Box<dyn Module>>,
+    /// `(input, output)` width of every layer.
+    widths: Vec<(usize, usize)>,
+    jk: Option<JumpingKnowledge>,
+    jk_out: Option<Linear>,
     out_dim: usize,
 }
 
@@ -192,7 +216,14 @@ impl std::fmt::Debug for Gnn {
 impl Module for Gnn {
     /// Output of the last layer, `[num_nodes, out_dim]`.
     fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
-        Ok(self.forward_all(g, x, ctx)?.pop().expect("at least one layer"))
+        let mut outs = self.forward_all(g, x, ctx)?;
+        match (&self.jk, &self.jk_out) {
+            (Some(jk), Some(lin)) => {
+                let z = ctx.dropout(&jk.forward(&outs)?, self.cfg.dropout)?;
+                lin.forward(&z)
+            }
+            _ => Ok(outs.pop().expect("at least one layer")),
+        }
     }
 }
 
@@ -210,12 +241,17 @@ impl Gnn {
         let mut h = ctx.dropout_input(x, self.cfg.dropout)?;
         let mut outs = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let hidden = i + 1 < self.layers.len();
+            let hidden = i + 1 < self.layers.len() || self.jk.is_some();
+            let skip = self.cfg.residual && hidden && self.widths[i].0 == self.widths[i].1;
+            let h_in = if skip { Some(h.to_tensor()?) } else { None };
             let relu = hidden && self.cfg.activation == Activation::Relu;
             let mut y = if relu { layer.forward_relu(g, &h, ctx)? } else { layer.forward(g, &h, ctx)? };
             if hidden {
                 if self.cfg.activation == Activation::Elu {
                     y = y.elu(1.0)?;
+                }
+                if let Some(r) = h_in {
+                    y = (y + r)?;
                 }
                 outs.push(y.clone());
                 h = NodeInput::Hidden(ctx.dropout(&y, self.cfg.dropout)?);

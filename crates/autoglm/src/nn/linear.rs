@@ -94,6 +94,24 @@ impl Linear {
         }
         Ok(x.matmul(&self.weight.t()?)?)
     }
+    /// The map onto some of the outputs of some linears: the rows
+    /// `off..off + width` of each `(linear, off, width)`, stacked (gradients
+    /// flow back into the originals). All must share the input width; biases
+    /// are kept when every part has one.
+    ///
+    /// # Errors
+    /// Row ranges out of bounds, or mismatched input widths.
+    pub fn select_rows(parts: &[(&Linear, usize, usize)]) -> Result<Linear> {
+        let ws: Vec<Tensor> = parts.iter().map(|(l, off, w)| l.weight.narrow(0, *off, *w)).collect::<candle_core::Result<_>>()?;
+        let with_bias = parts.iter().all(|(l, _, _)| l.bias.is_some());
+        let bias = if with_bias {
+            let bs: Vec<Tensor> = parts.iter().map(|(l, off, w)| l.bias.as_ref().expect("checked").narrow(0, *off, *w)).collect::<candle_core::Result<_>>()?;
+            Some(Tensor::cat(&bs, 0)?.contiguous()?)
+        } else {
+            None
+        };
+        Ok(Linear { weight: Tensor::cat(&ws, 0)?.contiguous()?, bias })
+    }
     /// The bias, if any.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()

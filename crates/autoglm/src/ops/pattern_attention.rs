@@ -51,7 +51,7 @@ impl PatternAttention {
         if self.p.num_nodes() != n {
             candle_core::bail!("pattern_attention: the pattern has {} nodes, the queries {n}", self.p.num_nodes());
         }
-        if self.heads == 0 || d % self.heads != 0 || dkv != 2 * d {
+        if self.heads == 0 || !d.is_multiple_of(self.heads) || dkv != 2 * d {
             candle_core::bail!("pattern_attention: q [N, {d}] must split into {} heads and kv be [N, {}], got [N, {dkv}]", self.heads, 2 * d);
         }
         if let Some(ed) = e {

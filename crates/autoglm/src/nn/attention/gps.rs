@@ -103,7 +103,7 @@ impl GpsConfig {
             Mpnn::Sage => Some(Box::new(SageConvConfig::new(d, d).init(&mp)?)),
             Mpnn::Gin => Some(Box::new(GinConvConfig::new(MlpConfig::new(vec![d, d, d])).init(&mp)?)),
             Mpnn::Gat => {
-                if d % 4 != 0 {
+                if !d.is_multiple_of(4) {
                     return Err(Error::config("mpnn", "gat", format!("the GAT branch splits the width {d} into 4 heads; use a multiple of 4")));
                 }
                 Some(Box::new(GatConvConfig::new(d, d / 4, 4).with_dropout(0.0).init(&mp)?))

@@ -199,7 +199,7 @@ impl MgaConfig {
         if self.out_dim == 0 || self.in_dim == 0 {
             return Err(Error::config("attention width", format!("{} -> {}", self.in_dim, self.out_dim), "widths must be positive"));
         }
-        if self.out_dim % h != 0 {
+        if !self.out_dim.is_multiple_of(h) {
             return Err(Error::config(
                 "heads",
                 format!("{h} heads"),
@@ -506,29 +506,26 @@ impl MultiGranularityAttention {
         }
         let c = cfg.head_dim();
         let scale = 1.0 / (c as f64).sqrt();
-        let q = self.q.forward_input(x)?;
-        let k = self.k.forward_input(x)?;
-        let v = self.v.forward_input(x)?;
+        // each group projects only its own columns: its queries, and its keys and values as one [k | v] map
+        let q_of = |off: usize, w: usize| -> Result<Tensor> { Linear::select_rows(&[(&self.q, off, w)])?.forward_input(x) };
+        let kv_of = |off: usize, w: usize| -> Result<Tensor> { Linear::select_rows(&[(&self.k, off, w), (&self.v, off, w)])?.forward_input(x) };
         let mut parts = Vec::with_capacity(3);
         let mut off = 0;
         if cfg.heads.local > 0 {
             let w = cfg.heads.local * c;
             let lp = self.local_pattern(g)?;
             let (pat, from) = (&lp.0, &lp.1);
-            let (mut ql, mut kl, mut vl) = (cols(&q, off, w)?, cols(&k, off, w)?, cols(&v, off, w)?);
+            let (mut ql, mut kv) = (q_of(off, w)?, kv_of(off, w)?);
             if let Some(vn) = &self.virtual_node {
                 // one extra row per graph: the virtual node's input is its vector plus the graph's mean input
                 let seg = Segments::new(g.node_segments())?;
                 let xv = segment_reduce(&seg, &x.to_tensor()?, Reduce::Mean)?.broadcast_add(vn)?;
                 let xv = NodeInput::Hidden(xv);
-                let kvn = cols(&self.k.forward_input(&xv)?, off, w)?;
-                let vvn = cols(&self.v.forward_input(&xv)?, off, w)?;
+                let kvn = Linear::select_rows(&[(&self.k, off, w), (&self.v, off, w)])?.forward_input(&xv)?;
                 let zeros = Tensor::zeros((seg.len(), w), DType::F32, &Device::Cpu)?;
                 ql = Tensor::cat(&[&ql, &zeros], 0)?;
-                kl = Tensor::cat(&[&kl, &kvn], 0)?;
-                vl = Tensor::cat(&[&vl, &vvn], 0)?;
+                kv = Tensor::cat(&[&kv, &kvn], 0)?;
             }
-            let kv = Tensor::cat(&[&kl, &vl], 1)?;
             let a = self.edge_term(g, from)?;
             let mask = self.mask(ctx, pat.num_edges(), cfg.heads.local);
             let o = pattern_attention(pat, &ql, &kv, a.as_ref(), cfg.heads.local, scale, mask)?;
@@ -537,28 +534,27 @@ impl MultiGranularityAttention {
         }
         if cfg.heads.khop > 0 {
             let w = cfg.heads.khop * c;
-            let (qh, kh, vh) = (cols(&q, off, w)?, cols(&k, off, w)?, cols(&v, off, w)?);
+            let (qh, kv) = (q_of(off, w)?, kv_of(off, w)?);
             parts.push(match cfg.khop_form {
                 KhopForm::Pattern => {
                     let p = self.khop_pattern(g)?;
-                    let kv = Tensor::cat(&[&kh, &vh], 1)?;
                     let mask = self.mask(ctx, p.pairs(), cfg.heads.khop);
                     pattern_attention(&p.graph, &qh, &kv, None, cfg.heads.khop, scale, mask)?
                 }
-                KhopForm::HopTokens => hop_tokens(g, &qh, &kh, &vh, cfg.k, cfg.heads.khop, scale)?,
+                KhopForm::HopTokens => hop_tokens(g, &qh, &cols(&kv, 0, w)?, &cols(&kv, w, w)?, cfg.k, cfg.heads.khop, scale)?,
             });
             off += w;
         }
         if cfg.heads.global > 0 {
             let w = cfg.heads.global * c;
-            let (qg, kg, vg) = (cols(&q, off, w)?, cols(&k, off, w)?, cols(&v, off, w)?);
+            let (qg, kv) = (q_of(off, w)?, kv_of(off, w)?);
             let h = cfg.heads.global;
             parts.push(if self.use_exact_global(g)? {
                 let p = g.full_pattern(cfg.causal)?;
-                let kv = Tensor::cat(&[&kg, &vg], 1)?;
                 let mask = self.mask(ctx, p.pairs(), h);
                 pattern_attention(&p.graph, &qg, &kv, None, h, scale, mask)?
             } else {
+                let (kg, vg) = (cols(&kv, 0, w)?, cols(&kv, w, w)?);
                 let seg = g.node_segments();
                 let mut outs = Vec::with_capacity(seg.len() - 1);
                 for win in seg.windows(2) {
