@@ -198,13 +198,7 @@ pub fn bench_gin_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed
 ///
 /// # Errors
 /// As [`bench_gin_epoch`], and the encoder's.
-pub fn bench_graph_epoch(
-    ds: &GraphDataset,
-    batch_size: usize,
-    epochs: usize,
-    seed: u64,
-    encoder: Option<&EncoderBuild<'_>>,
-) -> Result<EpochBench> {
+pub fn bench_graph_epoch(ds: &GraphDataset, batch_size: usize, epochs: usize, seed: u64, encoder: Option<&EncoderBuild<'_>>) -> Result<EpochBench> {
     if epochs == 0 {
         return Err(Error::config("epochs", 0, "time at least one epoch"));
     }

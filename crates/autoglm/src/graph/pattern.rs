@@ -2,7 +2,7 @@
 //! scores, as a [`Graph`] whose in-edges of node `i` are the keys `i` attends
 //! to (`src -> dst` = key -> query, the same convention as message passing).
 //!
-//! - the *local* pattern is the graph itself (see [`Graph::causal`] for the
+//! - the *local* pattern is the graph itself (see [`Graph::causal_edge_ids`] for the
 //!   causal variant);
 //! - [`Graph::khop_pattern`]: every node within `k` hops (along in-edges),
 //!   itself included, with a seeded sample where a node has too many;

@@ -23,7 +23,6 @@
 //! the number of threads.
 
 use super::linear::with_f32;
-use super::softmax::softmax_block;
 use super::{dims2, f32_slice, prep};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
@@ -38,12 +37,33 @@ struct PatternAttention {
     mask: Option<Arc<Vec<f32>>>,
 }
 
+/// `<a, b + e>` with 8 independent partial sums (so the compiler can keep them
+/// in one vector register), added in a fixed order: the same bits on every thread.
 #[inline]
 fn dot(a: &[f32], b: &[f32], e: Option<&[f32]>) -> f32 {
+    let mut acc = [0f32; 8];
+    let n8 = a.len() / 8 * 8;
     match e {
-        None => a.iter().zip(b).map(|(x, y)| x * y).sum(),
-        Some(e) => a.iter().zip(b).zip(e).map(|((x, y), z)| x * (y + z)).sum(),
+        None => {
+            for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+                for l in 0..8 {
+                    acc[l] += ca[l] * cb[l];
+                }
+            }
+        }
+        Some(e) => {
+            for ((ca, cb), ce) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)).zip(e[..n8].chunks_exact(8)) {
+                for l in 0..8 {
+                    acc[l] += ca[l] * (cb[l] + ce[l]);
+                }
+            }
+        }
     }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for t in n8..a.len() {
+        s += a[t] * (b[t] + e.map_or(0.0, |e| e[t]));
+    }
+    s
 }
 
 impl PatternAttention {
@@ -67,17 +87,47 @@ impl PatternAttention {
         Ok(d / self.heads)
     }
 
-    /// `α` of query `i` into `o` (`deg × H`).
+    /// `α` of query `i` into `o` (`deg × H`): every key row is read once (all
+    /// heads' scores of a key together), then a softmax per head down the block.
     fn alpha(&self, i: usize, o: &mut [f32], q: &[f32], kv: &[f32], a: Option<&[f32]>, c: usize) {
         let (ptr, col) = (self.p.row_ptr(), self.p.col_idx());
-        let (lo, d) = (ptr[i], self.heads * c);
+        let (lo, h) = (ptr[i], self.heads);
+        let d = h * c;
         let qi = &q[i * d..(i + 1) * d];
-        softmax_block(o, self.heads, |r, h| {
+        for (r, orow) in o.chunks_exact_mut(h).enumerate() {
             let j = col[lo + r];
-            let kj = &kv[j * 2 * d + h * c..j * 2 * d + (h + 1) * c];
-            let ae = a.map(|a| &a[(lo + r) * d + h * c..(lo + r) * d + (h + 1) * c]);
-            self.scale * dot(&qi[h * c..(h + 1) * c], kj, ae)
-        });
+            let kj = &kv[j * 2 * d..j * 2 * d + d];
+            match a {
+                None => {
+                    for (k, v) in orow.iter_mut().enumerate() {
+                        *v = self.scale * dot(&qi[k * c..(k + 1) * c], &kj[k * c..(k + 1) * c], None);
+                    }
+                }
+                Some(a) => {
+                    let ae = &a[(lo + r) * d..(lo + r + 1) * d];
+                    for (k, v) in orow.iter_mut().enumerate() {
+                        *v = self.scale * dot(&qi[k * c..(k + 1) * c], &kj[k * c..(k + 1) * c], Some(&ae[k * c..(k + 1) * c]));
+                    }
+                }
+            }
+        }
+        let rows = o.len() / h;
+        for k in 0..h {
+            let mut m = f32::NEG_INFINITY;
+            for r in 0..rows {
+                m = m.max(o[r * h + k]);
+            }
+            let mut sum = 0f32;
+            for r in 0..rows {
+                let v = (o[r * h + k] - m).exp();
+                o[r * h + k] = v;
+                sum += v;
+            }
+            let inv = 1.0 / sum;
+            for r in 0..rows {
+                o[r * h + k] *= inv;
+            }
+        }
     }
 
     fn forward(&self, q: &[f32], kv: &[f32], a: Option<&[f32]>, n: usize, c: usize) -> Vec<f32> {
@@ -134,29 +184,32 @@ impl PatternAttention {
                 }
                 self.alpha(i, wi, q, kv, a, c);
                 let (gi, oi, qi) = (&g[i * d..(i + 1) * d], &out[i * d..(i + 1) * d], &q[i * d..(i + 1) * d]);
-                for k in 0..h {
-                    let gk = &gi[k * c..(k + 1) * c];
-                    let go = dot(gk, &oi[k * c..(k + 1) * c], None);
-                    for r in 0..deg {
-                        let (e, j) = (lo + r, col[lo + r]);
+                let go: Vec<f32> = (0..h).map(|k| dot(&gi[k * c..(k + 1) * c], &oi[k * c..(k + 1) * c], None)).collect();
+                for r in 0..deg {
+                    let (e, j) = (lo + r, col[lo + r]);
+                    let kj = &kv[j * 2 * d..j * 2 * d + d];
+                    let vj = &kv[j * 2 * d + d..(j + 1) * 2 * d];
+                    let ae = a.map(|a| &a[e * d..(e + 1) * d]);
+                    for k in 0..h {
+                        let sl = k * c..(k + 1) * c;
                         let mk = self.mask.as_ref().map_or(1.0, |mm| mm[e * h + k]);
-                        let vj = &kv[j * 2 * d + d + k * c..j * 2 * d + d + (k + 1) * c];
-                        let ae = a.map(|a| &a[e * d + k * c..e * d + (k + 1) * c]);
+                        let gk = &gi[sl.clone()];
+                        let aek = ae.map(|x| &x[sl.clone()]);
                         let alpha = wi[r * h + k];
-                        let s = alpha * (mk * dot(gk, vj, ae) - go);
-                        si[r * h + k] = s;
+                        let sv = alpha * (mk * dot(gk, &vj[sl.clone()], aek) - go[k]);
+                        si[r * h + k] = sv;
                         wi[r * h + k] = alpha * mk;
-                        let kj = &kv[j * 2 * d + k * c..j * 2 * d + (k + 1) * c];
-                        let sc = s * self.scale;
-                        let dqk = &mut dqi[k * c..(k + 1) * c];
-                        match ae {
-                            None => dqk.iter_mut().zip(kj).for_each(|(y, x)| *y += sc * x),
-                            Some(ae) => dqk.iter_mut().zip(kj).zip(ae).for_each(|((y, x), z)| *y += sc * (x + z)),
+                        let sc = sv * self.scale;
+                        let dqk = &mut dqi[sl.clone()];
+                        match aek {
+                            None => dqk.iter_mut().zip(&kj[sl.clone()]).for_each(|(y, x)| *y += sc * x),
+                            Some(z) => dqk.iter_mut().zip(&kj[sl.clone()]).zip(z).for_each(|((y, x), z)| *y += sc * (x + z)),
                         }
                         if let Some(ai) = ai.as_deref_mut() {
                             let wa = alpha * mk;
-                            for t in 0..c {
-                                ai[r * d + k * c + t] = sc * qi[k * c + t] + wa * gk[t];
+                            let row = &mut ai[r * d + k * c..r * d + (k + 1) * c];
+                            for ((y, qv), gv) in row.iter_mut().zip(&qi[sl.clone()]).zip(gk) {
+                                *y = sc * qv + wa * gv;
                             }
                         }
                     }
