@@ -286,10 +286,6 @@ pub struct MultiGranularityAttention {
     performer: Option<Tensor>,
 }
 
-fn cols(t: &Tensor, from: usize, width: usize) -> Result<Tensor> {
-    Ok(t.narrow(1, from, width)?.contiguous()?)
-}
-
 impl MultiGranularityAttention {
     /// The configuration.
     pub fn config(&self) -> &MgaConfig {
@@ -509,6 +505,9 @@ impl MultiGranularityAttention {
         // each group projects only its own columns: its queries, and its keys and values as one [k | v] map
         let q_of = |off: usize, w: usize| -> Result<Tensor> { Linear::select_rows(&[(&self.q, off, w)])?.forward_input(x) };
         let kv_of = |off: usize, w: usize| -> Result<Tensor> { Linear::select_rows(&[(&self.k, off, w), (&self.v, off, w)])?.forward_input(x) };
+        // the forms that take keys and values apart (hop tokens, linear attention) project them apart
+        let k_of = |off: usize, w: usize| -> Result<Tensor> { Linear::select_rows(&[(&self.k, off, w)])?.forward_input(x) };
+        let v_of = |off: usize, w: usize| -> Result<Tensor> { Linear::select_rows(&[(&self.v, off, w)])?.forward_input(x) };
         let mut parts = Vec::with_capacity(3);
         let mut off = 0;
         if cfg.heads.local > 0 {
@@ -534,27 +533,29 @@ impl MultiGranularityAttention {
         }
         if cfg.heads.khop > 0 {
             let w = cfg.heads.khop * c;
-            let (qh, kv) = (q_of(off, w)?, kv_of(off, w)?);
+            let qh = q_of(off, w)?;
             parts.push(match cfg.khop_form {
                 KhopForm::Pattern => {
+                    let kv = kv_of(off, w)?;
                     let p = self.khop_pattern(g)?;
                     let mask = self.mask(ctx, p.pairs(), cfg.heads.khop);
                     pattern_attention(&p.graph, &qh, &kv, None, cfg.heads.khop, scale, mask)?
                 }
-                KhopForm::HopTokens => hop_tokens(g, &qh, &cols(&kv, 0, w)?, &cols(&kv, w, w)?, cfg.k, cfg.heads.khop, scale)?,
+                KhopForm::HopTokens => hop_tokens(g, &qh, &k_of(off, w)?, &v_of(off, w)?, cfg.k, cfg.heads.khop, scale)?,
             });
             off += w;
         }
         if cfg.heads.global > 0 {
             let w = cfg.heads.global * c;
-            let (qg, kv) = (q_of(off, w)?, kv_of(off, w)?);
+            let qg = q_of(off, w)?;
             let h = cfg.heads.global;
             parts.push(if self.use_exact_global(g)? {
+                let kv = kv_of(off, w)?;
                 let p = g.full_pattern(cfg.causal)?;
                 let mask = self.mask(ctx, p.pairs(), h);
                 pattern_attention(&p.graph, &qg, &kv, None, h, scale, mask)?
             } else {
-                let (kg, vg) = (cols(&kv, 0, w)?, cols(&kv, w, w)?);
+                let (kg, vg) = (k_of(off, w)?, v_of(off, w)?);
                 let seg = g.node_segments();
                 let mut outs = Vec::with_capacity(seg.len() - 1);
                 for win in seg.windows(2) {
