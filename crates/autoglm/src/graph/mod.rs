@@ -13,12 +13,14 @@ mod batch;
 mod builder;
 pub mod encodings;
 pub mod pattern;
+pub mod small;
 pub mod sparse;
 pub mod transform;
 
 pub use batch::Batch;
 pub use builder::GraphBuilder;
 pub use pattern::Pattern;
+pub use small::SmallGraph;
 
 pub use sparse::CsrMatrix;
 
