@@ -3,6 +3,7 @@
 //! graph classifier, and a registry of model names.
 
 pub mod flow;
+pub mod generator;
 mod gnn;
 pub mod graph_classifier;
 pub mod link;
