@@ -4,6 +4,7 @@
 
 mod bench;
 mod output;
+mod plot;
 
 use anyhow::{Context, Result};
 use autoglm::run::{JobSpec, Overrides, PredictSpec, RobustnessSpec, RunEnv, RunFile};
@@ -65,6 +66,87 @@ enum Command {
     Robustness(RobustnessArgs),
     /// Time training epochs against the figures of PyTorch Geometric.
     Bench(bench::BenchArgs),
+    /// Sample graphs or molecules from a generator checkpoint (JSON lines).
+    Generate(GenerateArgs),
+    /// Evaluate a checkpoint; for a generator: sample, then score the samples
+    /// (validity, uniqueness, novelty for molecules; MMDs otherwise).
+    Eval(EvalArgs),
+}
+
+/// Sampling settings shared by `generate` and `eval`.
+#[derive(Args, Clone, Debug)]
+pub struct SampleArgs {
+    /// A generator written by `autoglm train --task generate --checkpoint FILE`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Seed of the samples (sample i draws from its own stream of this seed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Softmax temperature (1: the model's distribution).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling: keep the most likely classes up to this mass (1: off).
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Largest graph (default: the largest training graph).
+    #[arg(long)]
+    pub max_nodes: Option<usize>,
+    /// Graphs sampled together (default 256).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Molecules: mask bonds that would exceed an atom's valence (a separate, labelled mode).
+    #[arg(long)]
+    pub valence_mask: bool,
+    /// Also draw sampled graphs next to training graphs: FILE.svg and FILE.png.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+impl SampleArgs {
+    fn spec(&self, num: usize) -> autoglm::run::GenerateSpec {
+        autoglm::run::GenerateSpec {
+            checkpoint: self.checkpoint.clone(),
+            num,
+            seed: self.seed,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_nodes: self.max_nodes,
+            batch_size: self.batch_size,
+            valence_mask: self.valence_mask,
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// Number of samples.
+    #[arg(long, default_value_t = 100)]
+    pub num: usize,
+    /// Write one JSON object per sample here (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct EvalArgs {
+    /// The task of the checkpoint (generate).
+    #[arg(long)]
+    pub task: String,
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// Number of samples to score.
+    #[arg(long, default_value_t = 10_000)]
+    pub num: usize,
+    /// Write the scores here as JSON.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Where datasets live.
@@ -314,6 +396,47 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args).context("autoglm bench"),
+        Command::Generate(args) => {
+            if let Some(out) = &args.out {
+                autoglm::checkpoint::check_writable(out, "out")?;
+            }
+            let mut progress = output::Bars::new(args.sample.quiet);
+            let g = autoglm::run::generate(&args.sample.spec(args.num), &mut RunEnv::new(&mut progress, &models))?;
+            let mut text = String::new();
+            for l in &g.lines {
+                text.push_str(&serde_json::to_string(l)?);
+                text.push('\n');
+            }
+            match &args.out {
+                Some(p) => {
+                    autoglm::checkpoint::write_atomic(p, text.as_bytes())?;
+                    eprintln!("wrote {} samples to {} ({:.1} samples/s{})", g.lines.len(), p.display(), g.stats.num as f64 / g.stats.seconds.max(1e-9), if g.stats.truncated > 0 { format!(", {} stopped at --max-nodes", g.stats.truncated) } else { String::new() });
+                }
+                None => print!("{text}"),
+            }
+            if let Some(p) = &args.sample.plot {
+                let data = autoglm::tasks::generate::load_generation_data(&args.sample.data.dir(), &g.dataset, &g.train_config)?;
+                draw(p, &data, &g.samples, g.molecular, &format!("{}: generated (seed {}) vs training graphs", g.dataset, args.sample.seed))?;
+            }
+            Ok(())
+        }
+        Command::Eval(args) => {
+            let task = autoglm::run::task_by_name(&args.task)?;
+            if task.name() != "generate" {
+                anyhow::bail!("`autoglm eval` scores generator checkpoints (--task generate); a {} model is evaluated by `autoglm train` (test metrics) or `autoglm predict`", task.name());
+            }
+            if let Some(out) = &args.out {
+                autoglm::checkpoint::check_writable(out, "out")?;
+            }
+            let mut progress = output::Bars::new(args.sample.quiet);
+            let data_dir = args.sample.data.data_dir.clone();
+            let report = autoglm::run::evaluate_generator(&args.sample.spec(args.num), data_dir.as_deref(), &mut RunEnv::new(&mut progress, &models))?;
+            output::print_report(&report);
+            if let Some(out) = &args.out {
+                output::write_json(out, &report.json)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -324,4 +447,19 @@ fn interrupted_hint(e: autoglm::Error, job: &JobSpec) -> anyhow::Error {
         return anyhow::Error::new(e).context(hint);
     }
     e.into()
+}
+
+/// Six training graphs above six samples, as SVG and PNG.
+fn draw(path: &std::path::Path, data: &autoglm::tasks::generate::GenData, samples: &[autoglm::graph::SmallGraph], molecular: bool, title: &str) -> Result<()> {
+    let k = 6;
+    let train: Vec<_> = data.train.iter().take(k).cloned().collect();
+    let gen: Vec<_> = samples.iter().take(k).cloned().collect();
+    let names: Option<Vec<String>> = molecular.then(|| {
+        let v = autoglm::chem::AtomVocab::standard();
+        (0..v.num_atom_types()).map(|t| v.type_name(t)).collect()
+    });
+    let svg = plot::rows_svg(&[("training graphs", &train), ("generated", &gen)], names.as_deref(), title);
+    let (s, p) = plot::write_svg_png(&svg, path)?;
+    eprintln!("drew {} and {}", s.display(), p.display());
+    Ok(())
 }

@@ -17,6 +17,7 @@
 //! ([`tasks()`], [`task_by_name`], [`recognise`]); models through
 //! [`crate::models::registry`].
 
+mod generate;
 mod graph;
 mod link;
 mod meta;
@@ -24,6 +25,7 @@ mod node;
 mod runfile;
 mod threads;
 
+pub use generate::{evaluate_generator, generate, load_generator, GenerateSpec, Generated, LoadedGenerator, GENERATOR_MODEL};
 pub use link::{run_robustness, RobustnessSpec};
 pub use meta::{CheckpointMeta, META_VERSION};
 pub use runfile::{RunFile, RunSection};
@@ -310,7 +312,7 @@ pub trait Task: Send + Sync {
     fn predict(&self, spec: &PredictSpec, ck: &crate::checkpoint::Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value>;
 }
 
-static TASKS: [&dyn Task; 3] = [&graph::GraphTask, &node::NodeTask, &link::LinkTask];
+static TASKS: [&dyn Task; 4] = [&graph::GraphTask, &generate::GenerateTask, &node::NodeTask, &link::LinkTask];
 
 /// Every task, in the order the router asks them.
 pub fn tasks() -> &'static [&'static dyn Task] {

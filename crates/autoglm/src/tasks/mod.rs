@@ -2,6 +2,7 @@
 //! runs the training loop with early stopping on a validation metric, and
 //! returns per-run results that the CLI prints and saves.
 
+pub mod generate;
 pub mod graph;
 pub mod link;
 pub mod node;
