@@ -14,6 +14,7 @@ pub mod limits;
 pub mod pickle;
 pub mod planetoid;
 pub mod registry;
+pub mod synthetic;
 mod text;
 
 pub use csv::{load_csv, load_csv_with_info, CsvInfo, CsvOptions, FeatureFormat};

@@ -5,6 +5,7 @@
 //!   [`Metric`] interface selectable by name ([`metric_by_name`]).
 
 pub mod cv;
+pub mod graphgen;
 pub mod metrics;
 pub mod stats;
 
