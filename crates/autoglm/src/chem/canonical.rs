@@ -1,6 +1,6 @@
 //! The SMILES writer and canonical atom ranking.
 
-use super::{Atom, Molecule};
+use super::{Atom, BondType, Molecule};
 
 /// Write a valid Kekulé SMILES of `m` (not canonical): a depth-first walk
 /// that starts at atom 0 and visits neighbours in index order, so atoms
@@ -59,15 +59,18 @@ fn canonical_form(m: &Molecule) -> (String, Vec<usize>, Vec<usize>) {
             in_ring[v] = true;
         }
     }
+    // Bonds of alternating rings get one label (4), whatever their Kekulé order.
+    let deloc = delocalised_bonds(m, &ring_bond);
     let mut adj: Vec<Vec<(usize, u8)>> = vec![Vec::new(); n];
-    for &(u, v, t) in &m.bonds {
-        adj[u].push((v, t.order()));
-        adj[v].push((u, t.order()));
+    for (&(u, v, t), &d) in m.bonds.iter().zip(&deloc) {
+        let label = if d { 4 } else { t.order() };
+        adj[u].push((v, label));
+        adj[v].push((u, label));
     }
     let inv: Vec<(u8, i8, usize, u8, u8, bool)> = (0..n).map(|i| (m.atoms[i].element, m.atoms[i].charge, degree[i], sums[i], hs[i], in_ring[i])).collect();
     let (mut ranks, mut classes) = dense_ranks(&inv);
     refine(&adj, &mut ranks, &mut classes);
-    let mut search = Search { m, adj: &adj, best: None, seen: std::collections::HashMap::new(), autos: Vec::new(), leaves: 0 };
+    let mut search = Search { m, deloc: &deloc, adj: &adj, best: None, seen: std::collections::HashMap::new(), autos: Vec::new(), leaves: 0 };
     let mut path = Vec::new();
     search.run(ranks, classes, &mut path);
     let (s, order, ranks) = search.best.expect("the canonical search reaches at least one leaf");
@@ -76,6 +79,7 @@ fn canonical_form(m: &Molecule) -> (String, Vec<usize>, Vec<usize>) {
 
 struct Search<'a> {
     m: &'a Molecule,
+    deloc: &'a [bool],
     adj: &'a [Vec<(usize, u8)>],
     best: Option<(String, Vec<usize>, Vec<usize>)>,
     /// Leaf strings seen, with their written atom order.
@@ -118,7 +122,11 @@ impl Search<'_> {
 
     fn leaf(&mut self, ranks: Vec<usize>) {
         self.leaves += 1;
-        let (s, order) = write_with_priority(self.m, &ranks);
+        let (s, order) = if self.deloc.iter().any(|&d| d) {
+            write_with_priority(&rekekulise(self.m, self.deloc, &ranks), &ranks)
+        } else {
+            write_with_priority(self.m, &ranks)
+        };
         if let Some(prev) = self.seen.get(&s) {
             // Same string, two numberings: an automorphism prev[k] -> order[k].
             let mut sigma = vec![0usize; order.len()];
@@ -167,6 +175,98 @@ impl Search<'_> {
         let rx = find(&mut parent, x);
         tried.iter().any(|&t| find(&mut parent, t) == rx)
     }
+}
+
+/// Bonds whose order may alternate between Kekulé structures: ring bonds
+/// between atoms that each have exactly one double bond, that double bond
+/// being a ring bond to another such atom. Any perfect matching of these
+/// bonds is an equally valid Kekulé structure (same valences everywhere).
+pub(crate) fn delocalised_bonds(m: &Molecule, ring: &[bool]) -> Vec<bool> {
+    let n = m.num_atoms();
+    let mut doubles = vec![0u8; n];
+    let mut partner = vec![usize::MAX; n];
+    let mut triple = vec![false; n];
+    for (&(u, v, t), &r) in m.bonds.iter().zip(ring) {
+        match t {
+            BondType::Double => {
+                doubles[u] += 1;
+                doubles[v] += 1;
+                if r {
+                    partner[u] = v;
+                    partner[v] = u;
+                }
+            }
+            BondType::Triple => {
+                triple[u] = true;
+                triple[v] = true;
+            }
+            BondType::Single => {}
+        }
+    }
+    let mut cand: Vec<bool> = (0..n).map(|i| doubles[i] == 1 && partner[i] != usize::MAX && !triple[i]).collect();
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            if cand[i] && !cand[partner[i]] {
+                cand[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    m.bonds.iter().zip(ring).map(|(&(u, v, _), &r)| r && cand[u] && cand[v]).collect()
+}
+
+/// The Kekulé structure over the delocalised bonds chosen by the ranks alone:
+/// atoms in rank order take the lowest-ranked free neighbour that still
+/// leaves a perfect matching for the rest.
+pub(crate) fn rekekulise(m: &Molecule, deloc: &[bool], ranks: &[usize]) -> Molecule {
+    let n = m.num_atoms();
+    let mut nbrs: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    for (e, (&(u, v, _), &d)) in m.bonds.iter().zip(deloc).enumerate() {
+        if d {
+            nbrs[u].push((v, e));
+            nbrs[v].push((u, e));
+        }
+    }
+    for l in &mut nbrs {
+        l.sort_by_key(|&(w, _)| ranks[w]);
+    }
+    let mut verts: Vec<usize> = (0..n).filter(|&i| !nbrs[i].is_empty()).collect();
+    verts.sort_by_key(|&i| ranks[i]);
+    let mut matched = vec![false; n];
+    let mut out = m.clone();
+    for (e, &d) in deloc.iter().enumerate() {
+        if d {
+            out.bonds[e].2 = BondType::Single;
+        }
+    }
+    // Whether the free atoms (minus `a` and `b`) still have a perfect matching.
+    let completes = |matched: &[bool], a: usize, b: usize| {
+        let free: Vec<usize> = verts.iter().copied().filter(|&i| !matched[i] && i != a && i != b).collect();
+        let mut local = vec![usize::MAX; n];
+        for (k, &i) in free.iter().enumerate() {
+            local[i] = k;
+        }
+        let adj: Vec<Vec<usize>> = free.iter().map(|&i| nbrs[i].iter().filter(|&&(w, _)| local[w] != usize::MAX).map(|&(w, _)| local[w]).collect()).collect();
+        super::kekule::max_matching(&adj).iter().all(|&x| x != usize::MAX)
+    };
+    for &v in &verts {
+        if matched[v] {
+            continue;
+        }
+        for &(w, e) in &nbrs[v] {
+            if !matched[w] && completes(&matched, v, w) {
+                matched[v] = true;
+                matched[w] = true;
+                out.bonds[e].2 = BondType::Double;
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Dense ranks of keys (equal keys share a rank) and the number of distinct keys.

@@ -18,10 +18,10 @@
 //! * **Molecules are stored kekulised.** There is no aromatic bond type:
 //!   aromatic input (lowercase atoms, `:` bonds) is turned into alternating
 //!   single and double bonds when it is read ([`parse_smiles`]), and the
-//!   writers emit Kekulé SMILES (`C1=CC=CC=C1`, never `c1ccccc1`). The choice
-//!   of Kekulé structure depends on the input, but [`canonical_smiles`] of two
-//!   Kekulé forms of one ring system may differ; compare molecules parsed from
-//!   the same kind of input.
+//!   writers emit Kekulé SMILES (`C1=CC=CC=C1`, never `c1ccccc1`). Which
+//!   Kekulé structure is stored depends on the input, but
+//!   [`canonical_smiles`] does not: it treats bonds of alternating rings as
+//!   one kind and picks the Kekulé structure from the canonical ranks.
 //! * **Stereo and isotopes are dropped.** `@`, `@@`, `/`, `\` and isotope
 //!   labels are accepted and ignored; atom classes (`[CH3:1]`) too.
 //!
@@ -53,7 +53,7 @@
 //! Only the OpenSMILES features listed in [`parse_smiles`]; no quadruple
 //! bonds, no wildcard `*`, no reaction SMILES.
 
-mod canonical;
+pub(crate) mod canonical;
 mod io;
 mod kekule;
 mod smiles;

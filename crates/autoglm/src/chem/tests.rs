@@ -259,6 +259,11 @@ fn canonical_is_invariant_on_hand_cases() {
         assert_eq!(back.atoms, order.iter().map(|&o| m.atoms[o]).collect::<Vec<_>>(), "{s}");
     }
     assert_ne!(canonical_smiles(&mol("CCO")), canonical_smiles(&mol("COC")));
+    // The Kekulé structure does not matter.
+    assert_eq!(canonical_smiles(&mol("C1=CC=C2C=CC=CC2=C1")), canonical_smiles(&mol("C1=CC2=CC=CC=C2C=C1")));
+    assert_eq!(canonical_smiles(&mol("Cc1ccc2ccccc2c1")), canonical_smiles(&mol("c1cccc2ccc(C)cc12")));
+    assert_eq!(canonical_smiles(&mol("CC1=CC=CC=C1")), canonical_smiles(&mol("CC1C=CC=CC=1")));
+    assert_ne!(canonical_smiles(&mol("C1=CCC=CC1")), canonical_smiles(&mol("C1=CC=CCC1")));
     assert_eq!(canonical_smiles(&mol("OCC")), canonical_smiles(&mol("CCO")));
 }
 
@@ -344,6 +349,14 @@ fn check_dataset(set: &SmilesSet, permutations: usize, seed: u64) {
         assert_eq!(canonical_smiles(&back), c, "line {line} {s} written {w}");
         assert_eq!(back.implicit_hydrogens().iter().map(|&h| h as u32).sum::<u32>(), m.implicit_hydrogens().iter().map(|&h| h as u32).sum::<u32>());
         let mut order: Vec<usize> = (0..m.num_atoms()).collect();
+        // Another Kekulé structure of the same molecule has the same string.
+        let deloc = canonical::delocalised_bonds(m, &m.ring_bonds());
+        if deloc.iter().any(|&d| d) {
+            order.shuffle(&mut rng);
+            let k = canonical::rekekulise(m, &deloc, &order);
+            assert!(k.is_valid(), "line {line} {s}");
+            assert_eq!(canonical_smiles(&k), c, "line {line} {s}: Kekulé form {k}");
+        }
         for _ in 0..permutations {
             order.shuffle(&mut rng);
             assert_eq!(canonical_smiles(&m.permuted(&order)), c, "line {line} {s}: permutation {order:?}");
@@ -379,4 +392,25 @@ fn moses_parses_validates_and_canonicalises() {
     assert!(set.failures.is_empty(), "{:?}", &set.failures[..set.failures.len().min(5)]);
     assert_eq!(set.len(), 3000);
     check_dataset(&set, 5, 11);
+}
+
+/// The whole of QM9 and MOSES test (round trips on 30,000 of the latter) (slow in debug builds:
+/// `cargo test -p autoglm --lib chem -- --ignored`).
+#[test]
+#[ignore]
+fn full_datasets_round_trip() {
+    if let Some(p) = data_file("qm9/qm9.csv") {
+        let set = read_smiles_file(&p, None).unwrap();
+        assert!(set.failures.is_empty());
+        check_dataset(&set, 2, 5);
+    }
+    if let Some(p) = data_file("moses/test.csv.gz") {
+        let mut set = read_smiles_file(&p, None).unwrap();
+        assert!(set.failures.is_empty(), "{:?}", &set.failures[..set.failures.len().min(5)]);
+        assert_eq!(set.len(), 176_074);
+        let bad: Vec<&String> = set.molecules.iter().zip(&set.smiles).filter(|(m, _)| !m.is_valid()).map(|(_, s)| s).collect();
+        assert!(bad.is_empty(), "{} invalid, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
+        set.molecules.truncate(30_000);
+        check_dataset(&set, 2, 6);
+    }
 }
