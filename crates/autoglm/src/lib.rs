@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod chem;
 pub mod data;
 pub mod error;
 pub mod eval;
