@@ -308,6 +308,7 @@ fn sample_config(spec: &GenerateSpec, g: &LoadedGenerator) -> Result<SampleConfi
 }
 
 /// What [`generate`] returns.
+#[derive(Debug)]
 pub struct Generated {
     pub samples: Vec<SmallGraph>,
     /// One JSON object per sample ([`sample_json`]).
