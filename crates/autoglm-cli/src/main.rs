@@ -141,9 +141,9 @@ pub struct EvalArgs {
     pub task: String,
     #[command(flatten)]
     pub sample: SampleArgs,
-    /// Number of samples to score.
-    #[arg(long, default_value_t = 10_000)]
-    pub num: usize,
+    /// Number of samples to score (default: 10,000 molecules, or 5 sets of the test set's size).
+    #[arg(long)]
+    pub num: Option<usize>,
     /// Write the scores here as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -410,13 +410,18 @@ fn run() -> Result<()> {
             match &args.out {
                 Some(p) => {
                     autoglm::checkpoint::write_atomic(p, text.as_bytes())?;
-                    eprintln!("wrote {} samples to {} ({:.1} samples/s{})", g.lines.len(), p.display(), g.stats.num as f64 / g.stats.seconds.max(1e-9), if g.stats.truncated > 0 { format!(", {} stopped at --max-nodes", g.stats.truncated) } else { String::new() });
+                    eprintln!(
+                        "wrote {} samples to {} ({:.1} samples/s{})",
+                        g.lines.len(),
+                        p.display(),
+                        g.stats.num as f64 / g.stats.seconds.max(1e-9),
+                        if g.stats.truncated > 0 { format!(", {} stopped at --max-nodes", g.stats.truncated) } else { String::new() }
+                    );
                 }
                 None => print!("{text}"),
             }
             if let Some(p) = &args.sample.plot {
-                let data = autoglm::tasks::generate::load_generation_data(&args.sample.data.dir(), &g.dataset, &g.train_config)?;
-                draw(p, &data, &g.samples, g.molecular, &format!("{}: generated (seed {}) vs training graphs", g.dataset, args.sample.seed))?;
+                draw(p, &args.sample, &g)?;
             }
             Ok(())
         }
@@ -430,10 +435,16 @@ fn run() -> Result<()> {
             }
             let mut progress = output::Bars::new(args.sample.quiet);
             let data_dir = args.sample.data.data_dir.clone();
-            let report = autoglm::run::evaluate_generator(&args.sample.spec(args.num), data_dir.as_deref(), &mut RunEnv::new(&mut progress, &models))?;
+            let report =
+                autoglm::run::evaluate_generator(&args.sample.spec(args.num.unwrap_or(0)), data_dir.as_deref(), &mut RunEnv::new(&mut progress, &models))?;
             output::print_report(&report);
             if let Some(out) = &args.out {
                 output::write_json(out, &report.json)?;
+            }
+            if let Some(p) = &args.sample.plot {
+                // the first samples of the scored set (sample i depends on the seed and i only)
+                let g = autoglm::run::generate(&args.sample.spec(6), &mut RunEnv::new(&mut output::Bars::new(true), &models))?;
+                draw(p, &args.sample, &g)?;
             }
             Ok(())
         }
@@ -450,15 +461,17 @@ fn interrupted_hint(e: autoglm::Error, job: &JobSpec) -> anyhow::Error {
 }
 
 /// Six training graphs above six samples, as SVG and PNG.
-fn draw(path: &std::path::Path, data: &autoglm::tasks::generate::GenData, samples: &[autoglm::graph::SmallGraph], molecular: bool, title: &str) -> Result<()> {
+fn draw(path: &std::path::Path, args: &SampleArgs, g: &autoglm::run::Generated) -> Result<()> {
+    let data = autoglm::tasks::generate::load_generation_data(&args.data.dir(), &g.dataset, &g.train_config)?;
     let k = 6;
     let train: Vec<_> = data.train.iter().take(k).cloned().collect();
-    let gen: Vec<_> = samples.iter().take(k).cloned().collect();
-    let names: Option<Vec<String>> = molecular.then(|| {
+    let gen: Vec<_> = g.samples.iter().take(k).cloned().collect();
+    let names: Option<Vec<String>> = g.molecular.then(|| {
         let v = autoglm::chem::AtomVocab::standard();
         (0..v.num_atom_types()).map(|t| v.type_name(t)).collect()
     });
-    let svg = plot::rows_svg(&[("training graphs", &train), ("generated", &gen)], names.as_deref(), title);
+    let title = format!("{}: generated (seed {}) vs training graphs", g.dataset, args.seed);
+    let svg = plot::rows_svg(&[("training graphs", &train), ("generated", &gen)], names.as_deref(), &title);
     let (s, p) = plot::write_svg_png(&svg, path)?;
     eprintln!("drew {} and {}", s.display(), p.display());
     Ok(())

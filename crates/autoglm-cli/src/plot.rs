@@ -96,7 +96,10 @@ pub fn rows_svg(rows: &[(&str, &[SmallGraph])], atoms: Option<&[String]>, title:
     let w = cols as f64 * CELL + 2.0 * PAD;
     let h = HEADER + rows.len() as f64 * (CELL + HEADER) + PAD;
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="DejaVu Sans, sans-serif">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="DejaVu Sans, sans-serif">"#
+    );
     let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
     let _ = writeln!(s, r##"<text x="{PAD}" y="18" font-size="15" font-weight="bold" fill="#222">{}</text>"##, xml_escape(title));
     for (r, (label, graphs)) in rows.iter().enumerate() {
@@ -104,11 +107,18 @@ pub fn rows_svg(rows: &[(&str, &[SmallGraph])], atoms: Option<&[String]>, title:
         let _ = writeln!(s, r##"<text x="{PAD}" y="{:.1}" font-size="13" fill="#333">{}</text>"##, top + 16.0, xml_escape(label));
         for (c, g) in graphs.iter().enumerate() {
             let (ox, oy) = (PAD + c as f64 * CELL, top + HEADER);
-            let _ = writeln!(s, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#dddddd"/>"##, ox + 2.0, oy, CELL - 4.0, CELL - 4.0);
+            let _ =
+                writeln!(s, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#dddddd"/>"##, ox + 2.0, oy, CELL - 4.0, CELL - 4.0);
             let pos = layout(g, (r * 1000 + c) as u64 + 1);
             let inner = CELL - 28.0;
             let at = |i: usize| (ox + 12.0 + pos[i].0 * inner, oy + 10.0 + pos[i].1 * inner);
-            let radius = if g.num_nodes() > 100 { 1.8 } else if g.num_nodes() > 30 { 2.8 } else { 4.5 };
+            let radius = if g.num_nodes() > 100 {
+                1.8
+            } else if g.num_nodes() > 30 {
+                2.8
+            } else {
+                4.5
+            };
             for &(u, v, t) in &g.edges {
                 let ((x1, y1), (x2, y2)) = (at(u as usize), at(v as usize));
                 let width = if atoms.is_some() { 1.2 + 1.3 * t as f64 } else { 1.0 };
@@ -123,7 +133,14 @@ pub fn rows_svg(rows: &[(&str, &[SmallGraph])], atoms: Option<&[String]>, title:
                 };
                 let _ = writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="{radius}" fill="{fill}"/>"#);
             }
-            let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#666">{} nodes, {} edges</text>"##, ox + 6.0, oy + CELL - 8.0, g.num_nodes(), g.num_edges());
+            let _ = writeln!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#666">{} nodes, {} edges</text>"##,
+                ox + 6.0,
+                oy + CELL - 8.0,
+                g.num_nodes(),
+                g.num_edges()
+            );
         }
     }
     if let Some(names) = atoms {
@@ -133,7 +150,12 @@ pub fn rows_svg(rows: &[(&str, &[SmallGraph])], atoms: Option<&[String]>, title:
             if seen.contains(&n) || n == "other" || seen.len() >= 9 {
                 continue;
             }
-            let _ = writeln!(s, r##"<circle cx="{x:.1}" cy="13" r="5" fill="{}"/><text x="{:.1}" y="17" font-size="11" fill="#333">{n}</text>"##, atom_colour(&n), x + 8.0);
+            let _ = writeln!(
+                s,
+                r##"<circle cx="{x:.1}" cy="13" r="5" fill="{}"/><text x="{:.1}" y="17" font-size="11" fill="#333">{n}</text>"##,
+                atom_colour(&n),
+                x + 8.0
+            );
             x += 36.0;
             seen.push(n);
         }

@@ -63,7 +63,11 @@ fn community_small_trains_samples_and_scores() {
     assert!(ev.json["mmd_degree"].as_f64().is_some());
 
     // bad requests
-    for bad in [GenerateSpec { num: 0, ..spec.clone() }, GenerateSpec { max_nodes: Some(10_000_000), ..spec.clone() }, GenerateSpec { valence_mask: true, ..spec.clone() }] {
+    for bad in [
+        GenerateSpec { num: 0, ..spec.clone() },
+        GenerateSpec { max_nodes: Some(10_000_000), ..spec.clone() },
+        GenerateSpec { valence_mask: true, ..spec.clone() },
+    ] {
         let e = run::generate(&bad, &mut RunEnv::new(&mut progress, &models)).unwrap_err().to_string();
         assert!(e.contains("num") || e.contains("max_nodes") || e.contains("valence"), "{e}");
     }
@@ -73,9 +77,13 @@ fn community_small_trains_samples_and_scores() {
     node_job.overrides.epochs = Some(2);
     node_job.checkpoint = Some(node_ck.clone());
     run::execute_with(&node_job, &mut RunEnv::new(&mut progress, &models)).unwrap();
-    let e = run::generate(&GenerateSpec { checkpoint: node_ck.clone(), num: 1, ..GenerateSpec::default() }, &mut RunEnv::new(&mut progress, &models)).unwrap_err().to_string();
+    let e = run::generate(&GenerateSpec { checkpoint: node_ck.clone(), num: 1, ..GenerateSpec::default() }, &mut RunEnv::new(&mut progress, &models))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("node checkpoint, not a generator"), "{e}");
-    let e = run::predict_with(&autoglm::run::PredictSpec { checkpoint: ck, ..Default::default() }, &mut RunEnv::new(&mut progress, &models)).unwrap_err().to_string();
+    let e = run::predict_with(&autoglm::run::PredictSpec { checkpoint: ck, ..Default::default() }, &mut RunEnv::new(&mut progress, &models))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("autoglm generate"), "{e}");
 }
 

@@ -51,6 +51,28 @@ impl SmilesSet {
 /// parse are collected in [`SmilesSet::failures`] with their line numbers.
 /// With `limit`, reading stops after that many molecules.
 pub fn read_smiles_file(path: &Path, limit: Option<usize>) -> crate::Result<SmilesSet> {
+    read_smiles_records(path, limit, None)
+}
+
+/// Data records (non-blank lines after the header) of a SMILES file, without parsing them.
+pub fn count_smiles_records(path: &Path) -> crate::Result<usize> {
+    let mut n = 0;
+    read_smiles_records(
+        path,
+        None,
+        Some(&mut |_| {
+            n += 1;
+            false
+        }),
+    )?;
+    Ok(n)
+}
+
+/// [`read_smiles_file`] keeping only the records (0-based, counted over
+/// non-blank lines after the header) for which `keep` says so; the others
+/// are not parsed.
+pub fn read_smiles_records(path: &Path, limit: Option<usize>, mut keep: Option<&mut dyn FnMut(usize) -> bool>) -> crate::Result<SmilesSet> {
+    let mut record = 0usize;
     let file = File::open(path).map_err(|e| crate::Error::io("open", path, e))?;
     let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let reader: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
@@ -75,10 +97,16 @@ pub fn read_smiles_file(path: &Path, limit: Option<usize>) -> crate::Result<Smil
         if line_no == 1 && field.eq_ignore_ascii_case("smiles") {
             continue;
         }
-        if field.is_empty() {
-            if text.trim().is_empty() {
+        if text.trim().is_empty() {
+            continue;
+        }
+        record += 1;
+        if let Some(k) = keep.as_mut() {
+            if !k(record - 1) {
                 continue;
             }
+        }
+        if field.is_empty() {
             set.failures.push(SmilesFailure { line: line_no, smiles: String::new(), reason: "empty SMILES field".to_string() });
             continue;
         }

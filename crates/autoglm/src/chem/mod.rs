@@ -66,7 +66,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use canonical::{canonical_order, canonical_ranks, canonical_smiles, write_smiles, MAX_LEAVES};
-pub use io::{read_smiles_file, SmilesFailure, SmilesSet};
+pub use io::{count_smiles_records, read_smiles_file, read_smiles_records, SmilesFailure, SmilesSet};
 pub use smiles::{parse_smiles, SmilesError};
 pub use valence::{allowed_valences, element_from_symbol, element_symbol, max_valence, ValenceError, Valences};
 pub use vocab::{AtomVocab, GraphToMolError, NUM_BOND_TYPES};

@@ -414,3 +414,18 @@ fn full_datasets_round_trip() {
         check_dataset(&set, 2, 6);
     }
 }
+
+#[test]
+fn records_are_counted_and_sampled_without_parsing_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.csv");
+    std::fs::write(&p, "SMILES\nCCO\n\nnot(a)smiles\nc1ccccc1\nC#N\n").unwrap();
+    assert_eq!(count_smiles_records(&p).unwrap(), 4);
+    // keep records 0 and 2: the unparseable record 1 is never parsed, so it is no failure
+    let set = read_smiles_records(&p, None, Some(&mut |r| r % 2 == 0)).unwrap();
+    assert_eq!(set.lines, vec![2, 5]);
+    assert!(set.failures.is_empty());
+    let all = read_smiles_file(&p, None).unwrap();
+    assert_eq!(all.failures.len(), 1);
+    assert_eq!(all.failures[0].line, 4);
+}

@@ -27,11 +27,7 @@ impl SmallGraph {
 
     /// Untyped graph from undirected pairs (any orientation; duplicates and self loops dropped).
     pub fn from_pairs(n: usize, pairs: impl IntoIterator<Item = (usize, usize)>) -> SmallGraph {
-        let mut edges: Vec<(u32, u32, u32)> = pairs
-            .into_iter()
-            .filter(|&(a, b)| a != b)
-            .map(|(a, b)| (a.min(b) as u32, a.max(b) as u32, 0))
-            .collect();
+        let mut edges: Vec<(u32, u32, u32)> = pairs.into_iter().filter(|&(a, b)| a != b).map(|(a, b)| (a.min(b) as u32, a.max(b) as u32, 0)).collect();
         edges.sort_unstable();
         edges.dedup_by_key(|e| (e.0, e.1));
         SmallGraph { node_types: vec![0; n], edges }

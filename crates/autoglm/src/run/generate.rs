@@ -8,8 +8,8 @@ use crate::graph::SmallGraph;
 use crate::models::generator::{GeneratorConfig, GraphGenerator, SampleConfig, SampleStats};
 use crate::nn::Params;
 use crate::tasks::generate::{
-    baselines, evaluate_samples, generator_config, is_generation_dataset, load_generation_data, mean_nll, molecular_valence_mask, sample_json, train_generator, GenData,
-    GenEpochLog, GenerateTrainConfig,
+    baselines, evaluate_samples, generator_config, is_generation_dataset, load_generation_data, mean_nll, molecular_valence_mask, sample_json, train_generator,
+    GenData, GenEpochLog, GenerateTrainConfig,
 };
 use crate::train::Hooks;
 use crate::{Error, Result};
@@ -32,7 +32,13 @@ fn check_model(name: &str) -> Result<()> {
 fn train_config(job: &JobSpec, dataset: &str, seed: Option<u64>) -> Result<GenerateTrainConfig> {
     let mut cfg = job.run_file.train_config(GenerateTrainConfig::recipe(dataset))?;
     let (mut hidden, mut dropout) = (0usize, 0.0);
-    job.overrides.apply(Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut hidden, dropout: &mut dropout, patience: &mut cfg.patience });
+    job.overrides.apply(Targets {
+        epochs: &mut cfg.epochs,
+        lr: &mut cfg.optimizer.lr,
+        hidden: &mut hidden,
+        dropout: &mut dropout,
+        patience: &mut cfg.patience,
+    });
     if let Some(s) = seed {
         cfg.seed = s;
     }
@@ -73,10 +79,16 @@ fn table_for(molecular: bool) -> Table {
 }
 
 /// Sample `sc` from `model` with progress, evaluate, and (molecules) the valence-masked mode too.
-fn sample_and_score(model: &GraphGenerator, data: &GenData, sc: &SampleConfig, env: &mut RunEnv, masked_too: bool) -> Result<(serde_json::Value, Table, Vec<SmallGraph>)> {
+fn sample_and_score(
+    model: &GraphGenerator,
+    data: &GenData,
+    sc: &SampleConfig,
+    env: &mut RunEnv,
+    masked_too: bool,
+) -> Result<(serde_json::Value, Table, Vec<SmallGraph>)> {
     let mut table = table_for(data.molecular);
     let (samples, stats) = sample_with_progress(model, sc, env, "sampling")?;
-    let mut ev = evaluate_samples(data, &samples);
+    let mut ev = if data.molecular { evaluate_samples(data, &samples) } else { mmd_over_sets(data, &samples) };
     ev["sampling"] = serde_json::to_value(&stats)?;
     ev["samples_per_second"] = (stats.num as f64 / stats.seconds.max(1e-9)).into();
     table.rows.push(samples_table("model, no correction", &ev, data.molecular));
@@ -89,15 +101,60 @@ fn sample_and_score(model: &GraphGenerator, data: &GenData, sc: &SampleConfig, e
         table.rows.push(samples_table("model, valence-masked sampling", &mv, true));
         out["samples_valence_masked"] = mv;
     }
-    if let Some((er, tr)) = baselines(data, sc.seed) {
-        let erj = json!({"mmd_degree": er.degree, "mmd_clustering": er.clustering, "mmd_orbit": er.orbit, "num_samples": er.num_generated});
-        let trj = json!({"mmd_degree": tr.degree, "mmd_clustering": tr.clustering, "mmd_orbit": tr.orbit, "num_samples": tr.num_generated});
+    if !data.molecular {
+        let sets = (sc.num / data.test.len().max(1)).max(1);
+        let mut er_sets = Vec::new();
+        let mut train_vs_test = None;
+        for r in 0..sets {
+            if let Some((er, tr)) = baselines(data, sc.seed.wrapping_add(r as u64)) {
+                er_sets.push([er.degree, er.clustering, er.orbit]);
+                train_vs_test.get_or_insert(tr);
+            }
+        }
+        let erj = set_means(&er_sets, data.test.len());
         table.rows.push(samples_table("Erdos-Renyi baseline (training density)", &erj, false));
-        table.rows.push(samples_table("training graphs", &trj, false));
         out["baseline_erdos_renyi"] = erj;
-        out["baseline_train_graphs"] = trj;
+        if let Some(tr) = train_vs_test {
+            let trj = json!({"mmd_degree": tr.degree, "mmd_clustering": tr.clustering, "mmd_orbit": tr.orbit, "num_samples": tr.num_generated});
+            table.rows.push(samples_table("training graphs", &trj, false));
+            out["baseline_train_graphs"] = trj;
+        }
     }
     Ok((out, table, samples))
+}
+
+/// Mean and standard deviation of the three MMDs over sample sets of the test set's size.
+fn set_means(sets: &[[f64; 3]], set_size: usize) -> serde_json::Value {
+    let col = |k: usize| sets.iter().map(|s| s[k]).collect::<Vec<f64>>();
+    let (d, c, o) = (col(0), col(1), col(2));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let std = |v: &[f64]| crate::eval::stats::mean_std(v).map_or(f64::NAN, |m| m.1);
+    json!({
+        "mmd_degree": mean(&d), "mmd_clustering": mean(&c), "mmd_orbit": mean(&o),
+        "mmd_degree_std": std(&d), "mmd_clustering_std": std(&c), "mmd_orbit_std": std(&o),
+        "num_sets": sets.len(), "set_size": set_size, "num_samples": sets.len() * set_size, "per_set": sets,
+    })
+}
+
+/// The MMDs of consecutive sets of the test set's size (GRAN's protocol: as
+/// many generated graphs as test graphs per set), averaged over the sets.
+fn mmd_over_sets(data: &GenData, samples: &[SmallGraph]) -> serde_json::Value {
+    let size = data.test.len().max(1);
+    let sets: Vec<[f64; 3]> = samples
+        .chunks(size)
+        .filter(|c| c.len() == size || samples.len() < size)
+        .map(|c| {
+            let r = crate::eval::graphgen::mmd_report(&data.test, c, crate::eval::graphgen::Protocol::GraphRnn);
+            [r.degree, r.clustering, r.orbit]
+        })
+        .collect();
+    let mut v = set_means(&sets, size.min(samples.len()));
+    let first = evaluate_samples(data, &samples[..size.min(samples.len())]);
+    let seen: Vec<SmallGraph> = data.train.iter().chain(&data.val).cloned().collect();
+    v["isomorphic_to_train"] = crate::eval::graphgen::fraction_isomorphic_to(samples, &seen).into();
+    v["mean_nodes"] = (samples.iter().map(|g| g.num_nodes()).sum::<usize>() as f64 / samples.len().max(1) as f64).into();
+    v["first_set"] = first;
+    v
 }
 
 fn sample_with_progress(model: &GraphGenerator, sc: &SampleConfig, env: &mut RunEnv, label: &str) -> Result<(Vec<SmallGraph>, SampleStats)> {
@@ -163,7 +220,7 @@ impl Task for GenerateTask {
         }
         let max_nodes = cfg.max_nodes.unwrap_or(data.max_train_nodes());
         let test_nll = mean_nll(&trained.model, &data.test, cfg.seed.wrapping_add(29), 256)?;
-        let num = cfg.eval_samples.unwrap_or(if data.molecular { 1000 } else { data.test.len() });
+        let num = cfg.eval_samples.unwrap_or(if data.molecular { 1000 } else { 5 * data.test.len() });
         let sc = SampleConfig { num, seed: cfg.seed, max_nodes, ..SampleConfig::default() };
         let (samples, table, _) = sample_and_score(&trained.model, &data, &sc, env, true)?;
         if let Some(path) = &job.checkpoint {
@@ -277,7 +334,10 @@ pub fn load_generator(path: &Path) -> Result<LoadedGenerator> {
     if meta.task != "generate" {
         return Err(Error::Checkpoint {
             path: path.into(),
-            msg: format!("is a {} checkpoint, not a generator; train one with `autoglm train --task generate --dataset qm9 --checkpoint gen.safetensors`", meta.task),
+            msg: format!(
+                "is a {} checkpoint, not a generator; train one with `autoglm train --task generate --dataset qm9 --checkpoint gen.safetensors`",
+                meta.task
+            ),
         });
     }
     let enc: GenEncoding = serde_json::from_value(meta.encoding.clone())
@@ -332,18 +392,23 @@ pub fn generate(spec: &GenerateSpec, env: &mut RunEnv) -> Result<Generated> {
     Ok(Generated { samples, lines, stats, molecular: g.molecular, dataset: g.meta.dataset.clone(), train_config: g.train_config })
 }
 
-/// Sample `spec.num` graphs from a checkpoint and score them against its
-/// dataset (validity / uniqueness / novelty, or MMDs with baselines), with the
+/// Sample `spec.num` graphs (0: 10,000 molecules, or 5 sets of the test
+/// set's size) from a checkpoint and score them against its dataset (validity / uniqueness / novelty, or MMDs with baselines), with the
 /// test likelihood.
 ///
 /// # Errors
 /// As [`generate`]; data errors.
 pub fn evaluate_generator(spec: &GenerateSpec, data_dir: Option<&Path>, env: &mut RunEnv) -> Result<Report> {
     let g = load_generator(&spec.checkpoint)?;
-    let sc = sample_config(spec, &g)?;
     let dir = crate::data::data_dir(data_dir);
     env.progress.note(&format!("loading {} ...", g.meta.dataset));
     let data = load_generation_data(&dir, &g.meta.dataset, &g.train_config)?;
+    let mut spec = spec.clone();
+    if spec.num == 0 {
+        // default: 10,000 molecules, or 5 sets of the test set's size
+        spec.num = if g.molecular { 10_000 } else { 5 * data.test.len() };
+    }
+    let sc = sample_config(&spec, &g)?;
     let test_nll = mean_nll(&g.model, &data.test, g.train_config.seed.wrapping_add(29), 256)?;
     let (out, table, _) = sample_and_score(&g.model, &data, &sc, env, !spec.valence_mask)?;
     let mut json = json!({

@@ -184,7 +184,13 @@ fn read_molecules(path: &Path, limit: Option<usize>, notes: &mut Vec<String>) ->
     let set = read_smiles_file(path, limit)?;
     if !set.failures.is_empty() {
         let shown: Vec<String> = set.failures.iter().take(5).map(|f| format!("line {}: {} ({})", f.line, f.smiles, f.reason)).collect();
-        notes.push(format!("{}: {} SMILES lines could not be read and were skipped: {}{}", path.display(), set.failures.len(), shown.join("; "), if set.failures.len() > 5 { "; ..." } else { "" }));
+        notes.push(format!(
+            "{}: {} SMILES lines could not be read and were skipped: {}{}",
+            path.display(),
+            set.failures.len(),
+            shown.join("; "),
+            if set.failures.len() > 5 { "; ..." } else { "" }
+        ));
     }
     Ok((set.molecules, set.smiles))
 }
@@ -205,13 +211,17 @@ pub fn load_generation_data(data_dir: &Path, name: &str, cfg: &GenerateTrainConf
             let idx_file = dir.join("valid_idx_qm9.json");
             for f in [&csv, &idx_file] {
                 if !f.is_file() {
-                    return Err(Error::DatasetNotFound { name: "qm9".into(), msg: format!("{} is missing; pass --data-dir with a qm9/ folder (qm9.csv, valid_idx_qm9.json)", f.display()) });
+                    return Err(Error::DatasetNotFound {
+                        name: "qm9".into(),
+                        msg: format!("{} is missing; pass --data-dir with a qm9/ folder (qm9.csv, valid_idx_qm9.json)", f.display()),
+                    });
                 }
             }
             let set = read_smiles_file(&csv, None)?;
             let text = std::fs::read_to_string(&idx_file).map_err(|e| Error::io("read", &idx_file, e))?;
             let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::parse(&idx_file, None, e.to_string()))?;
-            let ids = v.get("valid_idxs").and_then(|a| a.as_array()).ok_or_else(|| Error::parse(&idx_file, None, "expected {\"valid_idxs\": [\"000001\", ...]}"))?;
+            let ids =
+                v.get("valid_idxs").and_then(|a| a.as_array()).ok_or_else(|| Error::parse(&idx_file, None, "expected {\"valid_idxs\": [\"000001\", ...]}"))?;
             // data line of each parsed molecule: line 1 is the header, so molecule number i is line i + 1
             let mut by_number = std::collections::HashMap::with_capacity(set.molecules.len());
             for (k, &line) in set.lines.iter().enumerate() {
@@ -225,7 +235,9 @@ pub fn load_generation_data(data_dir: &Path, name: &str, cfg: &GenerateTrainConf
                     Some(&k) => {
                         test_ids.insert(k);
                     }
-                    None => return Err(Error::parse(&idx_file, None, format!("id {s} names no molecule of {} (ids are 1-based molecule numbers)", csv.display()))),
+                    None => {
+                        return Err(Error::parse(&idx_file, None, format!("id {s} names no molecule of {} (ids are 1-based molecule numbers)", csv.display())))
+                    }
                 }
             }
             let (mut train_m, mut test_m) = (Vec::new(), Vec::new());
@@ -251,20 +263,31 @@ pub fn load_generation_data(data_dir: &Path, name: &str, cfg: &GenerateTrainConf
             let (train_f, test_f) = (dir.join("train.csv.gz"), dir.join("test.csv.gz"));
             for f in [&train_f, &test_f] {
                 if !f.is_file() {
-                    return Err(Error::DatasetNotFound { name: "moses".into(), msg: format!("{} is missing; pass --data-dir with a moses/ folder", f.display()) });
+                    return Err(Error::DatasetNotFound {
+                        name: "moses".into(),
+                        msg: format!("{} is missing; pass --data-dir with a moses/ folder", f.display()),
+                    });
                 }
             }
-            let (all, _) = read_molecules(&train_f, None, &mut notes)?;
-            let total = all.len();
+            // a seeded sample of the records, parsed alone
+            let total = crate::chem::count_smiles_records(&train_f)?;
             let mut idx: Vec<usize> = (0..total).collect();
             idx.shuffle(&mut derive(cfg.split_seed, 11));
             idx.truncate(cfg.moses_sample.min(total));
-            idx.sort_unstable();
             let mut keep = vec![false; total];
             for &i in &idx {
                 keep[i] = true;
             }
-            let train_m: Vec<Molecule> = all.into_iter().zip(keep).filter(|(_, k)| *k).map(|(m, _)| m).collect();
+            let set = crate::chem::read_smiles_records(&train_f, None, Some(&mut |r| keep.get(r).copied().unwrap_or(false)))?;
+            if !set.failures.is_empty() {
+                notes.push(format!(
+                    "{}: {} sampled SMILES lines could not be read and were skipped (first: line {})",
+                    train_f.display(),
+                    set.failures.len(),
+                    set.failures[0].line
+                ));
+            }
+            let train_m = set.molecules;
             let (test_m, _) = read_molecules(&test_f, Some(cfg.moses_test), &mut notes)?;
             notes.push(format!(
                 "MOSES: a sample of {} of the {total} training molecules (seed {}), the first {} test molecules",
@@ -306,7 +329,14 @@ fn describe_sizes(gs: &[SmallGraph]) -> String {
     format!("{lo}..{hi} nodes")
 }
 
-fn molecular_data(name: &str, mut train_m: Vec<Molecule>, test_m: Vec<Molecule>, vocab: &AtomVocab, cfg: &GenerateTrainConfig, mut notes: Vec<String>) -> Result<GenData> {
+fn molecular_data(
+    name: &str,
+    mut train_m: Vec<Molecule>,
+    test_m: Vec<Molecule>,
+    vocab: &AtomVocab,
+    cfg: &GenerateTrainConfig,
+    mut notes: Vec<String>,
+) -> Result<GenData> {
     if let Some(k) = cfg.max_train {
         train_m.shuffle(&mut derive(cfg.seed, 12));
         train_m.truncate(k);
@@ -430,11 +460,16 @@ pub struct TrainedGenerator {
 ///
 /// # Errors
 /// [`Error::Config`] for options that do not fit.
-pub fn generator_config(data: &GenData, options: &serde_json::Value, hidden: Option<usize>, layers: Option<usize>) -> Result<(GeneratorConfig, Option<String>)> {
+pub fn generator_config(
+    data: &GenData,
+    options: &serde_json::Value,
+    hidden: Option<usize>,
+    layers: Option<usize>,
+) -> Result<(GeneratorConfig, Option<String>)> {
     let mut base = serde_json::to_value(GeneratorConfig::default())?;
     merge_json(&mut base, options);
-    let mut cfg: GeneratorConfig =
-        serde_json::from_value(base).map_err(|e| Error::config("[model]", "run file", format!("{e}; see autoglm::models::generator::GeneratorConfig for the keys")))?;
+    let mut cfg: GeneratorConfig = serde_json::from_value(base)
+        .map_err(|e| Error::config("[model]", "run file", format!("{e}; see autoglm::models::generator::GeneratorConfig for the keys")))?;
     cfg.num_node_types = data.num_node_types;
     cfg.num_edge_types = data.num_edge_types;
     if let Some(h) = hidden {
@@ -499,7 +534,14 @@ pub fn train_generator(data: &GenData, cfg: &GenerateTrainConfig, model_cfg: &Ge
         Ok(Evaluation { log: GenEpochLog { epoch: st.epoch, loss: st.loss, lr: st.lr, val_nll, train_ms: st.step_ms }, score: Some(Score::max(-val_nll)) })
     };
     let tc = TrainerConfig::new(cfg.epochs).with_patience(cfg.patience).with_clip_grad_norm(cfg.clip_grad_norm).with_schedule(cfg.schedule.clone());
-    let fit = Trainer::new(tc).with_hooks(hooks)?.describe(format!("of the {} generator", data.name)).fit(&params, opt.as_mut(), &mut ctx, &mut batches, &mut loss, &mut eval)?;
+    let fit = Trainer::new(tc).with_hooks(hooks)?.describe(format!("of the {} generator", data.name)).fit(
+        &params,
+        opt.as_mut(),
+        &mut ctx,
+        &mut batches,
+        &mut loss,
+        &mut eval,
+    )?;
     let ms = fit.median_step_ms(0);
     Ok(TrainedGenerator {
         selected_epoch: fit.selected_epoch(),

@@ -165,10 +165,7 @@ mod tests {
             let ord = NodeOrdering::Bfs.order(&path, &mut rng);
             for k in 1..=5 {
                 let prefix = path.permuted(&ord);
-                let sub = SmallGraph {
-                    node_types: vec![0; k],
-                    edges: prefix.edges.iter().copied().filter(|&(_, v, _)| (v as usize) < k).collect(),
-                };
+                let sub = SmallGraph { node_types: vec![0; k], edges: prefix.edges.iter().copied().filter(|&(_, v, _)| (v as usize) < k).collect() };
                 assert!(sub.is_connected(), "BFS prefix of {ord:?} not connected");
             }
         }

@@ -98,12 +98,8 @@ pub struct SampleStats {
 /// Draw from `logits` (one row) with temperature and top-p; `allowed` masks classes.
 fn draw(logits: &[f32], temperature: f64, top_p: f64, allowed: Option<&[bool]>, rng: &mut GlmRng) -> usize {
     let m = logits.iter().enumerate().filter(|(i, _)| allowed.is_none_or(|a| a[*i])).map(|(_, &v)| v as f64).fold(f64::NEG_INFINITY, f64::max);
-    let mut p: Vec<(usize, f64)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| allowed.is_none_or(|a| a[*i]))
-        .map(|(i, &v)| (i, ((v as f64 - m) / temperature).exp()))
-        .collect();
+    let mut p: Vec<(usize, f64)> =
+        logits.iter().enumerate().filter(|(i, _)| allowed.is_none_or(|a| a[*i])).map(|(i, &v)| (i, ((v as f64 - m) / temperature).exp())).collect();
     if p.is_empty() {
         return 0;
     }
