@@ -2,7 +2,7 @@
 //! here) and PNG (the same SVG rasterised by resvg).
 //!
 //! Layout: a seeded force-directed layout (Fruchterman–Reingold, 300
-//! iterations, cooling linearly) per graph, scaled into its cell. Molecules
+//! iterations, cooling linearly, with a weak pull to the centre) per graph, scaled into its cell. Molecules
 //! colour atoms by element and draw double and triple bonds as wider strokes.
 
 use anyhow::{Context, Result};
@@ -57,6 +57,12 @@ fn layout(g: &SmallGraph, seed: u64) -> Vec<(f64, f64)> {
             d[u].1 -= dy * f;
             d[v].0 += dx * f;
             d[v].1 += dy * f;
+        }
+        // a weak pull to the centre keeps the components of a disconnected graph in view
+        let (cx, cy) = (p.iter().map(|q| q.0).sum::<f64>() / n as f64, p.iter().map(|q| q.1).sum::<f64>() / n as f64);
+        for i in 0..n {
+            d[i].0 -= 2.0 * (p[i].0 - cx);
+            d[i].1 -= 2.0 * (p[i].1 - cy);
         }
         for i in 0..n {
             let len = (d[i].0 * d[i].0 + d[i].1 * d[i].1).sqrt().max(1e-9);
