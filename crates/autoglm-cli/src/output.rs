@@ -82,7 +82,8 @@ pub fn list_datasets(dir: &Path) -> Result<()> {
 pub fn list_models(models: &autoglm::models::registry::ModelRegistry) -> Result<()> {
     let mut t = Table::new(&["task", "recognised from the data", "models"]);
     for task in autoglm::run::tasks() {
-        let names: Vec<&str> = models.serving(task.name()).map(|e| e.name.as_str()).collect();
+        let mut names: Vec<&str> = task.own_models().to_vec();
+        names.extend(models.serving(task.name()).map(|e| e.name.as_str()));
         t.rows.push(vec![task.name().to_string(), task.describe().to_string(), names.join(", ")]);
     }
     print!("{}", t.render());

@@ -175,6 +175,9 @@ impl Task for GenerateTask {
     fn recognises(&self, _data_dir: &Path, dataset: &str) -> bool {
         is_generation_dataset(dataset)
     }
+    fn own_models(&self) -> &'static [&'static str] {
+        &[GENERATOR_MODEL]
+    }
 
     fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
         let model_name = if job.model.is_none() && job.run_file.run.model.is_none() { GENERATOR_MODEL.to_string() } else { r.model.clone() };

@@ -308,6 +308,11 @@ pub trait Task: Send + Sync {
     fn recognises(&self, data_dir: &Path, dataset: &str) -> bool;
     /// Train and evaluate.
     fn train(&self, job: &JobSpec, resolved: &Resolved, env: &mut RunEnv) -> Result<Report>;
+    /// Architectures the task builds itself rather than from the model
+    /// registry (the generate task's `generator`).
+    fn own_models(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Predict with a checkpoint of this task.
     fn predict(&self, spec: &PredictSpec, ck: &crate::checkpoint::Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value>;
 }

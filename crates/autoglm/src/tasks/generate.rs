@@ -202,6 +202,9 @@ fn read_molecules(path: &Path, limit: Option<usize>, notes: &mut Vec<String>) ->
 /// for missing files, parse errors naming the file and line.
 pub fn load_generation_data(data_dir: &Path, name: &str, cfg: &GenerateTrainConfig) -> Result<GenData> {
     let key = name.trim().to_ascii_lowercase();
+    if !is_generation_dataset(&key) {
+        return Err(Error::unknown("generation dataset", name, &DATASETS));
+    }
     let mut notes = Vec::new();
     let vocab = AtomVocab::standard();
     match key.as_str() {
