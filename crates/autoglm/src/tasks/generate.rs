@@ -566,15 +566,21 @@ pub fn molecular_valence_mask() -> ValenceMask {
     ValenceMask { capacity, edge_order: vec![1, 2, 3] }
 }
 
-/// Why a sampled molecule is invalid, or `None` when it is valid.
-pub fn invalid_reason(g: &SmallGraph, vocab: &AtomVocab) -> (Option<Molecule>, Option<&'static str>) {
+/// Why a sampled molecule is invalid, or `None` when it is valid, judged as
+/// RDKit's sanitisation does: the hypervalent nitro / azide / perhalate
+/// notations are first rewritten to their charge-separated forms (the same
+/// rewriting the SMILES reader applies to data; [`Molecule::cleanup_hypervalent`]),
+/// which changes the notation, never the molecule; nothing else is changed.
+/// Returns the (rewritten) molecule, the reason, and whether it was rewritten.
+pub fn invalid_reason(g: &SmallGraph, vocab: &AtomVocab) -> (Option<Molecule>, Option<&'static str>, bool) {
     if g.num_nodes() == 0 {
-        return (None, Some("empty"));
+        return (None, Some("empty"), false);
     }
-    let m = match Molecule::from_small_graph(g, vocab) {
+    let mut m = match Molecule::from_small_graph(g, vocab) {
         Ok(m) => m,
-        Err(_) => return (None, Some("other atom")),
+        Err(_) => return (None, Some("other atom"), false),
     };
+    let rewritten = m.cleanup_hypervalent() > 0;
     let reason = if !m.is_connected() {
         Some("disconnected")
     } else if m.check_valence().is_err() {
@@ -582,7 +588,7 @@ pub fn invalid_reason(g: &SmallGraph, vocab: &AtomVocab) -> (Option<Molecule>, O
     } else {
         None
     };
-    (Some(m), reason)
+    (Some(m), reason, rewritten)
 }
 
 /// One sample as a JSON line: `num_nodes`, `node_types`, `edges` as
@@ -596,7 +602,7 @@ pub fn sample_json(g: &SmallGraph, molecular: bool) -> serde_json::Value {
     });
     if molecular {
         let vocab = AtomVocab::standard();
-        let (m, reason) = invalid_reason(g, &vocab);
+        let (m, reason, _) = invalid_reason(g, &vocab);
         v["atoms"] = g.node_types.iter().map(|&t| vocab.type_name(t as usize)).collect::<Vec<_>>().into();
         v["smiles"] = m.as_ref().map(canonical_smiles).into();
         v["valid"] = reason.is_none().into();
@@ -622,23 +628,27 @@ pub struct MoleculeMetrics {
     pub num_novel: usize,
     /// Invalid samples by reason (`valence`, `disconnected`, `empty`, `other atom`).
     pub invalid: std::collections::BTreeMap<String, usize>,
+    /// Samples written in a hypervalent notation (`N(=O)=O`) judged in their
+    /// charge-separated form, as RDKit's sanitisation does.
+    pub rewritten_notation: usize,
 }
 
 /// [`MoleculeMetrics`] of `samples` against the training molecules.
 pub fn molecule_metrics(samples: &[SmallGraph], train_smiles: &HashSet<String>) -> MoleculeMetrics {
     use rayon::prelude::*;
     let vocab = AtomVocab::standard();
-    let judged: Vec<(Option<String>, Option<&'static str>)> = samples
+    let judged: Vec<(Option<String>, Option<&'static str>, bool)> = samples
         .par_iter()
         .map(|g| {
-            let (m, reason) = invalid_reason(g, &vocab);
-            (if reason.is_none() { m.as_ref().map(canonical_smiles) } else { None }, reason)
+            let (m, reason, rewritten) = invalid_reason(g, &vocab);
+            (if reason.is_none() { m.as_ref().map(canonical_smiles) } else { None }, reason, rewritten)
         })
         .collect();
     let mut invalid = std::collections::BTreeMap::new();
     let mut unique = HashSet::new();
     let mut valid = 0;
-    for (s, r) in judged {
+    let rewritten = judged.iter().filter(|j| j.2).count();
+    for (s, r, _) in judged {
         match (s, r) {
             (Some(s), None) => {
                 valid += 1;
@@ -659,6 +669,7 @@ pub fn molecule_metrics(samples: &[SmallGraph], train_smiles: &HashSet<String>) 
         num_unique: unique.len(),
         num_novel: novel,
         invalid,
+        rewritten_notation: rewritten,
     }
 }
 
