@@ -91,7 +91,9 @@ fn sample_and_score(
     let mut ev = if data.molecular { evaluate_samples(data, &samples) } else { mmd_over_sets(data, &samples) };
     ev["sampling"] = serde_json::to_value(&stats)?;
     ev["samples_per_second"] = (stats.num as f64 / stats.seconds.max(1e-9)).into();
-    table.rows.push(samples_table("model, no correction", &ev, data.molecular));
+    let label = if sc.valence.is_some() { "model, valence-masked sampling" } else { "model, no correction" };
+    table.rows.push(samples_table(label, &ev, data.molecular));
+    ev["mode"] = label.trim_start_matches("model, ").into();
     let mut out = json!({"samples": ev});
     if data.molecular && masked_too {
         let masked = SampleConfig { valence: Some(molecular_valence_mask()), ..sc.clone() };
@@ -431,12 +433,13 @@ pub fn evaluate_generator(spec: &GenerateSpec, data_dir: Option<&Path>, env: &mu
     }
     let headline = if data.molecular {
         format!(
-            "{} samples of {}: validity {} %, uniqueness {} %, novelty {} % (no correction); test nll {test_nll:.3} nats per graph",
+            "{} samples of {}: validity {} %, uniqueness {} %, novelty {} % ({}); test nll {test_nll:.3} nats per graph",
             sc.num,
             data.name,
             pct(s["validity"].as_f64()),
             pct(s["uniqueness"].as_f64()),
-            pct(s["novelty"].as_f64())
+            pct(s["novelty"].as_f64()),
+            if sc.valence.is_some() { "valence-masked sampling" } else { "no correction" }
         )
     } else {
         format!(
