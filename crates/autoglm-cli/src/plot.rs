@@ -150,21 +150,26 @@ pub fn rows_svg(rows: &[(&str, &[SmallGraph])], atoms: Option<&[String]>, title:
         }
     }
     if let Some(names) = atoms {
-        let mut x = PAD + 260.0;
-        let mut seen = Vec::new();
+        // the element legend, right-aligned on the first row's label line
+        let mut seen: Vec<String> = Vec::new();
         for n in names.iter().map(|n| n.trim_end_matches(['+', '-']).to_string()) {
-            if seen.contains(&n) || n == "other" || seen.len() >= 9 {
-                continue;
+            if !seen.contains(&n) && n != "other" && seen.len() < 10 {
+                seen.push(n);
             }
+        }
+        let mut x = w - PAD - 36.0 * seen.len() as f64;
+        for n in seen {
             let _ = writeln!(
                 s,
-                r##"<circle cx="{x:.1}" cy="13" r="5" fill="{}"/><text x="{:.1}" y="17" font-size="11" fill="#333">{n}</text>"##,
+                r##"<circle cx="{x:.1}" cy="{:.1}" r="5" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#333">{n}</text>"##,
+                HEADER + 12.0,
                 atom_colour(&n),
-                x + 8.0
+                x + 8.0,
+                HEADER + 16.0
             );
             x += 36.0;
-            seen.push(n);
         }
+        let _ = writeln!(s, r##"<text x="{:.1}" y="18" font-size="11" fill="#666" text-anchor="end">bond order shown as stroke width</text>"##, w - PAD);
     }
     s.push_str("</svg>\n");
     s
