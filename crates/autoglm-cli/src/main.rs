@@ -118,6 +118,7 @@ impl SampleArgs {
             max_nodes: self.max_nodes,
             batch_size: self.batch_size,
             valence_mask: self.valence_mask,
+            ordering: None,
         }
     }
 }
@@ -147,6 +148,9 @@ pub struct EvalArgs {
     /// Write the scores here as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The node ordering of the test likelihood (bfs, dfs, degree, random, smiles; default: the training ordering).
+    #[arg(long)]
+    pub ordering: Option<String>,
 }
 
 /// Where datasets live.

@@ -410,12 +410,13 @@ impl Batches for GenBatches<'_> {
     }
 }
 
-/// Mean negative log-likelihood per graph of `graphs` under `model`'s
-/// ordering, each graph's ordering drawn with `seed` (fixed across calls).
+/// Mean negative log-likelihood per graph of `graphs` with each graph
+/// written in `ordering` (drawn with `seed`, fixed across calls): a bound on
+/// `−log P(G)` that holds for that ordering.
 ///
 /// # Errors
 /// A type outside the model's vocabulary.
-pub fn mean_nll(model: &GraphGenerator, graphs: &[SmallGraph], seed: u64, batch_size: usize) -> Result<f64> {
+pub fn mean_nll(model: &GraphGenerator, graphs: &[SmallGraph], ordering: NodeOrdering, seed: u64, batch_size: usize) -> Result<f64> {
     if graphs.is_empty() {
         return Ok(f64::NAN);
     }
@@ -423,7 +424,7 @@ pub fn mean_nll(model: &GraphGenerator, graphs: &[SmallGraph], seed: u64, batch_
     let mut total = 0.0;
     let mut ctx = Ctx::eval();
     for (c, chunk) in graphs.chunks(batch_size.max(1)).enumerate() {
-        let gs: Vec<SmallGraph> = chunk.iter().enumerate().map(|(i, g)| ordered(g, cfg.ordering, seed, u64::MAX, (c * batch_size + i) as u64)).collect();
+        let gs: Vec<SmallGraph> = chunk.iter().enumerate().map(|(i, g)| ordered(g, ordering, seed, u64::MAX, (c * batch_size + i) as u64)).collect();
         let refs: Vec<&SmallGraph> = gs.iter().collect();
         let nll = model.nll(&SeqBatch::new(&refs, cfg)?, &mut ctx)?;
         total += nll.node + nll.edge;
@@ -533,7 +534,7 @@ pub fn train_generator(data: &GenData, cfg: &GenerateTrainConfig, model_cfg: &Ge
     };
     let eval_set: &[SmallGraph] = if data.val.is_empty() { &data.train } else { &data.val };
     let mut eval = |st: &EpochStats| -> Result<Evaluation<GenEpochLog>> {
-        let val_nll = mean_nll(&model, eval_set, val_seed, 256)?;
+        let val_nll = mean_nll(&model, eval_set, model_cfg.ordering, val_seed, 256)?;
         Ok(Evaluation { log: GenEpochLog { epoch: st.epoch, loss: st.loss, lr: st.lr, val_nll, train_ms: st.step_ms }, score: Some(Score::max(-val_nll)) })
     };
     let tc = TrainerConfig::new(cfg.epochs).with_patience(cfg.patience).with_clip_grad_norm(cfg.clip_grad_norm).with_schedule(cfg.schedule.clone());
