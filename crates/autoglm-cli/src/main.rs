@@ -439,8 +439,9 @@ fn run() -> Result<()> {
             }
             let mut progress = output::Bars::new(args.sample.quiet);
             let data_dir = args.sample.data.data_dir.clone();
-            let report =
-                autoglm::run::evaluate_generator(&args.sample.spec(args.num.unwrap_or(0)), data_dir.as_deref(), &mut RunEnv::new(&mut progress, &models))?;
+            let mut spec = args.sample.spec(args.num.unwrap_or(0));
+            spec.ordering = args.ordering.as_deref().map(str::parse).transpose()?;
+            let report = autoglm::run::evaluate_generator(&spec, data_dir.as_deref(), &mut RunEnv::new(&mut progress, &models))?;
             output::print_report(&report);
             if let Some(out) = &args.out {
                 output::write_json(out, &report.json)?;
