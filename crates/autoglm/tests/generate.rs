@@ -45,6 +45,17 @@ fn community_small_trains_samples_and_scores() {
     let (model_deg, er_deg) = (j["samples"]["mmd_degree"].as_f64().unwrap(), j["baseline_erdos_renyi"]["mmd_degree"].as_f64().unwrap());
     assert!(model_deg < er_deg, "degree MMD {model_deg} vs ER {er_deg}");
 
+    // a warm start continues from the checkpoint's weights; another configuration is refused, naming what differs
+    let mut more = job.clone();
+    more.checkpoint = None;
+    more.overrides.epochs = Some(1);
+    more.run_file = small_model(&format!("init_from = {:?}", ck.display().to_string()));
+    let cont = run::execute_with(&more, &mut RunEnv::new(&mut progress, &models)).unwrap();
+    assert!(cont.json["train"]["history"][0]["val_nll"].as_f64().unwrap() < 0.9 * j["train"]["history"][0]["val_nll"].as_f64().unwrap());
+    more.overrides.hidden = Some(16);
+    let e = run::execute_with(&more, &mut RunEnv::new(&mut progress, &models)).unwrap_err().to_string();
+    assert!(e.contains("hidden_dim = 32 (here 16)"), "{e}");
+
     // sampling from the checkpoint is seeded and its lines have the documented fields
     let spec = GenerateSpec { checkpoint: ck.clone(), num: 7, seed: 3, ..GenerateSpec::default() };
     let a = run::generate(&spec, &mut RunEnv::new(&mut progress, &models)).unwrap();

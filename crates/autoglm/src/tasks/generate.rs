@@ -84,6 +84,9 @@ pub struct GenerateTrainConfig {
     pub eval_samples: Option<usize>,
     /// Sampling cap (default: the largest training graph).
     pub max_nodes: Option<usize>,
+    /// Warm start: begin from the weights of this generator checkpoint (same
+    /// model configuration), e.g. to continue a run with more epochs.
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 impl Default for GenerateTrainConfig {
@@ -105,6 +108,7 @@ impl Default for GenerateTrainConfig {
             num_graphs: None,
             eval_samples: None,
             max_nodes: None,
+            init_from: None,
         }
     }
 }
@@ -524,6 +528,9 @@ pub fn train_generator(data: &GenData, cfg: &GenerateTrainConfig, model_cfg: &Ge
     let t0 = std::time::Instant::now();
     let params = Params::new(cfg.seed);
     let model = model_cfg.init(&params)?;
+    if let Some(path) = &cfg.init_from {
+        warm_start(path, model_cfg, &params)?;
+    }
     let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", params.trainable())])?;
     let mut batches = GenBatches::new(&data.train, model_cfg, cfg.batch_size, cfg.seed);
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
@@ -557,6 +564,34 @@ pub fn train_generator(data: &GenData, cfg: &GenerateTrainConfig, model_cfg: &Ge
         params,
         model,
     })
+}
+
+/// Load the weights of the generator checkpoint `path` into `params`; its
+/// model configuration must equal `model_cfg`.
+fn warm_start(path: &Path, model_cfg: &GeneratorConfig, params: &Params) -> Result<()> {
+    let ck = crate::checkpoint::load(path)?;
+    let meta = crate::run::CheckpointMeta::from_checkpoint(path, &ck)?;
+    if meta.task != "generate" {
+        return Err(Error::Checkpoint { path: path.into(), msg: format!("init_from needs a generator checkpoint; this is a {} checkpoint", meta.task) });
+    }
+    let theirs: GeneratorConfig = meta
+        .encoding
+        .get("generator")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| Error::Checkpoint { path: path.into(), msg: "has no generator configuration in its metadata; retrain it".into() })?;
+    if &theirs != model_cfg {
+        let (a, b) = (serde_json::to_value(&theirs)?, serde_json::to_value(model_cfg)?);
+        let differ: Vec<String> = a
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| b.get(k.as_str()) != Some(*v))
+            .map(|(k, v)| format!("{k} = {v} (here {})", b[k.as_str()]))
+            .collect();
+        return Err(Error::Checkpoint { path: path.into(), msg: format!("was built with another generator configuration: {}", differ.join(", ")) });
+    }
+    ck.load_into(params)
 }
 
 /// The valence mask of the molecular vocabulary: every atom type's largest
