@@ -34,7 +34,7 @@ use crate::chem::{canonical_smiles, max_valence, read_smiles_file, AtomVocab, Mo
 use crate::data::synthetic::{self, Family};
 use crate::eval::graphgen::{fraction_isomorphic_to, mmd_report, MmdReport, Protocol};
 use crate::graph::SmallGraph;
-use crate::models::generator::{bandwidth, GeneratorConfig, GraphGenerator, NodeOrdering, SampleConfig, SampleStats, SeqBatch, ValenceMask};
+use crate::models::generator::{bandwidth, GeneratorConfig, GraphGenerator, NodeOrdering, SeqBatch, ValenceMask};
 use crate::nn::{Ctx, Params};
 use crate::rng::{derive, seeded, Rng};
 use crate::train::{Batches, EpochStats, Evaluation, Hooks, LrSchedule, OptimizerConfig, Score, Trainer, TrainerConfig};
@@ -737,17 +737,4 @@ pub fn baselines(data: &GenData, seed: u64) -> Option<(MmdReport, MmdReport)> {
     train_all.extend(data.val.iter().cloned());
     let er = synthetic::erdos_renyi_baseline(&train_all, data.test.len(), seed);
     Some((mmd_report(&data.test, &er, Protocol::GraphRnn), mmd_report(&data.test, &train_all, Protocol::GraphRnn)))
-}
-
-/// The sampling settings a trained model uses by default.
-pub fn default_sampling(data_max_nodes: usize, num: usize, seed: u64) -> SampleConfig {
-    SampleConfig { num, seed, max_nodes: data_max_nodes, ..SampleConfig::default() }
-}
-
-/// Sample and report throughput.
-///
-/// # Errors
-/// As [`GraphGenerator::sample`].
-pub fn sample_graphs(model: &GraphGenerator, sc: &SampleConfig, progress: &mut dyn FnMut(usize)) -> Result<(Vec<SmallGraph>, SampleStats)> {
-    model.sample(sc, progress)
 }
