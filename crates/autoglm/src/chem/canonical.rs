@@ -23,6 +23,12 @@ pub fn canonical_order(m: &Molecule) -> Vec<usize> {
     canonical_form(m).1
 }
 
+/// [`canonical_smiles`] and [`canonical_order`] from one canonical search.
+pub fn canonical_smiles_and_order(m: &Molecule) -> (String, Vec<usize>) {
+    let (smiles, order, _) = canonical_form(m);
+    (smiles, order)
+}
+
 /// A canonical ranking: a permutation of `0..num_atoms` that depends only on
 /// the molecule, not on its atom numbering (up to symmetry).
 ///

@@ -65,7 +65,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use canonical::{canonical_order, canonical_ranks, canonical_smiles, write_smiles, MAX_LEAVES};
+pub use canonical::{canonical_order, canonical_ranks, canonical_smiles, canonical_smiles_and_order, write_smiles, MAX_LEAVES};
 pub use io::{count_smiles_records, read_smiles_file, read_smiles_records, SmilesFailure, SmilesSet};
 pub use smiles::{parse_smiles, SmilesError};
 pub use valence::{allowed_valences, element_from_symbol, element_symbol, max_valence, ValenceError, Valences};

@@ -8,8 +8,8 @@ use crate::graph::SmallGraph;
 use crate::models::generator::{GeneratorConfig, GraphGenerator, SampleConfig, SampleStats};
 use crate::nn::Params;
 use crate::tasks::generate::{
-    baselines, evaluate_samples, generator_config, is_generation_dataset, load_generation_data, mean_nll, molecular_valence_mask, sample_json, train_generator,
-    GenData, GenEpochLog, GenerateTrainConfig,
+    erdos_renyi_mmd, evaluate_samples, generator_config, is_generation_dataset, load_generation_data, mean_nll, molecular_valence_mask, sample_json, set_means,
+    train_generator, train_vs_test_mmd, GenData, GenEpochLog, GenerateTrainConfig,
 };
 use crate::train::Hooks;
 use crate::{Error, Result};
@@ -88,7 +88,7 @@ fn sample_and_score(
 ) -> Result<(serde_json::Value, Table, Vec<SmallGraph>)> {
     let mut table = table_for(data.molecular);
     let (samples, stats) = sample_with_progress(model, sc, env, "sampling")?;
-    let mut ev = if data.molecular { evaluate_samples(data, &samples) } else { mmd_over_sets(data, &samples) };
+    let mut ev = evaluate_samples(data, &samples);
     ev["sampling"] = serde_json::to_value(&stats)?;
     ev["samples_per_second"] = (stats.num as f64 / stats.seconds.max(1e-9)).into();
     let label = if sc.valence.is_some() { "model, valence-masked sampling" } else { "model, no correction" };
@@ -105,58 +105,21 @@ fn sample_and_score(
     }
     if !data.molecular {
         let sets = (sc.num / data.test.len().max(1)).max(1);
-        let mut er_sets = Vec::new();
-        let mut train_vs_test = None;
-        for r in 0..sets {
-            if let Some((er, tr)) = baselines(data, sc.seed.wrapping_add(r as u64)) {
-                er_sets.push([er.degree, er.clustering, er.orbit]);
-                train_vs_test.get_or_insert(tr);
-            }
-        }
+        let er_sets: Vec<[f64; 3]> = (0..sets)
+            .map(|r| {
+                let er = erdos_renyi_mmd(data, sc.seed.wrapping_add(r as u64));
+                [er.degree, er.clustering, er.orbit]
+            })
+            .collect();
         let erj = set_means(&er_sets, data.test.len());
         table.rows.push(samples_table("Erdos-Renyi baseline (training density)", &erj, false));
         out["baseline_erdos_renyi"] = erj;
-        if let Some(tr) = train_vs_test {
-            let trj = json!({"mmd_degree": tr.degree, "mmd_clustering": tr.clustering, "mmd_orbit": tr.orbit, "num_samples": tr.num_generated});
-            table.rows.push(samples_table("training graphs", &trj, false));
-            out["baseline_train_graphs"] = trj;
-        }
+        let tr = train_vs_test_mmd(data);
+        let trj = json!({"mmd_degree": tr.degree, "mmd_clustering": tr.clustering, "mmd_orbit": tr.orbit, "num_samples": tr.num_generated});
+        table.rows.push(samples_table("training graphs", &trj, false));
+        out["baseline_train_graphs"] = trj;
     }
     Ok((out, table, samples))
-}
-
-/// Mean and standard deviation of the three MMDs over sample sets of the test set's size.
-fn set_means(sets: &[[f64; 3]], set_size: usize) -> serde_json::Value {
-    let col = |k: usize| sets.iter().map(|s| s[k]).collect::<Vec<f64>>();
-    let (d, c, o) = (col(0), col(1), col(2));
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let std = |v: &[f64]| crate::eval::stats::mean_std(v).map_or(f64::NAN, |m| m.1);
-    json!({
-        "mmd_degree": mean(&d), "mmd_clustering": mean(&c), "mmd_orbit": mean(&o),
-        "mmd_degree_std": std(&d), "mmd_clustering_std": std(&c), "mmd_orbit_std": std(&o),
-        "num_sets": sets.len(), "set_size": set_size, "num_samples": sets.len() * set_size, "per_set": sets,
-    })
-}
-
-/// The MMDs of consecutive sets of the test set's size (GRAN's protocol: as
-/// many generated graphs as test graphs per set), averaged over the sets.
-fn mmd_over_sets(data: &GenData, samples: &[SmallGraph]) -> serde_json::Value {
-    let size = data.test.len().max(1);
-    let sets: Vec<[f64; 3]> = samples
-        .chunks(size)
-        .filter(|c| c.len() == size || samples.len() < size)
-        .map(|c| {
-            let r = crate::eval::graphgen::mmd_report(&data.test, c, crate::eval::graphgen::Protocol::GraphRnn);
-            [r.degree, r.clustering, r.orbit]
-        })
-        .collect();
-    let mut v = set_means(&sets, size.min(samples.len()));
-    let first = evaluate_samples(data, &samples[..size.min(samples.len())]);
-    let seen: Vec<SmallGraph> = data.train.iter().chain(&data.val).cloned().collect();
-    v["isomorphic_to_train"] = crate::eval::graphgen::fraction_isomorphic_to(samples, &seen).into();
-    v["mean_nodes"] = (samples.iter().map(|g| g.num_nodes()).sum::<usize>() as f64 / samples.len().max(1) as f64).into();
-    v["first_set"] = first;
-    v
 }
 
 fn sample_with_progress(model: &GraphGenerator, sc: &SampleConfig, env: &mut RunEnv, label: &str) -> Result<(Vec<SmallGraph>, SampleStats)> {
