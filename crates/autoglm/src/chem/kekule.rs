@@ -48,8 +48,48 @@ pub(crate) struct RawAtom {
 /// Replace every aromatic bond by single or double. On failure returns the
 /// index of an atom to blame and a message.
 pub(crate) fn kekulise(atoms: &[RawAtom], bonds: &mut [(usize, usize, RawBond)]) -> Result<(), (usize, String)> {
+    let Some(p) = matching_problem(atoms, bonds)? else { return Ok(()) };
+    let mate = max_matching(&p.adj);
+    if let Some(k) = mate.iter().position(|&m| m == NONE) {
+        let i = p.verts[k];
+        return Err((i, format!("cannot kekulise: no alternating single/double bond pattern gives atom {} its double bond", i)));
+    }
+    for b in bonds.iter_mut() {
+        if b.2 == RawBond::Aromatic {
+            let (u, v) = (b.0, b.1);
+            b.2 = if p.needs[u] && p.needs[v] && mate[p.local[u]] == p.local[v] { RawBond::Double } else { RawBond::Single };
+        }
+    }
+    Ok(())
+}
+
+/// How many aromatic atoms that need a double bond a best Kekulé structure
+/// still leaves without one: 0 when [`kekulise`] succeeds. Errors as
+/// [`kekulise`] for an aromatic atom outside rings.
+pub(crate) fn kekule_deficiency(atoms: &[RawAtom], bonds: &[(usize, usize, RawBond)]) -> Result<usize, (usize, String)> {
+    let mut bonds = bonds.to_vec();
+    Ok(match matching_problem(atoms, &mut bonds)? {
+        Some(p) => max_matching(&p.adj).iter().filter(|&&m| m == NONE).count(),
+        None => 0,
+    })
+}
+
+/// The matching problem of a kekulisation: which atoms need a double bond,
+/// and the aromatic bonds between them.
+struct MatchingProblem {
+    needs: Vec<bool>,
+    /// Atom -> vertex of the matching graph (`NONE` when not needed).
+    local: Vec<usize>,
+    /// Vertex -> atom.
+    verts: Vec<usize>,
+    adj: Vec<Vec<usize>>,
+}
+
+/// Set aromatic bonds outside rings to single and build the matching
+/// problem; `None` when nothing is aromatic.
+fn matching_problem(atoms: &[RawAtom], bonds: &mut [(usize, usize, RawBond)]) -> Result<Option<MatchingProblem>, (usize, String)> {
     if !bonds.iter().any(|b| b.2 == RawBond::Aromatic) && !atoms.iter().any(|a| a.aromatic) {
-        return Ok(());
+        return Ok(None);
     }
     let n = atoms.len();
     let in_ring = super::ring_bond_flags(n, &bonds.iter().map(|&(u, v, _)| (u, v)).collect::<Vec<_>>());
@@ -101,18 +141,7 @@ pub(crate) fn kekulise(atoms: &[RawAtom], bonds: &mut [(usize, usize, RawBond)])
             adj[local[v]].push(local[u]);
         }
     }
-    let mate = max_matching(&adj);
-    if let Some(k) = mate.iter().position(|&m| m == NONE) {
-        let i = verts[k];
-        return Err((i, format!("cannot kekulise: no alternating single/double bond pattern gives atom {} its double bond", i)));
-    }
-    for b in bonds.iter_mut() {
-        if b.2 == RawBond::Aromatic {
-            let (u, v) = (b.0, b.1);
-            b.2 = if needs[u] && needs[v] && mate[local[u]] == local[v] { RawBond::Double } else { RawBond::Single };
-        }
-    }
-    Ok(())
+    Ok(Some(MatchingProblem { needs, local, verts, adj }))
 }
 
 /// Maximum matching of a general graph (Edmonds' blossom algorithm with

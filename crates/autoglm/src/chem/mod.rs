@@ -1,6 +1,7 @@
 //! Molecules as typed graphs: a SMILES reader and writer, kekulisation,
 //! RDKit-compatible valence rules, canonical SMILES, the shared atom
-//! vocabulary and a SMILES file reader.
+//! vocabulary, a SMILES file reader, and TU molecule datasets in that
+//! vocabulary ([`tu`]).
 //!
 //! This is the chemistry layer that the molecular generator, pretraining and
 //! transfer code share. A [`Molecule`] is a list of heavy atoms (element and
@@ -57,6 +58,7 @@ pub(crate) mod canonical;
 mod io;
 mod kekule;
 mod smiles;
+pub mod tu;
 mod valence;
 mod vocab;
 
