@@ -68,6 +68,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Sample graphs or molecules from a generator checkpoint (JSON lines).
     Generate(GenerateArgs),
+    /// Self-supervised pretraining of an encoder (masked features, masked edges, generation).
+    Pretrain(PretrainArgs),
+    /// Fine-tune, probe or score a pretrained encoder on a node, link or graph task.
+    Finetune(FinetuneArgs),
     /// Evaluate a checkpoint; for a generator: sample, then score the samples
     /// (validity, uniqueness, novelty for molecules; MMDs otherwise).
     Eval(EvalArgs),
@@ -233,6 +237,52 @@ pub struct TrainArgs {
 }
 
 #[derive(Args, Clone, Debug)]
+pub struct PretrainArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Objectives joined with '+': mask-feature, mask-edge, generative (weights in the run file's [train.weights]).
+    #[arg(long)]
+    pub objective: Option<String>,
+    /// Share of nodes masked afresh every epoch, in (0, 1) (default 0.15).
+    #[arg(long)]
+    pub mask_rate: Option<f64>,
+    /// Hidden width of the encoder (GAT: per head).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Write the encoder here (safetensors, atomically).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Write a resumable training state here after every epoch.
+    #[arg(long)]
+    pub save_state: Option<PathBuf>,
+    /// Continue from a state written by --save-state.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// The encoder written by `autoglm pretrain --checkpoint`.
+    #[arg(long)]
+    pub pretrained: PathBuf,
+    /// Task: node, link or graph.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// finetune (all weights, layer-wise learning rates), frozen (MLP head), linear-probe,
+    /// svm (graph embeddings scored by an SVM), scratch (the same model without the weights).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Cross-validation folds (graph task).
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Labelled nodes per class (node task: a seeded choice among the split's training nodes).
+    #[arg(long)]
+    pub labels_per_class: Option<usize>,
+}
+
+#[derive(Args, Clone, Debug)]
 pub struct PredictArgs {
     /// A model file written by `autoglm train --checkpoint`.
     #[arg(long)]
@@ -320,6 +370,19 @@ fn job_spec(j: &JobArgs) -> Result<JobSpec> {
     })
 }
 
+/// Run a job with progress bars and the interrupt handler; print the report, write its JSON.
+fn run_job(job: &JobSpec, quiet: bool, models: &autoglm::models::registry::ModelRegistry) -> Result<()> {
+    install_interrupt_handler();
+    let mut progress = output::Bars::new(quiet);
+    let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, models) };
+    let report = autoglm::run::execute_with(job, &mut env).map_err(|e| interrupted_hint(e, job))?;
+    output::print_report(&report);
+    if let Some(out) = &job.out {
+        output::write_json(out, &report.json)?;
+    }
+    Ok(())
+}
+
 fn run() -> Result<()> {
     // Keep freed pages instead of returning them to the OS after 10 ms: epochs
     // re-allocate the same buffers, and re-faulting zeroed pages cost a quarter
@@ -351,15 +414,24 @@ fn run() -> Result<()> {
             job.checkpoint = args.checkpoint.clone();
             job.save_state = args.save_state.clone();
             job.resume = args.resume.clone();
-            install_interrupt_handler();
-            let mut progress = output::Bars::new(args.job.quiet);
-            let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, &models) };
-            let report = autoglm::run::execute_with(&job, &mut env).map_err(|e| interrupted_hint(e, &job))?;
-            output::print_report(&report);
-            if let Some(out) = &job.out {
-                output::write_json(out, &report.json)?;
-            }
-            Ok(())
+            run_job(&job, args.job.quiet, &models)
+        }
+        Command::Pretrain(args) => {
+            let mut job = job_spec(&args.job)?;
+            job.task = Some("pretrain".into());
+            job.overrides.hidden = args.hidden;
+            job.pretrain = autoglm::run::PretrainFlags { objective: args.objective.clone(), mask_rate: args.mask_rate };
+            job.checkpoint = args.checkpoint.clone();
+            job.save_state = args.save_state.clone();
+            job.resume = args.resume.clone();
+            run_job(&job, args.job.quiet, &models)
+        }
+        Command::Finetune(args) => {
+            let mut job = job_spec(&args.job)?;
+            job.task = args.task.clone();
+            job.overrides.folds = args.folds;
+            job.finetune = Some(autoglm::run::FinetuneFlags { pretrained: args.pretrained.clone(), mode: args.mode.clone(), labels_per_class: args.labels_per_class });
+            run_job(&job, args.job.quiet, &models)
         }
         Command::Predict(args) => {
             let spec = PredictSpec {

@@ -3,7 +3,7 @@
 
 use crate::graph::Graph;
 use crate::models::flow::{Jk, JumpingKnowledge};
-use crate::nn::{Ctx, GatConvConfig, GcnConvConfig, GinConvConfig, Linear, LinearConfig, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
+use crate::nn::{BatchNorm, BatchNormConfig, Ctx, GatConvConfig, Init, GcnConvConfig, GinConvConfig, Linear, LinearConfig, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
 use crate::{Error, Result};
 use candle_core::Tensor;
 
@@ -50,6 +50,8 @@ impl std::fmt::Display for ModelKind {
 pub enum Activation {
     Relu,
     Elu,
+    /// PReLU with one learnable slope per layer (initial 0.25, as PyTorch), GraphMAE's choice.
+    Prelu,
 }
 
 /// Hyper-parameters of a [`Gnn`]. Defaults follow each paper's recipe
@@ -87,6 +89,13 @@ pub struct GnnConfig {
     /// stack). Otherwise every layer is hidden and a linear `jk_out` maps the
     /// combination to the output width.
     pub jk: Jk,
+    /// An encoder without an output layer (default false): every layer is
+    /// hidden (activation, norm, residual), the output is the last layer's
+    /// activation and `out_dim` is ignored (the width is `hidden_dim`, times
+    /// `heads` for GAT). Self-supervised pretraining builds its encoders so.
+    pub headless: bool,
+    /// Batch norm after every hidden layer, before the activation (default false).
+    pub norm: bool,
 }
 
 impl Default for GnnConfig {
@@ -116,6 +125,8 @@ impl GnnConfig {
             batch_norm: false,
             residual: false,
             jk: Jk::Last,
+            headless: false,
+            norm: false,
         };
         match model {
             // The original GAT code also drops the projected features (p = 0.6) before
@@ -150,7 +161,7 @@ impl GnnConfig {
         let mut layers = Vec::with_capacity(self.num_layers);
         let mut widths = Vec::with_capacity(self.num_layers);
         let mut d = in_dim;
-        let plain = self.jk == Jk::Last;
+        let plain = self.jk == Jk::Last && !self.headless;
         for i in 0..self.num_layers {
             let last = plain && i + 1 == self.num_layers;
             let lp = p.pp(format!("layers.{i}"));
@@ -185,14 +196,29 @@ impl GnnConfig {
             widths.push((d, out));
             d = out;
         }
-        let (jk, jk_out, out_dim) = if plain {
+        let hidden_layers = if plain { self.num_layers - 1 } else { self.num_layers };
+        let norms = if self.norm {
+            (0..hidden_layers).map(|i| BatchNormConfig::new(widths[i].1).init(&p.pp(format!("norms.{i}")))).collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let slopes = if self.activation == Activation::Prelu {
+            (0..hidden_layers).map(|i| p.get(&format!("prelu.{i}.weight"), &[1], Init::Const(0.25))).collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let (jk, jk_out, out_dim) = if plain || (self.headless && self.jk == Jk::Last) {
             (None, None, d)
+        } else if self.headless {
+            let jk = JumpingKnowledge::new(self.jk, self.num_layers, d, &p.pp("jk"))?;
+            let o = jk.out_dim();
+            (Some(jk), None, o)
         } else {
             let jk = JumpingKnowledge::new(self.jk, self.num_layers, d, &p.pp("jk"))?;
             let lin = LinearConfig::new(jk.out_dim(), out_dim).init(&p.pp("jk_out"))?;
             (Some(jk), Some(lin), out_dim)
         };
-        Ok(Gnn { cfg: self.clone(), layers, widths, jk, jk_out, out_dim })
+        Ok(Gnn { cfg: self.clone(), layers, widths, norms, slopes, jk, jk_out, out_dim })
     }
 }
 
@@ -202,6 +228,10 @@ pub struct Gnn {
     layers: Vec<Box<dyn Module>>,
     /// `(input, output)` width of every layer.
     widths: Vec<(usize, usize)>,
+    /// Batch norm after hidden layer `i` (when `norm`).
+    norms: Vec<BatchNorm>,
+    /// PReLU slope of hidden layer `i` (when the activation is PReLU).
+    slopes: Vec<Tensor>,
     jk: Option<JumpingKnowledge>,
     jk_out: Option<Linear>,
     out_dim: usize,
@@ -222,6 +252,7 @@ impl Module for Gnn {
                 let z = ctx.dropout(&jk.forward(&outs)?, self.cfg.dropout)?;
                 lin.forward(&z)
             }
+            (Some(jk), None) => jk.forward(&outs),
             _ => Ok(outs.pop().expect("at least one layer")),
         }
     }
@@ -241,14 +272,24 @@ impl Gnn {
         let mut h = ctx.dropout_input(x, self.cfg.dropout)?;
         let mut outs = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let hidden = i + 1 < self.layers.len() || self.jk.is_some();
+            let hidden = i + 1 < self.layers.len() || self.jk.is_some() || self.cfg.headless;
             let skip = self.cfg.residual && hidden && self.widths[i].0 == self.widths[i].1;
             let h_in = if skip { Some(h.to_tensor()?) } else { None };
             let relu = hidden && self.cfg.activation == Activation::Relu;
-            let mut y = if relu { layer.forward_relu(g, &h, ctx)? } else { layer.forward(g, &h, ctx)? };
+            let mut y = match self.norms.get(i) {
+                Some(bn) if hidden && relu => layer.forward_norm_relu(g, &h, bn, ctx)?,
+                Some(bn) if hidden => bn.forward(&layer.forward(g, &h, ctx)?, ctx)?,
+                _ if relu => layer.forward_relu(g, &h, ctx)?,
+                _ => layer.forward(g, &h, ctx)?,
+            };
             if hidden {
-                if self.cfg.activation == Activation::Elu {
-                    y = y.elu(1.0)?;
+                match self.cfg.activation {
+                    Activation::Elu => y = y.elu(1.0)?,
+                    Activation::Prelu => {
+                        let a = &self.slopes[i];
+                        y = (y.relu()? - y.neg()?.relu()?.broadcast_mul(a)?)?;
+                    }
+                    Activation::Relu => {}
                 }
                 if let Some(r) = h_in {
                     y = (y + r)?;

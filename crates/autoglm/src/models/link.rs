@@ -234,6 +234,9 @@ impl LinkModel {
                         let y = match activation {
                             Activation::Relu => y.relu()?,
                             Activation::Elu => y.elu(1.0)?,
+                            Activation::Prelu => {
+                                return Err(Error::config("activation", "prelu", "the variational encoder has no PReLU slope; use relu or elu"))
+                            }
                         };
                         NodeInput::Hidden(ctx.dropout(&y, *dropout)?)
                     }

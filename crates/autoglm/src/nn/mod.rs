@@ -14,7 +14,7 @@ mod norm;
 mod params;
 
 pub use conv::*;
-pub use input::{Ctx, NodeInput};
+pub use input::{Ctx, MaskedInput, NodeInput};
 pub use linear::{Linear, LinearConfig, LinearInit};
 pub use mlp::{Mlp, MlpConfig};
 pub use module::{Module, Sequential};

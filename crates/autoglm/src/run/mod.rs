@@ -22,6 +22,7 @@ mod graph;
 mod link;
 mod meta;
 mod node;
+mod pretrain;
 mod runfile;
 mod threads;
 
@@ -108,6 +109,32 @@ pub struct JobSpec {
     pub resume: Option<PathBuf>,
     /// Where the result JSON will be written (checked before training).
     pub out: Option<PathBuf>,
+    /// Pretraining flags (`autoglm pretrain`).
+    pub pretrain: PretrainFlags,
+    /// Fine-tuning from a pretrained encoder (`autoglm finetune`).
+    pub finetune: Option<FinetuneFlags>,
+}
+
+/// The flags of `autoglm pretrain` beyond the common ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainFlags {
+    /// Objectives joined with `+` (`mask-feature+mask-edge`).
+    pub objective: Option<String>,
+    /// Share of nodes masked every epoch, in (0, 1).
+    pub mask_rate: Option<f64>,
+}
+
+/// The flags of `autoglm finetune`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneFlags {
+    /// The pretrained encoder (`autoglm pretrain --checkpoint`).
+    pub pretrained: PathBuf,
+    /// `finetune`, `frozen`, `linear-probe`, `svm` (graph task), or `scratch` (the same model without the weights).
+    pub mode: Option<String>,
+    /// Labelled nodes per class (node task: a seeded choice among the split's training nodes).
+    pub labels_per_class: Option<usize>,
 }
 
 /// The values a job runs with once flags, run file and defaults are merged.
@@ -317,7 +344,7 @@ pub trait Task: Send + Sync {
     fn predict(&self, spec: &PredictSpec, ck: &crate::checkpoint::Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<serde_json::Value>;
 }
 
-static TASKS: [&dyn Task; 4] = [&graph::GraphTask, &generate::GenerateTask, &node::NodeTask, &link::LinkTask];
+static TASKS: [&dyn Task; 5] = [&graph::GraphTask, &generate::GenerateTask, &pretrain::PretrainTask, &node::NodeTask, &link::LinkTask];
 
 /// Every task, in the order the router asks them.
 pub fn tasks() -> &'static [&'static dyn Task] {

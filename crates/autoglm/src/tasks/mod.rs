@@ -6,3 +6,4 @@ pub mod generate;
 pub mod graph;
 pub mod link;
 pub mod node;
+pub mod pretrain;
