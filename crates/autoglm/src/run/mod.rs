@@ -17,6 +17,7 @@
 //! ([`tasks()`], [`task_by_name`], [`recognise`]); models through
 //! [`crate::models::registry`].
 
+mod finetune;
 mod generate;
 mod graph;
 mod link;
@@ -26,6 +27,7 @@ mod pretrain;
 mod runfile;
 mod threads;
 
+pub use finetune::{FinetuneMode, MODES as FINETUNE_MODES};
 pub use generate::{evaluate_generator, generate, load_generator, GenerateSpec, Generated, LoadedGenerator, GENERATOR_MODEL};
 pub use link::{run_robustness, RobustnessSpec};
 pub use meta::{CheckpointMeta, META_VERSION};
@@ -382,7 +384,7 @@ pub fn execute(job: &JobSpec, progress: &mut dyn Progress) -> Result<Report> {
 pub fn execute_with(job: &JobSpec, env: &mut RunEnv) -> Result<Report> {
     let resolved = job.resolve()?;
     let task = task_by_name(&resolved.task)?;
-    let mut report = task.train(job, &resolved, env)?;
+    let mut report = if job.finetune.is_some() { finetune::finetune(job, &resolved, env)? } else { task.train(job, &resolved, env)? };
     report.notes = std::mem::take(&mut env.notes);
     if let Some(obj) = report.json.as_object_mut() {
         obj.insert("notes".into(), serde_json::to_value(&report.notes)?);

@@ -82,6 +82,9 @@ pub struct GraphTrainConfig {
     pub features: TuOptions,
     /// Seed of folds, initialisation, shuffling and dropout (default 0).
     pub seed: u64,
+    /// Learning rates by parameter-name prefix (`"convs.0" = 1e-4` for a
+    /// pretrained encoder); the other parameters use the optimiser's rate.
+    pub param_groups: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for GraphTrainConfig {
@@ -105,6 +108,7 @@ impl GraphTrainConfig {
             patience: None,
             features: TuOptions::default(),
             seed: 0,
+            param_groups: Default::default(),
         }
     }
     /// Validate the whole configuration.
@@ -386,7 +390,7 @@ pub fn train_fold_module(
     let classifier = build(&params, ds.num_node_features, ds.num_classes)?;
     let model = GraphModel { config: cfg.clone(), params, classifier };
     let vars = model.params.trainable();
-    let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars)])?;
+    let mut opt = cfg.optimizer.build(cfg.optimizer.groups_by_prefix(vars, &cfg.param_groups))?;
     let mut batches = GraphMiniBatches::new(ds, train.clone(), cfg.batch_size, cfg.iters_per_epoch, seed)?;
     let test_set = EvalSet::new(ds, &fold.test)?;
     let val_set = if protocol == Protocol::Errica { Some(EvalSet::new(ds, &fold.val)?) } else { None };

@@ -39,6 +39,17 @@ pub struct NodeTrainConfig {
     pub seed: u64,
     /// Allow a node in two parts of the split (default false: an error, as it leaks evaluation nodes).
     pub allow_split_overlap: bool,
+    /// Learning rates by parameter-name prefix (`encoder = 1e-4`): layer-wise
+    /// rates for fine-tuning; the other parameters use the optimiser's rate.
+    pub param_groups: std::collections::BTreeMap<String, f64>,
+    /// Low-label setting: keep this many training nodes per class, a choice
+    /// seeded by `seed` among the split's training nodes (default: all).
+    pub labels_per_class: Option<usize>,
+    /// Low-label setting: keep `round(label_rate · nodes / classes)` training
+    /// nodes per class (CLNode's "1 % labelled"), chosen as `labels_per_class`.
+    pub label_rate: Option<f64>,
+    /// Easy-to-hard curriculum over the training nodes (CLNode; default off).
+    pub curriculum: Option<crate::train::CurriculumConfig>,
 }
 
 /// How the reported epoch is chosen.
@@ -78,6 +89,10 @@ impl NodeTrainConfig {
             select: Selection::ValAcc,
             seed: 0,
             allow_split_overlap: false,
+            param_groups: Default::default(),
+            labels_per_class: None,
+            label_rate: None,
+            curriculum: None,
         }
     }
     /// The same configuration with another seed.
@@ -109,7 +124,50 @@ impl NodeTrainConfig {
         if self.patience == Some(0) {
             return Err(Error::config("patience", 0, "must be at least 1 epoch (or unset)"));
         }
+        if self.labels_per_class == Some(0) {
+            return Err(Error::config("labels_per_class", 0, "keep at least one labelled node per class (or unset)"));
+        }
+        if let Some(r) = self.label_rate.filter(|r| !(*r > 0.0 && *r <= 1.0)) {
+            return Err(Error::config("label_rate", r, "must be in (0, 1]"));
+        }
+        for (k, lr) in &self.param_groups {
+            if !(lr.is_finite() && *lr >= 0.0) {
+                return Err(Error::config(format!("param_groups.{k}"), lr, "a learning rate must be a finite number >= 0"));
+            }
+        }
+        if let Some(c) = &self.curriculum {
+            c.validate()?;
+        }
         Ok(())
+    }
+
+    /// The training nodes this configuration keeps: all of `train`, or
+    /// `labels_per_class` (or `label_rate`'s share) per class, chosen with
+    /// `seed` (the same seed picks the same nodes, so runs with and without
+    /// pretraining are paired).
+    pub fn low_label_train(&self, train: &[usize], y: &[usize], num_classes: usize, num_nodes: usize) -> Vec<usize> {
+        let k = match (self.labels_per_class, self.label_rate) {
+            (Some(k), _) => k,
+            (None, Some(r)) => ((r * num_nodes as f64 / num_classes.max(1) as f64).round() as usize).max(1),
+            (None, None) => return train.to_vec(),
+        };
+        use rand::seq::SliceRandom;
+        let mut ids = train.to_vec();
+        ids.shuffle(&mut derive(self.seed, 0x10_1abe1));
+        let mut taken = vec![0usize; num_classes];
+        let mut out: Vec<usize> = ids
+            .into_iter()
+            .filter(|&i| {
+                let c = y[i];
+                let keep = c < num_classes && taken[c] < k;
+                if keep {
+                    taken[c] += 1;
+                }
+                keep
+            })
+            .collect();
+        out.sort_unstable();
+        out
     }
 }
 
@@ -301,18 +359,29 @@ pub fn train_module<M: Module>(
     let params = Params::new(cfg.seed);
     let model = build(&params, data.x.dim(), data.num_classes)?;
     let vars = params.trainable();
-    let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars.clone())])?;
+    let mut opt = cfg.optimizer.build(cfg.optimizer.groups_by_prefix(vars.clone(), &cfg.param_groups))?;
     let plain_vars: Vec<_> = vars.iter().map(|(_, v)| v.clone()).collect();
-    let split = &data.split;
+    let low = crate::data::Split { train: cfg.low_label_train(&data.split.train, &data.y, data.num_classes, data.graph.num_nodes()), ..data.split.clone() };
+    let split = &low;
     let (train_idx, val_idx) = (index(&split.train)?, index(&split.val)?);
     let train_y = pick(&data.y, &split.train);
+    // The curriculum's active training nodes of the coming epoch (positions into split.train).
+    let curriculum = match &cfg.curriculum {
+        None => None,
+        Some(c) => Some(node_curriculum(c, data, &split.train, cfg.epochs)?),
+    };
+    let active = std::sync::RwLock::new(curriculum.as_ref().map(|c| active_subset(c, 0, &split.train, &data.y)));
     let (val_y, test_y) = (pick(&data.y, &split.val), pick(&data.y, &split.test));
     // Without validation nodes there is nothing to select on: keep the last epoch, and say so.
     let selection = if split.val.is_empty() { Selection::Last } else { cfg.select };
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
     let mut loss = |_: &(), ctx: &mut Ctx| -> Result<(Tensor, f64)> {
         let logits = model.forward(&data.graph, &data.x, ctx)?;
-        let mut loss = cross_entropy(&logits.index_select(&train_idx, 0)?, &train_y, cfg.label_smoothing)?;
+        let guard = active.read().map_err(|_| Error::config("curriculum", "poisoned lock", "internal error: rerun"))?;
+        let mut loss = match guard.as_ref() {
+            Some((idx, y)) => cross_entropy(&logits.index_select(idx, 0)?, y, cfg.label_smoothing)?,
+            None => cross_entropy(&logits.index_select(&train_idx, 0)?, &train_y, cfg.label_smoothing)?,
+        };
         if cfg.l1 > 0.0 {
             loss = (loss + (l1_penalty(&plain_vars)? * cfg.l1)?)?;
         }
@@ -334,6 +403,9 @@ pub fn train_module<M: Module>(
             lr: st.lr,
             step_ms: st.step_ms,
         };
+        if let (Some(c), Ok(mut a)) = (&curriculum, active.write()) {
+            *a = Some(active_subset(c, st.epoch + 1, &split.train, &data.y));
+        }
         let score = match selection {
             Selection::ValAcc => log.val_acc.unwrap_or(0.0),
             Selection::ValLoss => -log.val_loss.unwrap_or(0.0),
@@ -361,4 +433,34 @@ pub fn train_module<M: Module>(
         history: fit.history,
     };
     Ok((result, model))
+}
+
+/// CLNode's curriculum over the training nodes `train`: difficulty from the
+/// labels of the training nodes and the input features (dense rows).
+fn node_curriculum(c: &crate::train::CurriculumConfig, data: &NodeData, train: &[usize], epochs: usize) -> Result<crate::train::Curriculum> {
+    let n = data.graph.num_nodes();
+    let mut labelled = vec![false; n];
+    for &i in train {
+        labelled[i] = true;
+    }
+    let dense = match &c.difficulty {
+        crate::train::Difficulty::ClNode { alpha } if *alpha > 0.0 => Some(data.x.to_tensor()?.flatten_all()?.to_vec1::<f32>()?),
+        _ => None,
+    };
+    let signals = crate::train::NodeSignals {
+        labels: Some(&data.y),
+        labelled: Some(&labelled),
+        features: dense.as_deref().map(|d| (data.x.dim(), d)),
+        loss: None,
+    };
+    let scores = crate::train::node_difficulty(&data.graph, &c.difficulty, train, &signals)?;
+    crate::train::Curriculum::new(c.clone(), scores, epochs)
+}
+
+/// The index tensor and labels of the curriculum's active training nodes at `epoch`.
+fn active_subset(c: &crate::train::Curriculum, epoch: usize, train: &[usize], y: &[usize]) -> (Tensor, Vec<usize>) {
+    let mut ids: Vec<usize> = c.active(epoch).iter().map(|&k| train[k]).collect();
+    ids.sort_unstable();
+    let t = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), ids.len(), &Device::Cpu).expect("index tensor");
+    (t, pick(y, &ids))
 }

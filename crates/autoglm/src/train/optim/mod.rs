@@ -332,6 +332,27 @@ impl OptimizerConfig {
         ParamGroup::new(name, vars, self.lr(), self.weight_decay())
     }
 
+    /// Split `vars` into groups by name prefix: every `(prefix, lr)` of `lrs`
+    /// takes the parameters named `prefix` or `prefix.*` at its own learning
+    /// rate (layer-wise rates: `encoder` at 1e-4, the rest at the base rate);
+    /// the remaining ones form the group `all` at the base rate. Empty groups are left out.
+    pub fn groups_by_prefix(&self, vars: Vec<(String, Var)>, lrs: &std::collections::BTreeMap<String, f64>) -> Vec<ParamGroup> {
+        let mut rest = vars;
+        let mut groups = Vec::new();
+        for (prefix, &lr) in lrs {
+            let dotted = format!("{prefix}.");
+            let (mine, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(n, _)| n == prefix || n.starts_with(&dotted));
+            rest = others;
+            if !mine.is_empty() {
+                groups.push(ParamGroup::new(prefix.clone(), mine, lr, self.weight_decay()));
+            }
+        }
+        if !rest.is_empty() || groups.is_empty() {
+            groups.push(self.group("all", rest));
+        }
+        groups
+    }
+
     /// Check the kind and every value; fields foreign to the kind must keep their defaults.
     pub fn validate(&self) -> Result<()> {
         non_negative("optimizer.lr", self.lr())?;
