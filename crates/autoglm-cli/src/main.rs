@@ -430,7 +430,8 @@ fn run() -> Result<()> {
             let mut job = job_spec(&args.job)?;
             job.task = args.task.clone();
             job.overrides.folds = args.folds;
-            job.finetune = Some(autoglm::run::FinetuneFlags { pretrained: args.pretrained.clone(), mode: args.mode.clone(), labels_per_class: args.labels_per_class });
+            job.finetune =
+                Some(autoglm::run::FinetuneFlags { pretrained: args.pretrained.clone(), mode: args.mode.clone(), labels_per_class: args.labels_per_class });
             run_job(&job, args.job.quiet, &models)
         }
         Command::Predict(args) => {

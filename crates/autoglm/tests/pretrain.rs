@@ -94,7 +94,12 @@ fn bad_requests_name_the_problem() {
     assert!(e.contains("encoder input width 34"), "{e}");
     // a checkpoint that is not an encoder
     let not_enc = dir.path().join("node.safetensors");
-    let train = JobSpec { dataset: Some("karate".into()), checkpoint: Some(not_enc.clone()), overrides: autoglm::run::Overrides { epochs: Some(2), ..Default::default() }, ..JobSpec::default() };
+    let train = JobSpec {
+        dataset: Some("karate".into()),
+        checkpoint: Some(not_enc.clone()),
+        overrides: autoglm::run::Overrides { epochs: Some(2), ..Default::default() },
+        ..JobSpec::default()
+    };
     run_job(&train).unwrap();
     let e = run_job(&finetune_job("karate", "node", &not_enc, "finetune")).unwrap_err().to_string();
     assert!(e.contains("not a pretrained encoder"), "{e}");

@@ -3,7 +3,10 @@
 
 use crate::graph::Graph;
 use crate::models::flow::{Jk, JumpingKnowledge};
-use crate::nn::{BatchNorm, BatchNormConfig, Ctx, GatConvConfig, Init, GcnConvConfig, GinConvConfig, Linear, LinearConfig, MlpConfig, Module, NodeInput, Params, SageAggr, SageConvConfig};
+use crate::nn::{
+    BatchNorm, BatchNormConfig, Ctx, GatConvConfig, GcnConvConfig, GinConvConfig, Init, Linear, LinearConfig, MlpConfig, Module, NodeInput, Params, SageAggr,
+    SageConvConfig,
+};
 use crate::{Error, Result};
 use candle_core::Tensor;
 

@@ -109,10 +109,8 @@ pub fn finetune(job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report>
     let flags = job.finetune.as_ref().ok_or_else(|| Error::config("finetune", "missing", "internal: finetune without --pretrained"))?;
     let enc = load_encoder(&flags.pretrained)?;
     let mode: FinetuneMode = flags.mode.as_deref().unwrap_or("finetune").parse()?;
-    let pre: PretrainConfig = serde_json::from_value(
-        crate::run::CheckpointMeta::from_checkpoint(&enc.path, &enc.checkpoint)?.train,
-    )
-    .map_err(|e| Error::Checkpoint { path: enc.path.clone(), msg: format!("its pretraining configuration is unreadable ({e}); pretrain it again") })?;
+    let pre: PretrainConfig = serde_json::from_value(crate::run::CheckpointMeta::from_checkpoint(&enc.path, &enc.checkpoint)?.train)
+        .map_err(|e| Error::Checkpoint { path: enc.path.clone(), msg: format!("its pretraining configuration is unreadable ({e}); pretrain it again") })?;
     env.note(format!(
         "encoder {} pretrained on {} ({} level, {} -> {}), mode {}",
         enc.spec.model,
@@ -137,7 +135,15 @@ pub fn finetune(job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report>
     }
 }
 
-fn finetune_node(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEncoder, pre: &PretrainConfig, mode: FinetuneMode, k: Option<usize>) -> Result<Report> {
+fn finetune_node(
+    job: &JobSpec,
+    r: &Resolved,
+    env: &mut RunEnv,
+    enc: &LoadedEncoder,
+    pre: &PretrainConfig,
+    mode: FinetuneMode,
+    k: Option<usize>,
+) -> Result<Report> {
     if mode == FinetuneMode::Svm {
         return Err(Error::config("mode", "svm", "svm scores graph embeddings; for nodes use linear-probe"));
     }
@@ -152,7 +158,13 @@ fn finetune_node(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnco
         NodeTrainConfig::recipe(kind)
     };
     let mut base = job.run_file.train_config(recipe)?;
-    job.overrides.apply(super::Targets { epochs: &mut base.epochs, lr: &mut base.optimizer.lr, hidden: &mut 0, dropout: &mut base.model.dropout, patience: &mut base.patience });
+    job.overrides.apply(super::Targets {
+        epochs: &mut base.epochs,
+        lr: &mut base.optimizer.lr,
+        hidden: &mut 0,
+        dropout: &mut base.model.dropout,
+        patience: &mut base.patience,
+    });
     if k.is_some() {
         base.labels_per_class = k;
     }
@@ -176,7 +188,8 @@ fn finetune_node(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnco
             let params = Params::new(cfg.seed);
             let encoder = enc.build_into(&params.pp("encoder"), env.models)?;
             let z = encoder.forward(&data.graph, &data.x, &mut Ctx::eval())?.detach();
-            let probe = NodeData { graph: data.graph.clone(), x: NodeInput::Dense(z), y: data.y.clone(), split: data.split.clone(), num_classes: data.num_classes };
+            let probe =
+                NodeData { graph: data.graph.clone(), x: NodeInput::Dense(z), y: data.y.clone(), split: data.split.clone(), num_classes: data.num_classes };
             let linear = mode == FinetuneMode::LinearProbe;
             train_module(
                 &probe,
@@ -215,7 +228,8 @@ fn finetune_node(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnco
     let acc = mean_std(&rows.iter().filter_map(|x| x.test_acc).collect::<Vec<_>>());
     let f1 = mean_std(&rows.iter().filter_map(|x| x.test_macro_f1).collect::<Vec<_>>());
     let txt = |v: Option<(f64, f64)>| v.map_or_else(|| "n/a".into(), |(m, s)| format!("{:.2} ± {:.2}", m * 100.0, s * 100.0));
-    let headline = format!("finetune ({}) {} on {}: test accuracy {}, macro-F1 {} over {} runs", mode.name(), enc.spec.model, ds.name, txt(acc), txt(f1), rows.len());
+    let headline =
+        format!("finetune ({}) {} on {}: test accuracy {}, macro-F1 {} over {} runs", mode.name(), enc.spec.model, ds.name, txt(acc), txt(f1), rows.len());
     let runs: Vec<_> = rows
         .iter()
         .map(|x| json!({"seed": x.seed, "best_epoch": x.best_epoch, "val_acc": x.best_val_acc, "test_acc": x.test_acc, "test_macro_f1": x.test_macro_f1, "epochs_run": x.epochs_run, "history": x.history}))
@@ -260,7 +274,14 @@ fn finetune_graph(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnc
         for (seed, res) in &rows {
             table.rows.push(vec![seed.to_string(), format!("{:.2}", res.mean * 100.0), format!("{:.2}", res.std * 100.0), format!("{:?}", res.chosen_c)]);
         }
-        let headline = format!("svm on {} embeddings of {}: accuracy {:.2} ± {:.2} (mean of {} seeds of 10-fold CV)", enc.spec.model, ds.name, m * 100.0, s * 100.0, rows.len());
+        let headline = format!(
+            "svm on {} embeddings of {}: accuracy {:.2} ± {:.2} (mean of {} seeds of 10-fold CV)",
+            enc.spec.model,
+            ds.name,
+            m * 100.0,
+            s * 100.0,
+            rows.len()
+        );
         let json = json!({"task": "graph", "mode": mode, "dataset": ds.name, "pretrained": enc.path, "pretrained_on": enc.dataset, "encoder": enc.spec,
             "summary": {"test_acc_mean": m, "test_acc_std_over_seeds": s, "runs": rows.len(), "protocol": "GraphMAE: outer stratified 10-fold, C by inner 5-fold on the training part, RBF gamma=scale"},
             "runs": rows.iter().map(|(seed, res)| json!({"seed": seed, "result": res})).collect::<Vec<_>>()});
@@ -280,7 +301,13 @@ fn finetune_graph(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnc
     if let Some(f) = job.overrides.folds {
         base.folds = f;
     }
-    job.overrides.apply(super::Targets { epochs: &mut base.epochs, lr: &mut base.optimizer.lr, hidden: &mut 0, dropout: &mut base.model.dropout, patience: &mut base.patience });
+    job.overrides.apply(super::Targets {
+        epochs: &mut base.epochs,
+        lr: &mut base.optimizer.lr,
+        hidden: &mut 0,
+        dropout: &mut base.model.dropout,
+        patience: &mut base.patience,
+    });
     if mode == FinetuneMode::Finetune && !base.param_groups.contains_key("convs.0") {
         let lr = base.optimizer.lr() * 0.1;
         base.param_groups.insert("convs.0".into(), lr);

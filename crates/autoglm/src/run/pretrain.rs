@@ -33,7 +33,13 @@ pub(super) fn pretrain_config(job: &JobSpec, level: Level, model: &str) -> Resul
     if o.folds.is_some() {
         return Err(Error::config("folds", o.folds.unwrap_or(0), "pretraining uses every graph; folds are a setting of `autoglm finetune --task graph`"));
     }
-    o.apply(super::Targets { epochs: &mut cfg.epochs, lr: &mut cfg.optimizer.lr, hidden: &mut cfg.encoder.hidden_dim, dropout: &mut cfg.encoder.dropout, patience: &mut None });
+    o.apply(super::Targets {
+        epochs: &mut cfg.epochs,
+        lr: &mut cfg.optimizer.lr,
+        hidden: &mut cfg.encoder.hidden_dim,
+        dropout: &mut cfg.encoder.dropout,
+        patience: &mut None,
+    });
     if r_seed(job).is_some() {
         cfg.seed = r_seed(job).unwrap_or(cfg.seed);
     }
@@ -74,7 +80,11 @@ impl Task for PretrainTask {
         let level = data.level();
         let model = default_model(job, level);
         let cfg = pretrain_config(job, level, &model)?;
-        let (data, _) = if cfg.features != probe.features || cfg.normalize_features != probe.normalize_features || cfg.max_graphs != probe.max_graphs || cfg.molecular != probe.molecular {
+        let (data, _) = if cfg.features != probe.features
+            || cfg.normalize_features != probe.normalize_features
+            || cfg.max_graphs != probe.max_graphs
+            || cfg.molecular != probe.molecular
+        {
             load_data(&r.data_dir, &r.dataset, &cfg)?
         } else {
             (data, Vec::new())
@@ -134,7 +144,10 @@ impl Task for PretrainTask {
         let enc = crate::tasks::pretrain::load_encoder(&spec.checkpoint)?;
         let dataset = spec.dataset.clone().unwrap_or_else(|| enc.dataset.clone());
         let dir = crate::data::data_dir(spec.data_dir.as_deref());
-        let cfg = PretrainConfig { molecular: matches!(enc.spec.input, crate::tasks::pretrain::InputKind::Categorical { .. }), ..PretrainConfig::recipe(enc.spec.level) };
+        let cfg = PretrainConfig {
+            molecular: matches!(enc.spec.input, crate::tasks::pretrain::InputKind::Categorical { .. }),
+            ..PretrainConfig::recipe(enc.spec.level)
+        };
         let (data, _) = load_data(&dir, &dataset, &cfg)?;
         enc.spec.input.check_compatible(data.kind(), &dataset)?;
         let params = crate::nn::Params::new(0);

@@ -447,12 +447,8 @@ fn node_curriculum(c: &crate::train::CurriculumConfig, data: &NodeData, train: &
         crate::train::Difficulty::ClNode { alpha } if *alpha > 0.0 => Some(data.x.to_tensor()?.flatten_all()?.to_vec1::<f32>()?),
         _ => None,
     };
-    let signals = crate::train::NodeSignals {
-        labels: Some(&data.y),
-        labelled: Some(&labelled),
-        features: dense.as_deref().map(|d| (data.x.dim(), d)),
-        loss: None,
-    };
+    let signals =
+        crate::train::NodeSignals { labels: Some(&data.y), labelled: Some(&labelled), features: dense.as_deref().map(|d| (data.x.dim(), d)), loss: None };
     let scores = crate::train::node_difficulty(&data.graph, &c.difficulty, train, &signals)?;
     crate::train::Curriculum::new(c.clone(), scores, epochs)
 }

@@ -75,7 +75,13 @@ impl InputKind {
                 let i = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
                 Err(Error::config(
                     "pretrained",
-                    format!("vocabulary differs at type {i}: encoder '{}', data '{}' ({} vs {} types)", a.get(i).map_or("-", |s| s), b.get(i).map_or("-", |s| s), a.len(), b.len()),
+                    format!(
+                        "vocabulary differs at type {i}: encoder '{}', data '{}' ({} vs {} types)",
+                        a.get(i).map_or("-", |s| s),
+                        b.get(i).map_or("-", |s| s),
+                        a.len(),
+                        b.len()
+                    ),
                     "map the data into the encoder's vocabulary (molecules: the shared AtomVocab)",
                 ))
             }
@@ -374,7 +380,14 @@ pub fn build_encoder(encoder: &GnnConfig, model: &str, in_dim: usize, p: &Params
         return Ok((Box::new(gnn), out));
     }
     let entry = registry.get(model)?;
-    let args = ModelArgs { in_dim, out_dim: encoder.hidden_dim, hidden_dim: encoder.hidden_dim, num_layers: encoder.num_layers, dropout: encoder.dropout, options: serde_json::Value::Null };
+    let args = ModelArgs {
+        in_dim,
+        out_dim: encoder.hidden_dim,
+        hidden_dim: encoder.hidden_dim,
+        num_layers: encoder.num_layers,
+        dropout: encoder.dropout,
+        options: serde_json::Value::Null,
+    };
     Ok((entry.build(&args, p)?, encoder.hidden_dim))
 }
 
@@ -519,7 +532,8 @@ pub fn pretrain(data: &PretrainData, cfg: &PretrainConfig, model: &str, registry
                 }
                 Ok(Evaluation { log: PretrainLog { epoch: st.epoch, loss: st.loss, lr: st.lr, step_ms: st.step_ms, active_fraction: frac }, score: None })
             };
-            let fit = Trainer::new(tc).with_hooks(hooks)?.describe("of pretraining").fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut eval)?;
+            let fit =
+                Trainer::new(tc).with_hooks(hooks)?.describe("of pretraining").fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut eval)?;
             let processed = fit.history.iter().map(|h| h.active_fraction * graph.num_nodes() as f64).sum::<f64>();
             (fit, processed)
         }
@@ -536,7 +550,14 @@ pub fn pretrain(data: &PretrainData, cfg: &PretrainConfig, model: &str, registry
                 let frac = schedule.active(st.epoch).len() as f64 / n;
                 Ok(Evaluation { log: PretrainLog { epoch: st.epoch, loss: st.loss, lr: st.lr, step_ms: st.step_ms, active_fraction: frac }, score: None })
             };
-            let fit = Trainer::new(tc).with_hooks(hooks)?.on_worker(true).describe("of pretraining").fit(&params, opt.as_mut(), &mut ctx, &mut batches, &mut loss, &mut eval)?;
+            let fit = Trainer::new(tc).with_hooks(hooks)?.on_worker(true).describe("of pretraining").fit(
+                &params,
+                opt.as_mut(),
+                &mut ctx,
+                &mut batches,
+                &mut loss,
+                &mut eval,
+            )?;
             let processed = fit.history.iter().map(|h| h.active_fraction * n).sum::<f64>();
             (fit, processed)
         }
@@ -661,7 +682,10 @@ impl LoadedEncoder {
                 None => {
                     return Err(Error::Checkpoint {
                         path: self.path.clone(),
-                        msg: format!("tensor {name} has no place in the {} encoder built from its configuration; the file was edited or written by another version", self.spec.model),
+                        msg: format!(
+                            "tensor {name} has no place in the {} encoder built from its configuration; the file was edited or written by another version",
+                            self.spec.model
+                        ),
                     })
                 }
                 Some(d) if d.as_slice() != t.dims() => {
@@ -670,7 +694,8 @@ impl LoadedEncoder {
                 Some(_) => p.insert(&full, t, self.checkpoint.buffers.contains(name))?,
             }
         }
-        let loaded: std::collections::HashSet<String> = self.checkpoint.tensors.iter().map(|(n, _)| n.strip_prefix("encoder.").unwrap_or(n).to_string()).collect();
+        let loaded: std::collections::HashSet<String> =
+            self.checkpoint.tensors.iter().map(|(n, _)| n.strip_prefix("encoder.").unwrap_or(n).to_string()).collect();
         if let Some(missing) = have.keys().find(|k| !loaded.contains(k.strip_prefix(&format!("{prefix}.")).unwrap_or(k))) {
             return Err(Error::Checkpoint { path: self.path.clone(), msg: format!("has no tensor for encoder parameter {missing}; pretrain it again") });
         }
@@ -684,5 +709,160 @@ pub struct LinearModule(pub crate::nn::Linear);
 impl Module for LinearModule {
     fn forward(&self, _g: &Graph, x: &NodeInput, _ctx: &mut Ctx) -> Result<Tensor> {
         self.0.forward_input(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::CsrMatrix;
+    use crate::nn::MaskedInput;
+    use crate::ops::SparseInput;
+    use candle_core::{Device, Var};
+
+    fn dense(rows: usize, cols: usize) -> Vec<f32> {
+        (0..rows * cols).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect()
+    }
+
+    #[test]
+    fn masked_input_matmul_is_the_dense_formula_and_reaches_the_token() {
+        let (n, f, o) = (5, 4, 3);
+        let x = dense(n, f);
+        let w = Tensor::from_vec(dense(f, o), (f, o), &Device::Cpu).unwrap();
+        let token = Var::from_tensor(&Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 0.25], (1, f), &Device::Cpu).unwrap()).unwrap();
+        let masked = [1usize, 3];
+        let copied = [(4usize, 0usize)];
+        // the dense reference: rows 1, 3 are the token, row 4 is row 0
+        let mut reference = x.clone();
+        for &m in &masked {
+            reference[m * f..(m + 1) * f].copy_from_slice(&[0.5, -1.0, 2.0, 0.25]);
+        }
+        reference.copy_within(0..f, 4 * f);
+        let want = Tensor::from_vec(reference, (n, f), &Device::Cpu).unwrap().matmul(&w).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let inputs = [
+            NodeInput::Dense(Tensor::from_vec(x.clone(), (n, f), &Device::Cpu).unwrap()),
+            NodeInput::Sparse(SparseInput::new(CsrMatrix::from_dense(n, f, &x))),
+        ];
+        for base in &inputs {
+            let mi = NodeInput::Masked(MaskedInput::new(base, &masked, &copied, token.as_tensor()).unwrap());
+            let y = mi.matmul(&w).unwrap();
+            let got = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{got:?} vs {want:?}");
+            }
+            // d(sum y)/d token = (number of token rows) * row sums of W
+            let g = y.sum_all().unwrap().backward().unwrap();
+            let gt = g.get(token.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let wv = dense(f, o);
+            for (k, v) in gt.iter().enumerate() {
+                let row: f32 = wv[k * o..(k + 1) * o].iter().sum();
+                assert!((v - 2.0 * row).abs() < 1e-5, "{gt:?}");
+            }
+        }
+        // a bad token shape or row id is an error, not a panic
+        let bad = Tensor::zeros((1, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(MaskedInput::new(&inputs[0], &masked, &[], &bad).is_err());
+        assert!(MaskedInput::new(&inputs[0], &[9], &[], token.as_tensor()).is_err());
+    }
+
+    #[test]
+    fn objectives_parse_and_validate() {
+        assert_eq!(Objective::parse_list("mask-feature+mask_edge").unwrap(), vec![Objective::MaskFeature, Objective::MaskEdge]);
+        let e = Objective::parse_list("mask-feature+nope").unwrap_err().to_string();
+        assert!(e.contains("nope") && e.contains("generative"), "{e}");
+        assert!(Objective::parse_list("generative+generative").is_err());
+        let mut c = PretrainConfig::recipe(Level::Graph);
+        for bad in [0.0, 1.0, -0.1, f64::NAN] {
+            c.mask_rate = bad;
+            assert!(c.validate().unwrap_err().to_string().contains("mask_rate"));
+        }
+        c.mask_rate = 0.3;
+        c.weights.insert("mask-nodes".into(), 1.0);
+        assert!(c.validate().unwrap_err().to_string().contains("mask-nodes"));
+    }
+
+    #[test]
+    fn incompatible_inputs_say_what_differs() {
+        let mol = InputKind::molecular();
+        let mut other = AtomVocab::standard().type_names();
+        other.swap(0, 1);
+        let e = mol.check_compatible(&InputKind::Categorical { names: other }, "X").unwrap_err().to_string();
+        assert!(e.contains("vocabulary differs at type 0"), "{e}");
+        let e = mol.check_compatible(&InputKind::Continuous { width: 7 }, "MUTAG").unwrap_err().to_string();
+        assert!(e.contains("reads atom types") && e.contains("MUTAG"), "{e}");
+        let e = InputKind::Continuous { width: 34 }.check_compatible(&InputKind::Continuous { width: 7 }, "MUTAG").unwrap_err().to_string();
+        assert!(e.contains("width 34") && e.contains("7 features"), "{e}");
+        assert!(mol.check_compatible(&InputKind::molecular(), "MUTAG").is_ok());
+    }
+
+    #[test]
+    fn low_label_choice_is_per_class_and_seeded() {
+        let y: Vec<usize> = (0..60).map(|i| i % 3).collect();
+        let train: Vec<usize> = (0..30).collect();
+        let cfg = crate::tasks::node::NodeTrainConfig { labels_per_class: Some(4), ..Default::default() };
+        let a = cfg.low_label_train(&train, &y, 3, 60);
+        assert_eq!(a.len(), 12);
+        for c in 0..3 {
+            assert_eq!(a.iter().filter(|&&i| y[i] == c).count(), 4);
+        }
+        assert!(a.iter().all(|i| train.contains(i)));
+        assert_eq!(a, cfg.low_label_train(&train, &y, 3, 60), "same seed, same nodes");
+        let b = crate::tasks::node::NodeTrainConfig { seed: 1, ..cfg.clone() }.low_label_train(&train, &y, 3, 60);
+        assert_ne!(a, b);
+        let rate = crate::tasks::node::NodeTrainConfig { label_rate: Some(0.1), ..Default::default() };
+        assert_eq!(rate.low_label_train(&train, &y, 3, 60).len(), 6, "round(0.1 * 60 / 3) = 2 per class");
+    }
+
+    #[test]
+    fn prefix_groups_split_the_parameters() {
+        let p = Params::new(0);
+        p.pp("encoder").get("w", &[2], crate::nn::Init::Const(1.0)).unwrap();
+        p.pp("encoderx").get("w", &[2], crate::nn::Init::Const(1.0)).unwrap();
+        p.pp("head").get("w", &[2], crate::nn::Init::Const(1.0)).unwrap();
+        let lrs: BTreeMap<String, f64> = [("encoder".to_string(), 1e-4)].into();
+        let groups = OptimizerConfig::adam(1e-2).groups_by_prefix(p.trainable(), &lrs);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].name, "encoder");
+        assert_eq!(groups[0].lr, 1e-4);
+        assert_eq!(groups[0].vars.len(), 1, "encoderx is not under encoder");
+        assert_eq!(groups[1].vars.len(), 2);
+        assert_eq!(groups[1].lr, 1e-2);
+    }
+
+    #[test]
+    fn an_encoder_round_trips_and_a_foreign_tensor_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enc.safetensors");
+        let g = Graph::from_edges(4, &[(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]).unwrap();
+        let x = NodeInput::Dense(Tensor::from_vec(dense(4, 3), (4, 3), &Device::Cpu).unwrap());
+        let data = PretrainData::Node { name: "path".into(), graph: g.clone(), x: x.clone(), dense: dense(4, 3), kind: InputKind::Continuous { width: 3 } };
+        let mut cfg = PretrainConfig::recipe(Level::Node);
+        cfg.encoder.hidden_dim = 4;
+        cfg.encoder.heads = 2;
+        cfg.epochs = 3;
+        cfg.mask_rate = 0.5;
+        let reg = ModelRegistry::builtin();
+        let p = pretrain(&data, &cfg, "gat", &reg, Hooks::default()).unwrap();
+        let spec = EncoderSpec {
+            model: "gat".into(),
+            encoder: cfg.encoder.clone(),
+            input: data.kind().clone(),
+            out_dim: p.out_dim,
+            level: Level::Node,
+            pooling: Pooling::Sum,
+        };
+        save_encoder(&path, &p, &spec, "path", &cfg).unwrap();
+        let enc = load_encoder(&path).unwrap();
+        assert_eq!(enc.spec, spec);
+        let q = Params::new(9);
+        let rebuilt = enc.build_into(&q.pp("convs.0"), &reg).unwrap();
+        let a = embed_nodes(p.encoder.as_ref(), &g, &x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = embed_nodes(rebuilt.as_ref(), &g, &x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a, b, "the loaded encoder computes the same embeddings");
+        // another configuration than the file's: the tensor that has no place is named
+        let mut other = enc;
+        other.spec.encoder.hidden_dim = 5;
+        let e = other.build_into(&Params::new(0).pp("encoder"), &reg).err().unwrap().to_string();
+        assert!(e.contains("tensor encoder.") && e.contains("expects"), "{e}");
     }
 }

@@ -277,7 +277,8 @@ pub fn mask_edge<E: Module + ?Sized>(cfg: &PretrainConfig, enc: &E, heads: &Head
         return Ok(Tensor::zeros((), candle_core::DType::F32, &Device::Cpu)?);
     }
     let cand: std::collections::HashSet<usize> = s.candidates.iter().copied().collect();
-    let pool: Vec<(usize, usize)> = if cand.len() == s.graph.num_nodes() { edges } else { edges.into_iter().filter(|(u, v)| cand.contains(u) || cand.contains(v)).collect() };
+    let pool: Vec<(usize, usize)> =
+        if cand.len() == s.graph.num_nodes() { edges } else { edges.into_iter().filter(|(u, v)| cand.contains(u) || cand.contains(v)).collect() };
     if pool.is_empty() {
         return Ok(Tensor::zeros((), candle_core::DType::F32, &Device::Cpu)?);
     }
