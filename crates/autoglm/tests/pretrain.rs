@@ -158,3 +158,21 @@ fn qm9_molecules_transfer_to_mutag() {
     let e = run_job(&bad).unwrap_err().to_string();
     assert!(e.contains("Node labels"), "{e}");
 }
+
+#[test]
+fn link_finetuning_only_takes_an_encoder_that_never_saw_its_test_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leaky, clean) = (dir.path().join("all.safetensors"), dir.path().join("train.safetensors"));
+    run_job(&pretrain_job("karate", "mask-edge", 10, &leaky, "[train.encoder]\nhidden_dim = 8\nheads = 2")).unwrap();
+    let r = run_job(&pretrain_job("karate", "mask-edge", 10, &clean, "link_split = true\n[train.encoder]\nhidden_dim = 8\nheads = 2")).unwrap();
+    assert!(r.notes.iter().any(|n| n.contains("never seen")), "{:?}", r.notes);
+    let mut job = finetune_job("karate", "link", &leaky, "finetune");
+    job.overrides.epochs = Some(5);
+    let e = run_job(&job).unwrap_err().to_string();
+    assert!(e.contains("pretrained on every edge of karate") && e.contains("link_split = true"), "{e}");
+    job.finetune.as_mut().unwrap().pretrained = clean;
+    let f = run_job(&job).unwrap();
+    let auc = f.json["summary"]["test_auc_mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc), "{auc}");
+    assert_eq!(f.json["encoder"]["link_split_seed"], 0);
+}

@@ -127,7 +127,7 @@ enum Decoder {
 }
 
 /// Builds a link encoder: `(params, in_dim, latent_dim)` to a [`Module`].
-pub type EncoderBuilder = dyn Fn(&Params, usize, usize) -> Result<Box<dyn Module>>;
+pub type EncoderBuilder<'a> = dyn Fn(&Params, usize, usize) -> Result<Box<dyn Module>> + 'a;
 
 /// Node embeddings of one forward pass.
 #[derive(Debug, Clone)]
@@ -178,7 +178,7 @@ impl LinkModel {
     ///
     /// # Errors
     /// [`Error::Config`] when `config.variational` is set; the constructor's errors.
-    pub fn with_encoder(config: &LinkModelConfig, in_dim: usize, seed: u64, encoder: &EncoderBuilder) -> Result<LinkModel> {
+    pub fn with_encoder(config: &LinkModelConfig, in_dim: usize, seed: u64, encoder: &EncoderBuilder<'_>) -> Result<LinkModel> {
         if config.variational {
             return Err(Error::config(
                 "variational",
@@ -189,7 +189,7 @@ impl LinkModel {
         LinkModel::build(config, in_dim, seed, Some(encoder))
     }
 
-    fn build(config: &LinkModelConfig, in_dim: usize, seed: u64, custom: Option<&EncoderBuilder>) -> Result<LinkModel> {
+    fn build(config: &LinkModelConfig, in_dim: usize, seed: u64, custom: Option<&EncoderBuilder<'_>>) -> Result<LinkModel> {
         config.encoder.validate()?;
         let params = Params::new(seed);
         let ep = params.pp("encoder");

@@ -126,11 +126,7 @@ pub fn finetune(job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report>
     match r.task.as_str() {
         "node" => finetune_node(job, r, env, &enc, &pre, mode, flags.labels_per_class),
         "graph" => finetune_graph(job, r, env, &enc, &pre, mode),
-        "link" => Err(Error::config(
-            "task",
-            "link",
-            "fine-tuning for link prediction is not built yet; use node or graph (a link encoder can be pretrained with --objective mask-edge and read with `autoglm predict`)",
-        )),
+        "link" => finetune_link(job, r, env, &enc, &pre, mode),
         t => Err(Error::config("task", t, "fine-tune for node or graph")),
     }
 }
@@ -366,6 +362,89 @@ fn finetune_graph(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnc
         "task": "graph", "mode": mode, "dataset": ds.name, "model": enc.spec.model, "pretrained": enc.path, "pretrained_on": enc.dataset, "encoder": enc.spec, "config": base,
         "summary": {"test_acc_mean": m, "test_acc_std": s, "repeat_means": repeat_means, "folds": base.folds, "repeats": r.runs, "protocol": "stratified k-fold, inner validation split (10 %), selection on validation"},
         "folds": all.iter().map(|(seed, f)| json!({"seed": seed, "fold": f.fold, "val_acc": f.val_acc, "test_acc": f.test_acc, "selected_epoch": f.selected_epoch})).collect::<Vec<_>>(),
+    });
+    Ok(Report { json, tables: vec![table], headline, notes: vec![] })
+}
+
+fn finetune_link(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEncoder, pre: &PretrainConfig, mode: FinetuneMode) -> Result<Report> {
+    use crate::tasks::link::{train_encoder, LinkData, LinkTrainConfig};
+    if !matches!(mode, FinetuneMode::Finetune | FinetuneMode::Scratch) {
+        return Err(Error::config("mode", mode.name(), "for link prediction use finetune or scratch"));
+    }
+    let ds = crate::data::registry::load_node_dataset(&r.data_dir, &r.dataset)?;
+    let recipe = LinkTrainConfig::recipe_by_name(&enc.spec.model).or_else(|_| LinkTrainConfig::recipe_by_name("gae"))?;
+    let mut base = job.run_file.train_config(recipe)?;
+    base.variational = false;
+    base.latent_dim = enc.spec.out_dim;
+    base.normalize_features = pre.normalize_features;
+    job.overrides.apply(super::Targets {
+        epochs: &mut base.epochs,
+        lr: &mut base.optimizer.lr,
+        hidden: &mut 0,
+        dropout: &mut 0.0,
+        patience: &mut base.patience,
+    });
+    if mode == FinetuneMode::Finetune && !base.param_groups.contains_key("encoder") {
+        let lr = base.optimizer.lr() * 0.1;
+        base.param_groups.insert("encoder".into(), lr);
+        env.note(format!("encoder learning rate {lr:e} (a tenth of the decoder's; set [train.param_groups] encoder = ... to change it)"));
+    }
+    let first = r.seed.unwrap_or(base.seed);
+    let models = env.models;
+    let mut rows = Vec::new();
+    for run in 0..r.runs {
+        let cfg = LinkTrainConfig { seed: first + run, ..base.clone() };
+        cfg.validate()?;
+        // The encoder must not have seen this split's validation or test edges.
+        if enc.dataset.eq_ignore_ascii_case(&ds.name) && mode == FinetuneMode::Finetune && enc.spec.link_split_seed != Some(cfg.split_seed()) {
+            return Err(Error::config(
+                "pretrained",
+                match enc.spec.link_split_seed {
+                    None => format!("pretrained on every edge of {}", ds.name),
+                    Some(s) => format!("pretrained on the link split with seed {s}, fine-tuning splits with seed {}", cfg.split_seed()),
+                },
+                "the encoder would have seen this split's test edges: pretrain with link_split = true and --seed equal to the fine-tuning split seed (or set split_seed in [train])",
+            ));
+        }
+        let data = LinkData::prepare(&ds, &cfg)?;
+        enc.spec.input.check_compatible(&InputKind::Continuous { width: data.x.dim() }, &ds.name)?;
+        env.progress.start(&format!("run {}/{}", run + 1, r.runs), cfg.epochs as u64);
+        let progress = &mut *env.progress;
+        let mut on_epoch = |l: &crate::tasks::link::LinkEpochLog| progress.step(l.epoch as u64 + 1, &format!("loss {:.4}", l.loss));
+        let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: None, resume: None, stop: env.stop };
+        let build = |p: &Params, _in: usize, _latent: usize| encoder_for(enc, p, mode, models);
+        let (res, _) = train_encoder(&data, &cfg, Some(&build), hooks)?;
+        env.progress.finish();
+        rows.push(res);
+    }
+    let mut table = Table::new(&["seed", "split seed", "val AUC", "test AUC", "test AP", "best epoch"]);
+    for x in &rows {
+        table.rows.push(vec![
+            x.seed.to_string(),
+            x.split_seed.to_string(),
+            format!("{:.4}", x.val.auc),
+            format!("{:.4}", x.test.auc),
+            format!("{:.4}", x.test.ap),
+            x.best_epoch.to_string(),
+        ]);
+    }
+    let auc = mean_std(&rows.iter().map(|x| x.test.auc).collect::<Vec<_>>()).unwrap_or((f64::NAN, f64::NAN));
+    let ap = mean_std(&rows.iter().map(|x| x.test.ap).collect::<Vec<_>>()).unwrap_or((f64::NAN, f64::NAN));
+    let headline = format!(
+        "finetune ({}) {} on {} links: test AUC {:.4} ± {:.4}, AP {:.4} ± {:.4} over {} runs",
+        mode.name(),
+        enc.spec.model,
+        ds.name,
+        auc.0,
+        auc.1,
+        ap.0,
+        ap.1,
+        rows.len()
+    );
+    let json = json!({
+        "task": "link", "mode": mode, "dataset": ds.name, "pretrained": enc.path, "pretrained_on": enc.dataset, "encoder": enc.spec, "config": base,
+        "summary": {"test_auc_mean": auc.0, "test_auc_std": auc.1, "test_ap_mean": ap.0, "test_ap_std": ap.1, "runs": rows.len()},
+        "runs": rows.iter().map(|x| json!({"seed": x.seed, "split_seed": x.split_seed, "val": x.val, "test": x.test, "best_epoch": x.best_epoch})).collect::<Vec<_>>(),
     });
     Ok(Report { json, tables: vec![table], headline, notes: vec![] })
 }

@@ -103,7 +103,9 @@ impl Task for PretrainTask {
         ));
         if let PretrainData::Node { .. } = data {
             if cfg.objectives.contains(&Objective::MaskEdge) {
-                env.note("mask-edge sees every edge of the graph; before link prediction, pretrain on the training edges only (`autoglm finetune --task link` splits first and warns when the encoder saw the whole graph)");
+                if !cfg.link_split {
+                    env.note("mask-edge saw every edge of the graph; for link prediction pretrain with link_split = true in [train] (`autoglm finetune --task link` refuses an encoder that saw its test edges)");
+                }
             }
         }
         env.progress.start("pretraining", cfg.epochs as u64);
@@ -112,7 +114,9 @@ impl Task for PretrainTask {
         let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
         let p = pretrain(&data, &cfg, &model, env.models, hooks)?;
         env.progress.finish();
-        let spec = EncoderSpec { model: model.clone(), encoder: cfg.encoder.clone(), input: kind, out_dim: p.out_dim, level, pooling: cfg.pooling };
+        let link_split_seed = (cfg.link_split && level == Level::Node).then_some(cfg.seed);
+        let spec =
+            EncoderSpec { model: model.clone(), encoder: cfg.encoder.clone(), input: kind, out_dim: p.out_dim, level, pooling: cfg.pooling, link_split_seed };
         if let Some(path) = &job.checkpoint {
             crate::tasks::pretrain::save_encoder(path, &p, &spec, data.name(), &cfg)?;
             env.progress.note(&format!("saved encoder {}", path.display()));

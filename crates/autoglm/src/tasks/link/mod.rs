@@ -96,6 +96,8 @@ pub struct LinkTrainConfig {
     pub hits_k: Vec<usize>,
     /// Seed of initialisation, dropout, the VGAE noise and training negatives (default 0).
     pub seed: u64,
+    /// Learning rates by parameter-name prefix (`encoder = 1e-4` for a pretrained encoder); the rest use the optimiser's rate.
+    pub param_groups: std::collections::BTreeMap<String, f64>,
     /// Seed of the edge split (default: `seed`).
     pub split_seed: Option<u64>,
 }
@@ -134,6 +136,7 @@ impl LinkTrainConfig {
             negatives: NegativeSamplingConfig::default(),
             hits_k: vec![10, 20, 50, 100],
             seed: 0,
+            param_groups: Default::default(),
             split_seed: None,
         }
     }
@@ -284,7 +287,7 @@ pub fn train_with_hooks(data: &LinkData, cfg: &LinkTrainConfig, hooks: Hooks<'_,
 pub fn train_encoder(
     data: &LinkData,
     cfg: &LinkTrainConfig,
-    encoder: Option<&EncoderBuilder>,
+    encoder: Option<&EncoderBuilder<'_>>,
     hooks: Hooks<'_, LinkEpochLog>,
 ) -> Result<(LinkRunResult, LinkModel)> {
     cfg.validate()?;
@@ -303,7 +306,7 @@ pub fn train_encoder(
         None => LinkModel::new(&cfg.model_config(), data.x.dim(), cfg.seed)?,
     };
     let vars = model.params.trainable();
-    let mut opt = cfg.optimizer.build(vec![cfg.optimizer.group("all", vars)])?;
+    let mut opt = cfg.optimizer.build(cfg.optimizer.groups_by_prefix(vars, &cfg.param_groups))?;
     let positives = training_positives(split, cfg.self_loop_positives);
     let count = ((cfg.negatives.ratio * positives.len() as f64).ceil() as usize).max(1);
     let mut batches = NegativeBatches {

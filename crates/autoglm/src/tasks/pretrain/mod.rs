@@ -149,6 +149,11 @@ pub struct PretrainConfig {
     pub molecular: bool,
     /// Easy-to-hard sampling (default off).
     pub curriculum: Option<crate::train::CurriculumConfig>,
+    /// One graph: pretrain on the training edges of the link task's split
+    /// (its recipe's split fractions, split seed = `seed`), so that a later
+    /// link-prediction fine-tune never lets the encoder see its validation or
+    /// test edges (default false: every edge).
+    pub link_split: bool,
 }
 
 impl Default for PretrainConfig {
@@ -200,6 +205,7 @@ impl PretrainConfig {
             max_graphs: None,
             molecular: false,
             curriculum: None,
+            link_split: false,
         }
     }
     /// The decoder in effect.
@@ -340,10 +346,31 @@ pub fn load_data(data_dir: &std::path::Path, name: &str, cfg: &PretrainConfig) -
         return Ok((PretrainData::Graphs { ds, kind }, Vec::new()));
     }
     let ds = crate::data::registry::load_node_dataset(data_dir, name)?;
-    let (graph, x) = crate::tasks::node::NodeData::inputs(&ds, cfg.normalize_features)?;
+    let (mut graph, x) = crate::tasks::node::NodeData::inputs(&ds, cfg.normalize_features)?;
+    let mut notes = Vec::new();
+    if cfg.link_split {
+        let split = link_pretrain_split(&ds, cfg.seed)?;
+        notes.push(format!(
+            "pretraining on the {} training edges of the link split (split seed {}): its {} validation and {} test edges are never seen",
+            split.train_pos.len(),
+            cfg.seed,
+            split.val_pos.len(),
+            split.test_pos.len()
+        ));
+        graph = split.train_graph;
+    }
     let dense = x.to_tensor()?.flatten_all()?.to_vec1::<f32>()?;
     let kind = InputKind::Continuous { width: x.dim() };
-    Ok((PretrainData::Node { name: ds.name.clone(), graph, x, dense, kind }, Vec::new()))
+    Ok((PretrainData::Node { name: ds.name.clone(), graph, x, dense, kind }, notes))
+}
+
+/// The link task's edge split (its recipe's fractions) with split seed `seed`.
+///
+/// # Errors
+/// Split errors (a graph too small for the fractions).
+pub fn link_pretrain_split(ds: &crate::data::NodeDataset, seed: u64) -> Result<crate::data::edge_split::EdgeSplit> {
+    let lc = crate::tasks::link::LinkTrainConfig { seed, ..Default::default() };
+    crate::data::edge_split::split_edges(&ds.graph, &lc.split, lc.split_seed())
 }
 
 /// A TU dataset of molecules in the shared vocabulary (labels mapped through
@@ -611,6 +638,9 @@ pub struct EncoderSpec {
     pub level: Level,
     /// Pooling used for graph embeddings.
     pub pooling: Pooling,
+    /// `Some(seed)`: pretrained on the training edges of the link split with this split seed only.
+    #[serde(default)]
+    pub link_split_seed: Option<u64>,
 }
 
 /// Write the encoder of `p` (tensors `encoder.*`) with its [`EncoderSpec`] atomically.
@@ -850,6 +880,7 @@ mod tests {
             out_dim: p.out_dim,
             level: Level::Node,
             pooling: Pooling::Sum,
+            link_split_seed: None,
         };
         save_encoder(&path, &p, &spec, "path", &cfg).unwrap();
         let enc = load_encoder(&path).unwrap();
