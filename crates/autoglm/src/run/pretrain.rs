@@ -102,10 +102,8 @@ impl Task for PretrainTask {
             cfg.objectives.iter().map(|o| o.name()).collect::<Vec<_>>().join("+")
         ));
         if let PretrainData::Node { .. } = data {
-            if cfg.objectives.contains(&Objective::MaskEdge) {
-                if !cfg.link_split {
-                    env.note("mask-edge saw every edge of the graph; for link prediction pretrain with link_split = true in [train] (`autoglm finetune --task link` refuses an encoder that saw its test edges)");
-                }
+            if cfg.objectives.contains(&Objective::MaskEdge) && !cfg.link_split {
+                env.note("mask-edge saw every edge of the graph; for link prediction pretrain with link_split = true in [train] (`autoglm finetune --task link` refuses an encoder that saw its test edges)");
             }
         }
         env.progress.start("pretraining", cfg.epochs as u64);
