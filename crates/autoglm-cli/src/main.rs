@@ -225,15 +225,30 @@ pub struct TrainArgs {
     /// Cross-validation folds (graph task).
     #[arg(long)]
     pub folds: Option<usize>,
-    /// Save the model of the first run (fold) here (safetensors, written atomically).
+    #[command(flatten)]
+    pub out: ModelOutArgs,
+}
+
+/// Where a training job writes its model and its resumable state.
+#[derive(Args, Clone, Debug)]
+pub struct ModelOutArgs {
+    /// Save the model (train: of the first run or fold; pretrain: the encoder) here (safetensors, written atomically).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Write a resumable training state here after every epoch (node and link tasks, one run).
+    /// Write a resumable training state here after every epoch (one run).
     #[arg(long)]
     pub save_state: Option<PathBuf>,
     /// Continue the run from a state written by --save-state.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+}
+
+impl ModelOutArgs {
+    fn apply(&self, job: &mut JobSpec) {
+        job.checkpoint = self.checkpoint.clone();
+        job.save_state = self.save_state.clone();
+        job.resume = self.resume.clone();
+    }
 }
 
 #[derive(Args, Clone, Debug)]
@@ -249,15 +264,8 @@ pub struct PretrainArgs {
     /// Hidden width of the encoder (GAT: per head).
     #[arg(long)]
     pub hidden: Option<usize>,
-    /// Write the encoder here (safetensors, atomically).
-    #[arg(long)]
-    pub checkpoint: Option<PathBuf>,
-    /// Write a resumable training state here after every epoch.
-    #[arg(long)]
-    pub save_state: Option<PathBuf>,
-    /// Continue from a state written by --save-state.
-    #[arg(long)]
-    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: ModelOutArgs,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -411,9 +419,7 @@ fn run() -> Result<()> {
             let mut job = job_spec(&args.job)?;
             job.task = args.task.clone();
             job.overrides = Overrides { hidden: args.hidden, dropout: args.dropout, patience: args.patience, folds: args.folds, ..job.overrides };
-            job.checkpoint = args.checkpoint.clone();
-            job.save_state = args.save_state.clone();
-            job.resume = args.resume.clone();
+            args.out.apply(&mut job);
             run_job(&job, args.job.quiet, &models)
         }
         Command::Pretrain(args) => {
@@ -421,9 +427,7 @@ fn run() -> Result<()> {
             job.task = Some("pretrain".into());
             job.overrides.hidden = args.hidden;
             job.pretrain = autoglm::run::PretrainFlags { objective: args.objective.clone(), mask_rate: args.mask_rate };
-            job.checkpoint = args.checkpoint.clone();
-            job.save_state = args.save_state.clone();
-            job.resume = args.resume.clone();
+            args.out.apply(&mut job);
             run_job(&job, args.job.quiet, &models)
         }
         Command::Finetune(args) => {

@@ -176,3 +176,28 @@ fn link_finetuning_only_takes_an_encoder_that_never_saw_its_test_edges() {
     assert!((0.0..=1.0).contains(&auc), "{auc}");
     assert_eq!(f.json["encoder"]["link_split_seed"], 0);
 }
+
+#[test]
+fn a_curriculum_grows_the_active_share_in_pretraining_and_changes_supervised_training() {
+    let Some(data) = shared_datasets("MUTAG") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("c.safetensors");
+    let cur = "[train.curriculum]\ndifficulty = { kind = \"graph_size\" }\npacing = \"linear\"\nstart_fraction = 0.25\nfull_at = 0.5";
+    let mut job = pretrain_job("MUTAG", "mask-feature", 10, &ck, &format!("[train.encoder]\nhidden_dim = 8\nnum_layers = 2\n{cur}"));
+    job.data_dir = Some(data);
+    let r = run_job(&job).unwrap();
+    let frac: Vec<f64> = r.json["history"].as_array().unwrap().iter().map(|h| h["active_fraction"].as_f64().unwrap()).collect();
+    assert!((frac[0] - 0.25).abs() < 0.02, "{frac:?}");
+    assert!(frac.windows(2).all(|w| w[1] >= w[0]) && frac[9] == 1.0, "{frac:?}");
+    // CLNode's curriculum on karate's labelled nodes: deterministic, and not the plain run
+    let text = |c: &str| RunFile::parse(&format!("[train]\nepochs = 20\n{c}"), Path::new("c.toml")).unwrap();
+    let mut on = JobSpec { dataset: Some("karate".into()), ..JobSpec::default() };
+    on.run_file = text("[train.curriculum]\ndifficulty = { kind = \"cl_node\" }\nstart_fraction = 0.5\nfull_at = 0.5");
+    let (a, b) = (run_job(&on).unwrap(), run_job(&on).unwrap());
+    let losses = |r: &autoglm::run::Report| r.json["runs"][0]["history"].as_array().unwrap().iter().map(|h| h["loss"].as_f64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+    let mut off = on.clone();
+    off.run_file = text("");
+    let c = run_job(&off).unwrap();
+    assert_ne!(losses(&a)[0], losses(&c)[0], "the first epoch trains on the easier half of the labelled nodes only");
+}

@@ -99,6 +99,16 @@ fn encoder_for(enc: &LoadedEncoder, p: &Params, mode: FinetuneMode, models: &cra
     }
 }
 
+/// The layer-wise default: the encoder (parameters under `prefix`) at a tenth
+/// of the head's learning rate, unless `[train.param_groups]` names it.
+fn default_encoder_lr(groups: &mut std::collections::BTreeMap<String, f64>, prefix: &str, head_lr: f64, env: &mut RunEnv) {
+    if !groups.contains_key(prefix) {
+        let lr = head_lr * 0.1;
+        groups.insert(prefix.into(), lr);
+        env.note(format!("encoder learning rate {lr:e} (a tenth of the head's; set [train.param_groups] \"{prefix}\" = ... to change it)"));
+    }
+}
+
 /// Run a fine-tuning job (`job.finetune` is set).
 ///
 /// # Errors
@@ -164,10 +174,8 @@ fn finetune_node(
     if k.is_some() {
         base.labels_per_class = k;
     }
-    if mode == FinetuneMode::Finetune && !base.param_groups.contains_key("encoder") {
-        let lr = base.optimizer.lr() * 0.1;
-        base.param_groups.insert("encoder".into(), lr);
-        env.note(format!("encoder learning rate {lr:e} (a tenth of the head's; set [train.param_groups] encoder = ... to change it)"));
+    if mode == FinetuneMode::Finetune {
+        default_encoder_lr(&mut base.param_groups, "encoder", base.optimizer.lr(), env);
     }
     base.validate()?;
     let first = r.seed.unwrap_or(base.seed);
@@ -304,10 +312,8 @@ fn finetune_graph(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnc
         dropout: &mut base.model.dropout,
         patience: &mut base.patience,
     });
-    if mode == FinetuneMode::Finetune && !base.param_groups.contains_key("convs.0") {
-        let lr = base.optimizer.lr() * 0.1;
-        base.param_groups.insert("convs.0".into(), lr);
-        env.note(format!("encoder learning rate {lr:e} (a tenth of the head's; set [train.param_groups] \"convs.0\" = ... to change it)"));
+    if mode == FinetuneMode::Finetune {
+        default_encoder_lr(&mut base.param_groups, "convs.0", base.optimizer.lr(), env);
     }
     base.validate()?;
     let models = env.models;
@@ -384,10 +390,8 @@ fn finetune_link(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnco
         dropout: &mut 0.0,
         patience: &mut base.patience,
     });
-    if mode == FinetuneMode::Finetune && !base.param_groups.contains_key("encoder") {
-        let lr = base.optimizer.lr() * 0.1;
-        base.param_groups.insert("encoder".into(), lr);
-        env.note(format!("encoder learning rate {lr:e} (a tenth of the decoder's; set [train.param_groups] encoder = ... to change it)"));
+    if mode == FinetuneMode::Finetune {
+        default_encoder_lr(&mut base.param_groups, "encoder", base.optimizer.lr(), env);
     }
     let first = r.seed.unwrap_or(base.seed);
     let models = env.models;

@@ -9,7 +9,7 @@ use crate::nn::{Ctx, Module, NodeInput, Params};
 use crate::ops::SparseInput;
 use crate::rng::derive;
 use crate::train::loss::{cross_entropy, l1_penalty};
-use crate::train::{Evaluation, FullGraph, Hooks, LrSchedule, OptimizerConfig, Score, Trainer, TrainerConfig};
+use crate::train::{Evaluation, FullGraphEpoch, Hooks, LrSchedule, OptimizerConfig, Score, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 
@@ -370,16 +370,17 @@ pub fn train_module<M: Module>(
         None => None,
         Some(c) => Some(node_curriculum(c, data, &split.train, cfg.epochs)?),
     };
-    let active = std::sync::RwLock::new(curriculum.as_ref().map(|c| active_subset(c, 0, &split.train, &data.y)));
     let (val_y, test_y) = (pick(&data.y, &split.val), pick(&data.y, &split.test));
     // Without validation nodes there is nothing to select on: keep the last epoch, and say so.
     let selection = if split.val.is_empty() { Selection::Last } else { cfg.select };
     let mut ctx = Ctx::train(derive(cfg.seed, 1));
-    let mut loss = |_: &(), ctx: &mut Ctx| -> Result<(Tensor, f64)> {
+    let mut loss = |&epoch: &usize, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
         let logits = model.forward(&data.graph, &data.x, ctx)?;
-        let guard = active.read().map_err(|_| Error::config("curriculum", "poisoned lock", "internal error: rerun"))?;
-        let mut loss = match guard.as_ref() {
-            Some((idx, y)) => cross_entropy(&logits.index_select(idx, 0)?, y, cfg.label_smoothing)?,
+        let mut loss = match &curriculum {
+            Some(c) => {
+                let (idx, y) = active_subset(c, epoch, &split.train, &data.y)?;
+                cross_entropy(&logits.index_select(&idx, 0)?, &y, cfg.label_smoothing)?
+            }
             None => cross_entropy(&logits.index_select(&train_idx, 0)?, &train_y, cfg.label_smoothing)?,
         };
         if cfg.l1 > 0.0 {
@@ -403,9 +404,6 @@ pub fn train_module<M: Module>(
             lr: st.lr,
             step_ms: st.step_ms,
         };
-        if let (Some(c), Ok(mut a)) = (&curriculum, active.write()) {
-            *a = Some(active_subset(c, st.epoch + 1, &split.train, &data.y));
-        }
         let score = match selection {
             Selection::ValAcc => log.val_acc.unwrap_or(0.0),
             Selection::ValLoss => -log.val_loss.unwrap_or(0.0),
@@ -413,7 +411,7 @@ pub fn train_module<M: Module>(
         };
         Ok(Evaluation { log, score: Some(Score::max(score)) })
     };
-    let fit = Trainer::new(cfg.trainer()).with_hooks(hooks)?.fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut eval)?;
+    let fit = Trainer::new(cfg.trainer()).with_hooks(hooks)?.fit(&params, opt.as_mut(), &mut ctx, &mut FullGraphEpoch, &mut loss, &mut eval)?;
     let best_epoch = fit.selected_epoch();
     let chosen = &fit.history[best_epoch];
     let model = NodeModel { config: cfg.clone(), params, model };
@@ -454,9 +452,8 @@ fn node_curriculum(c: &crate::train::CurriculumConfig, data: &NodeData, train: &
 }
 
 /// The index tensor and labels of the curriculum's active training nodes at `epoch`.
-fn active_subset(c: &crate::train::Curriculum, epoch: usize, train: &[usize], y: &[usize]) -> (Tensor, Vec<usize>) {
+fn active_subset(c: &crate::train::Curriculum, epoch: usize, train: &[usize], y: &[usize]) -> Result<(Tensor, Vec<usize>)> {
     let mut ids: Vec<usize> = c.active(epoch).iter().map(|&k| train[k]).collect();
     ids.sort_unstable();
-    let t = Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), ids.len(), &Device::Cpu).expect("index tensor");
-    (t, pick(y, &ids))
+    Ok((index(&ids)?, pick(y, &ids)))
 }

@@ -18,4 +18,6 @@ pub mod trainer;
 pub use curriculum::{graph_difficulty, node_difficulty, Curriculum, CurriculumConfig, Difficulty, NodeSignals, Pacing};
 pub use optim::{build as build_optimizer, clip_grad_norm, clip_grad_value, Optimizer, OptimizerConfig, OptimizerKind, OptimizerState, ParamGroup};
 pub use schedule::{Decay, LrSchedule};
-pub use trainer::{Batches, EpochStats, Evaluation, Fit, FullGraph, GradHook, Hooks, Score, Selected, Ties, TrainState, Trainer, TrainerConfig};
+pub use trainer::{
+    Batches, EpochStats, Evaluation, Fit, FullGraph, FullGraphEpoch, GradHook, Hooks, Score, Selected, Ties, TrainState, Trainer, TrainerConfig,
+};

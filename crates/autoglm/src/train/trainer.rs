@@ -155,6 +155,17 @@ impl Batches for FullGraph {
     }
 }
 
+/// Full-batch training whose step is told its epoch (for curricula, whose
+/// active samples depend on it; correct after a resume too).
+pub struct FullGraphEpoch;
+
+impl Batches for FullGraphEpoch {
+    type Batch = usize;
+    fn for_each(&mut self, epoch: usize, step: &mut dyn FnMut(&usize) -> Result<()>) -> Result<()> {
+        step(&epoch)
+    }
+}
+
 /// The selected epoch.
 #[derive(Debug, Clone)]
 pub struct Selected {

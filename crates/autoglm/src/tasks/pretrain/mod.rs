@@ -29,7 +29,7 @@ use crate::models::registry::{ModelArgs, ModelRegistry};
 use crate::models::{Activation, GnnConfig, ModelKind};
 use crate::nn::{Ctx, Module, NodeInput, Params};
 use crate::rng::derive;
-use crate::train::{Batches, Evaluation, FullGraph, Hooks, LrSchedule, OptimizerConfig, Trainer, TrainerConfig};
+use crate::train::{Batches, Evaluation, FullGraphEpoch, Hooks, LrSchedule, OptimizerConfig, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use candle_core::Tensor;
 use objectives::{Heads, Sample};
@@ -546,21 +546,24 @@ pub fn pretrain(data: &PretrainData, cfg: &PretrainConfig, model: &str, registry
     let (fit, processed) = match data {
         PretrainData::Node { graph, x, dense, .. } => {
             let ptr = [0, graph.num_nodes()];
-            let active = std::sync::RwLock::new(schedule.active(0));
-            let mut loss = |_: &(), ctx: &mut Ctx| -> Result<(Tensor, f64)> {
-                let cand = active.read().map_err(|_| Error::config("curriculum", "poisoned", "internal error"))?;
+            let n = graph.num_nodes().max(1) as f64;
+            let mut loss = |&epoch: &usize, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
+                let cand = schedule.active(epoch);
                 let s = Sample { graph, x, dense, node_ptr: &ptr, candidates: &cand };
                 Ok((objective_loss(&cfg, &kind, enc, &heads, &s, ctx)?, 1.0))
             };
             let mut eval = |st: &crate::train::EpochStats| -> Result<Evaluation<PretrainLog>> {
-                let frac = schedule.active(st.epoch).len() as f64 / graph.num_nodes().max(1) as f64;
-                if let Ok(mut a) = active.write() {
-                    *a = schedule.active(st.epoch + 1);
-                }
+                let frac = schedule.active(st.epoch).len() as f64 / n;
                 Ok(Evaluation { log: PretrainLog { epoch: st.epoch, loss: st.loss, lr: st.lr, step_ms: st.step_ms, active_fraction: frac }, score: None })
             };
-            let fit =
-                Trainer::new(tc).with_hooks(hooks)?.describe("of pretraining").fit(&params, opt.as_mut(), &mut ctx, &mut FullGraph, &mut loss, &mut eval)?;
+            let fit = Trainer::new(tc).with_hooks(hooks)?.describe("of pretraining").fit(
+                &params,
+                opt.as_mut(),
+                &mut ctx,
+                &mut FullGraphEpoch,
+                &mut loss,
+                &mut eval,
+            )?;
             let processed = fit.history.iter().map(|h| h.active_fraction * graph.num_nodes() as f64).sum::<f64>();
             (fit, processed)
         }
