@@ -1,7 +1,7 @@
 //! The self-supervised objectives, each a loss over one graph (or one batch
 //! union of graphs) with the epoch's fresh random mask:
 //!
-//! - [`MaskFeature`]: GraphMAE (Hou et al., KDD 2022). A fraction of the nodes
+//! - [`mask_feature`]: GraphMAE (Hou et al., KDD 2022). A fraction of the nodes
 //!   has its input replaced by a learnable `[MASK]` token (a share
 //!   `replace_rate` of them by another node's input instead); the encoder's
 //!   output is mapped by `enc2dec`, the masked rows are zeroed again
@@ -9,11 +9,11 @@
 //!   scaled cosine error `mean((1 − cos(x̂, x))^α)` over the masked nodes for
 //!   continuous features; cross-entropy over the types for categorical input
 //!   (one-hot atom types).
-//! - [`MaskEdge`]: MaskGAE (Li et al., KDD 2023). A fraction of the undirected
+//! - [`mask_edge`]: MaskGAE (Li et al., KDD 2023). A fraction of the undirected
 //!   edges is hidden; the encoder sees the rest; an MLP over `h_u ⊙ h_v`
 //!   scores the hidden edges against as many random non-edges of the same
 //!   graph (binary cross-entropy).
-//! - [`Generative`]: GPT-GNN's factorisation (Hu et al., KDD 2020) with the
+//! - [`generative`]: GPT-GNN's factorisation (Hu et al., KDD 2020) with the
 //!   same heads. A random node order splits the nodes into observed ones and
 //!   the last `gen_fraction` to be generated; the generated nodes' inputs are
 //!   the `[MASK]` token, the edges among generated nodes are hidden and so is
