@@ -85,6 +85,11 @@ fn bad_requests_name_the_problem() {
     job.pretrain.mask_rate = Some(1.0);
     let e = run_job(&job).unwrap_err().to_string();
     assert!(e.contains("mask_rate") && e.contains("(0, 1)"), "{e}");
+    // an architecture that is not an encoder
+    let mut job = pretrain_job("karate", "mask-feature", 1, &ck, "");
+    job.model = Some("vgae".into());
+    let e = run_job(&job).unwrap_err().to_string();
+    assert!(e.contains("vgae") && e.contains("pretrain"), "{e}");
     // an encoder pretrained on karate's 34 features cannot read cora's 1433, nor a fixture of another width
     run_job(&pretrain_job("karate", "mask-feature", 2, &ck, "")).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/planetoid_tiny");

@@ -164,10 +164,10 @@ impl ModelRegistry {
     pub fn builtin() -> ModelRegistry {
         let c = SearchSpace::common;
         let mut r = ModelRegistry::empty();
-        r.entries.push(builtin_entry(ModelKind::Gcn, &["node", "link", "graph"], c()));
+        r.entries.push(builtin_entry(ModelKind::Gcn, &["node", "link", "graph", "pretrain"], c()));
         r.entries.push(builtin_entry(
             ModelKind::Gat,
-            &["node", "link"],
+            &["node", "link", "pretrain"],
             c().with(SearchDim::Int { name: "heads".into(), values: vec![1, 2, 4, 8] }).with(SearchDim::Float {
                 name: "attn_dropout".into(),
                 low: 0.0,
@@ -176,13 +176,17 @@ impl ModelRegistry {
             }),
         ));
         let aggr: Vec<String> = [SageAggr::Mean, SageAggr::Max, SageAggr::Sum].iter().map(|a| format!("{a:?}").to_ascii_lowercase()).collect();
-        r.entries.push(builtin_entry(ModelKind::Sage, &["node", "link", "graph"], c().with(SearchDim::Choice { name: "aggr".into(), values: aggr })));
+        r.entries.push(builtin_entry(
+            ModelKind::Sage,
+            &["node", "link", "graph", "pretrain"],
+            c().with(SearchDim::Choice { name: "aggr".into(), values: aggr }),
+        ));
         r.entries.push(builtin_entry(
             ModelKind::Gin,
-            &["node", "link", "graph"],
+            &["node", "link", "graph", "pretrain"],
             c().with(SearchDim::Choice { name: "train_eps".into(), values: vec!["false".into(), "true".into()] }),
         ));
-        r.entries.push(ModelEntry::new("gt", &["node", "link", "graph"], transformer_space(), |a: &ModelArgs, p: &Params| {
+        r.entries.push(ModelEntry::new("gt", &["node", "link", "graph", "pretrain"], transformer_space(), |a: &ModelArgs, p: &Params| {
             Ok(Box::new(crate::models::transformer::GtConfig::from_args(a)?.init(p)?) as Box<dyn Module>)
         }));
         for name in ["gae", "vgae"] {

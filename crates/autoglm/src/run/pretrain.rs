@@ -79,6 +79,8 @@ impl Task for PretrainTask {
         }
         let level = data.level();
         let model = default_model(job, level);
+        // The encoder must be an architecture registered for pretraining (gae, vgae, generator are not encoders).
+        let model = env.models.for_task(&model, "pretrain")?.name.clone();
         let cfg = pretrain_config(job, level, &model)?;
         let (data, _) = if cfg.features != probe.features
             || cfg.normalize_features != probe.normalize_features
