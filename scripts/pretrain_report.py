@@ -36,7 +36,7 @@ print(f"Cora pretrained encoders: seeds {seeds}")
 acc = [100 * probe[s]["test_acc"] for s in seeds]
 print(f"linear probe: {fmt(acc)} (n={len(acc)}), per seed {[round(a, 1) for a in acc]}")
 report["cora_linear_probe"] = {"seeds": seeds, "test_acc": acc}
-for name, runs, b in [("finetune", ft, base), ("finetune, 5 labels per class", ft5, base5), ("finetune + CLNode curriculum", ftc, base)]:
+for name, runs, b in [("finetune", ft, base), ("finetune, 5 labels per class", ft5, base5)]:
     if not runs or not b:
         continue
     bb = runs_by_seed(b)
@@ -46,6 +46,14 @@ for name, runs, b in [("finetune", ft, base), ("finetune, 5 labels per class", f
         n, m, hw, ma, mb = paired(a, c)
         print(f"{name} vs pinned GAT baseline, {metric}: {ma:.2f} vs {mb:.2f}, diff {m:+.2f} ± {hw:.2f} ({n} paired seeds)")
         report[f"cora {name} {metric}"] = {"pretrained": ma, "baseline": mb, "diff": m, "ci95": hw, "pairs": n}
+if ftc and ft:
+    a = {(x,): ftc[x]["test_acc"] for x in ftc}
+    c = {(x,): ft[x]["test_acc"] for x in ftc if x in ft}
+    n, m, hw, ma, mb = paired(a, c)
+    ep_on = st.mean(ftc[x]["best_epoch"] for x in ftc)
+    ep_off = st.mean(ft[x]["best_epoch"] for x in ftc if x in ft)
+    print(f"finetune, curriculum on vs off: {ma:.2f} vs {mb:.2f}, diff {m:+.2f} ± {hw:.2f} ({n} paired seeds); selected epoch {ep_on:.0f} on, {ep_off:.0f} off")
+    report["cora finetune curriculum on-off"] = {"on": ma, "off": mb, "diff": m, "ci95": hw, "pairs": n, "epoch_on": ep_on, "epoch_off": ep_off}
 for name in ["mutag", "mutag_curriculum", "imdb", "proteins"]:
     d = load(f"{B}/{name}/summary.json")
     if d:
