@@ -14,13 +14,10 @@ use std::path::Path;
 pub(super) struct PretrainTask;
 
 /// The level's recipe, then the run file's `[train]`, then the flags (`--objective`, `--mask-rate`, `--epochs`, ...).
-pub(super) fn pretrain_config(job: &JobSpec, level: Level, model: &str) -> Result<PretrainConfig> {
+pub(super) fn pretrain_config(job: &JobSpec, level: Level, model: &str, seed: Option<u64>) -> Result<PretrainConfig> {
     let mut cfg = job.run_file.train_config(PretrainConfig::recipe(level))?;
     if let Ok(kind) = model.parse::<ModelKind>() {
-        if kind != cfg.encoder.model {
-            // Another convolution than the recipe's: its own layer defaults, the recipe's widths.
-            cfg.encoder.model = kind;
-        }
+        cfg.encoder.model = kind;
     }
     let f = &job.pretrain;
     if let Some(o) = &f.objective {
@@ -40,15 +37,11 @@ pub(super) fn pretrain_config(job: &JobSpec, level: Level, model: &str) -> Resul
         dropout: &mut cfg.encoder.dropout,
         patience: &mut None,
     });
-    if r_seed(job).is_some() {
-        cfg.seed = r_seed(job).unwrap_or(cfg.seed);
+    if let Some(s) = seed {
+        cfg.seed = s;
     }
     cfg.validate()?;
     Ok(cfg)
-}
-
-fn r_seed(job: &JobSpec) -> Option<u64> {
-    job.seed.or(job.run_file.run.seed)
 }
 
 /// The default encoder of a level (`--model` omitted): GAT for one graph, GIN for collections, as GraphMAE.
@@ -71,26 +64,16 @@ impl Task for PretrainTask {
         if r.runs != 1 {
             return Err(Error::config("runs", r.runs, "pretraining makes one encoder; pass --seed to choose it (fine-tuning repeats over seeds)"));
         }
-        // Load with the node recipe's reading settings first, then settle the level's recipe.
-        let probe = job.run_file.train_config(PretrainConfig::recipe(Level::Node))?;
-        let (data, notes) = load_data(&r.data_dir, &r.dataset, &probe)?;
-        for n in notes {
-            env.note(n);
-        }
-        let level = data.level();
+        // The level (one graph or a collection) is known from the name, so the data is read once, with the level's settings.
+        let level = crate::tasks::pretrain::data_level(&r.data_dir, &r.dataset);
         let model = default_model(job, level);
         // The encoder must be an architecture registered for pretraining (gae, vgae, generator are not encoders).
         let model = env.models.for_task(&model, "pretrain")?.name.clone();
-        let cfg = pretrain_config(job, level, &model)?;
-        let (data, _) = if cfg.features != probe.features
-            || cfg.normalize_features != probe.normalize_features
-            || cfg.max_graphs != probe.max_graphs
-            || cfg.molecular != probe.molecular
-        {
-            load_data(&r.data_dir, &r.dataset, &cfg)?
-        } else {
-            (data, Vec::new())
-        };
+        let cfg = pretrain_config(job, level, &model, r.seed)?;
+        let (data, notes) = load_data(&r.data_dir, &r.dataset, &cfg)?;
+        for n in notes {
+            env.note(n);
+        }
         let kind = data.kind().clone();
         env.progress.note(&format!(
             "{}: {} {} ({}); encoder {model}, objectives {}",

@@ -319,6 +319,16 @@ pub fn molecule_dataset(name: &str, graphs: &[SmallGraph], labels: Option<&[usiz
     Ok(GraphDataset { name: name.into(), graphs: samples, num_node_features: t, num_classes, source: std::path::PathBuf::new(), folds_file: None })
 }
 
+/// The level [`load_data`] gives `name`: molecules and TU datasets are collections, the rest one graph.
+pub fn data_level(data_dir: &std::path::Path, name: &str) -> Level {
+    let key = name.trim().to_ascii_lowercase();
+    if key == "qm9" || key == "moses" || data_dir.join(name).join(format!("{name}_A.txt")).exists() {
+        Level::Graph
+    } else {
+        Level::Node
+    }
+}
+
 /// Load `name` from `data_dir` for pretraining: `qm9` / `moses` (molecules
 /// from SMILES, the training part of the generation split), a TU dataset
 /// (as molecules when `cfg.molecular`), or a one-graph node dataset.
