@@ -3,6 +3,8 @@
 //! a server and a queue worker run the same code.
 
 mod bench;
+mod charts;
+mod memory;
 mod output;
 mod plot;
 
@@ -15,8 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// mimalloc keeps freed pages for reuse: training allocates and frees the same
 /// large activation buffers every epoch, which glibc returns to the OS and
 /// faults back in each time.
+/// Wrapped in a counter of the bytes in use, for the peak memory that
+/// `autoglm compare` reports.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: memory::Counting<mimalloc::MiMalloc> = memory::Counting::new(mimalloc::MiMalloc);
 
 #[derive(Parser)]
 #[command(name = "autoglm", version, about = "Graph learning in Rust: train, evaluate and benchmark GNNs on real datasets")]
@@ -75,6 +79,148 @@ enum Command {
     /// Evaluate a checkpoint; for a generator: sample, then score the samples
     /// (validity, uniqueness, novelty for molecules; MMDs otherwise).
     Eval(EvalArgs),
+    /// Recognise the task, search a space that fits the data (TPE or random
+    /// proposals, successive halving on epochs, validation only), retrain the
+    /// winner over 10 seeds (or inside each outer fold) and report test metrics.
+    Auto(AutoArgs),
+    /// Every model on every dataset: test metrics (mean ± std), time per epoch,
+    /// prediction latency, parameters and peak memory, as text, JSON and CSV.
+    Compare(CompareArgs),
+    /// Draw a results JSON: a run's training curves, a comparison's bars, a
+    /// search's best-so-far curve (SVG and PNG).
+    Plot(PlotArgs),
+}
+
+/// `autoglm auto`.
+#[derive(Args, Clone, Debug)]
+pub struct AutoArgs {
+    /// Dataset name (cora, PROTEINS, karate, ...).
+    #[arg(long)]
+    pub dataset: String,
+    /// Task (default: recognised from the data: node classification for one graph, graph classification for many).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Search time (90s, 20m, 1h; the final retraining is extra).
+    #[arg(long, value_parser = parse_duration)]
+    pub budget: Option<f64>,
+    /// Configurations to try instead of a time budget (per outer fold; the same seed gives the same trials).
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// Seed of the proposals and of every trial.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// tpe or random.
+    #[arg(long, default_value = "tpe")]
+    pub strategy: String,
+    /// Output folder (summary.json, trials.json, best.toml, best.safetensors, final.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Trials at once (default: the cores, one kernel thread each).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Only these models (comma-separated; default every model serving the task).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Option<Vec<String>>,
+    /// Trial store (JSON lines; default $AUTOGLM_STORE, else ~/.autoglm/trials.jsonl).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Neither read nor write the trial store.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Configurations taken from the store's nearest datasets first (0: a cold start).
+    #[arg(long, default_value_t = 3)]
+    pub warm_start: usize,
+    /// Continue the search in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Seeds of the final retraining.
+    #[arg(long, default_value_t = 10)]
+    pub final_runs: u64,
+    /// No final retraining (validation scores only).
+    #[arg(long)]
+    pub no_final: bool,
+    /// Graph task: search only the first K outer folds.
+    #[arg(long)]
+    pub outer_folds: Option<usize>,
+    /// Full-fidelity epochs (default: the task's).
+    #[arg(long)]
+    pub max_epochs: Option<usize>,
+    /// Configurations per halving bracket.
+    #[arg(long, default_value_t = 9)]
+    pub bracket: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `autoglm compare`.
+#[derive(Args, Clone, Debug)]
+pub struct CompareArgs {
+    /// Models, comma-separated (gcn,gat,sage,gin,gt).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+    /// Datasets, comma-separated (cora,MUTAG,...).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub datasets: Vec<String>,
+    /// Seeds per cell (node and link tasks; graph classification runs its folds).
+    #[arg(long, default_value_t = 10)]
+    pub seeds: u64,
+    /// Task for every dataset (default: recognised per dataset).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Epochs for every run (default: each recipe's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Output folder (compare.txt, compare.json, compare.csv, checkpoints/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `autoglm plot`.
+#[derive(Args, Clone, Debug)]
+pub struct PlotArgs {
+    /// Results JSON files: `autoglm train --out`, `compare.json`, or searches'
+    /// `summary.json` (several searches are drawn on one chart).
+    #[arg(required = true)]
+    pub json: Vec<PathBuf>,
+    /// Output path without extension (default: next to the JSON); writes .svg and .png.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `90`, `90s`, `20m`, `1h`, `1h30m` as seconds.
+fn parse_duration(s: &str) -> std::result::Result<f64, String> {
+    let t = s.trim();
+    let bad = || format!("'{s}' is not a duration; write for example 90s, 20m or 1h30m");
+    if let Ok(v) = t.parse::<f64>() {
+        return if v > 0.0 && v.is_finite() { Ok(v) } else { Err(format!("'{s}' must be positive")) };
+    }
+    let (mut total, mut num) = (0.0f64, String::new());
+    for c in t.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += v * match c {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() || total <= 0.0 {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 /// Sampling settings shared by `generate` and `eval`.
@@ -477,6 +623,56 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args).context("autoglm bench"),
+        Command::Auto(args) => {
+            install_interrupt_handler();
+            let spec = autoglm::run::auto::AutoSpec {
+                dataset: args.dataset.clone(),
+                data_dir: args.data.data_dir.clone(),
+                task: args.task.clone(),
+                budget_s: args.budget,
+                trials: args.trials,
+                seed: args.seed,
+                strategy: args.strategy.parse()?,
+                out: args.out.clone(),
+                jobs: args.jobs,
+                models: args.models.clone(),
+                store: args.store.clone(),
+                no_store: args.no_store,
+                warm_start: args.warm_start,
+                resume: args.resume,
+                final_runs: args.final_runs,
+                outer_folds: args.outer_folds,
+                max_epochs: args.max_epochs,
+                bracket: args.bracket,
+                no_final: args.no_final,
+                ..Default::default()
+            };
+            let mut progress = output::Bars::new(args.quiet);
+            let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, &models) };
+            let report = autoglm::run::auto::auto_with(&spec, &mut env)?;
+            output::print_report(&report);
+            eprintln!("wrote {}/summary.json, trials.json, best.toml (autoglm train --config reproduces it)", args.out.display());
+            Ok(())
+        }
+        Command::Compare(args) => {
+            install_interrupt_handler();
+            let spec = autoglm::run::compare::CompareSpec {
+                models: args.models.clone(),
+                datasets: args.datasets.clone(),
+                seeds: args.seeds,
+                task: args.task.clone(),
+                data_dir: args.data.data_dir.clone(),
+                out: args.out.clone(),
+                epochs: args.epochs,
+                ..Default::default()
+            };
+            let mut progress = output::Bars::new(args.quiet);
+            let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, &models) };
+            let report = autoglm::run::compare::compare(&spec, &mut env, Some(&GLOBAL))?;
+            output::print_report(&report);
+            Ok(())
+        }
+        Command::Plot(args) => charts::plot_json(&args.json, args.out.as_deref()),
         Command::Generate(args) => {
             if let Some(out) = &args.out {
                 autoglm::checkpoint::check_writable(out, "out")?;

@@ -73,6 +73,9 @@ impl Task for GraphTask {
     fn recognises(&self, data_dir: &Path, dataset: &str) -> bool {
         is_tu(data_dir, dataset)
     }
+    fn searchable(&self) -> Option<&'static dyn super::auto::Searchable> {
+        Some(&GraphSearch)
+    }
 
     fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
         if r.runs != 1 {
@@ -118,7 +121,13 @@ impl Task for GraphTask {
         }
         let num_folds = folds.len();
         let mut results: Vec<FoldResult> = Vec::with_capacity(num_folds);
-        for (k, fold) in folds.iter().enumerate() {
+        if let Some(f) = cfg.fold_index {
+            if f >= num_folds {
+                return Err(Error::config("fold_index", f, format!("there are {num_folds} folds (0 to {})", num_folds - 1)));
+            }
+            env.note(format!("only fold {f} of the {num_folds} is trained (fold_index)"));
+        }
+        for (k, fold) in folds.iter().enumerate().filter(|(k, _)| cfg.fold_index.is_none_or(|f| f == *k)) {
             env.progress.start(&format!("fold {}/{num_folds}", k + 1), cfg.epochs as u64);
             let progress = &mut *env.progress;
             let mut on_epoch = |log: &crate::tasks::graph::EpochLog| {
@@ -136,9 +145,9 @@ impl Task for GraphTask {
                 res.val_acc.map(|v| format!(", val {}", pct(Some(v)))).unwrap_or_default(),
                 res.epoch_ms
             ));
-            if k == 0 {
+            if results.is_empty() {
                 if let Some(path) = &job.checkpoint {
-                    let encoding_json = json!({"tu_encoding": encoding, "class_labels": encoding.class_values, "protocol": protocol, "fold": 0, "selected_epoch": res.selected_epoch});
+                    let encoding_json = json!({"tu_encoding": encoding, "class_labels": encoding.class_values, "protocol": protocol, "fold": k, "selected_epoch": res.selected_epoch});
                     let meta = CheckpointMeta {
                         version: META_VERSION,
                         task: "graph".into(),
@@ -262,5 +271,80 @@ impl Task for GraphTask {
             acc.map(|a| format!("; accuracy against its graph labels {}", pct(Some(a)))).unwrap_or_default()
         ));
         Ok(json!({"task": "graph", "graphs": name, "model": meta.model, "predictions": pred, "predicted_labels": as_labels, "accuracy": acc}))
+    }
+}
+
+/// Graph classification in the search: the GIN-paper classifier's width,
+/// depth, pooling, layer readout, input embedding, batch size, dropout,
+/// learning rate, weight decay (and continuous node attributes where the
+/// dataset has them), each registered model's own dimensions; one search
+/// inside each outer fold, selecting on that fold's inner validation part
+/// (Errica et al.'s protocol), so the test fold is never seen.
+pub(super) struct GraphSearch;
+
+fn has_attributes(data_dir: &Path, dataset: &str) -> bool {
+    data_dir.join(dataset).join(format!("{dataset}_node_attributes.txt")).exists()
+}
+
+impl super::auto::Searchable for GraphSearch {
+    fn meta_features(&self, data_dir: &Path, dataset: &str) -> Result<super::auto::MetaFeatures> {
+        let (ds, _) = load_tu_encoded(data_dir, dataset, &Default::default(), None)?;
+        Ok(super::auto::MetaFeatures::of_graphs(&ds, has_attributes(data_dir, dataset)))
+    }
+    fn space(&self, meta: &super::auto::MetaFeatures, models: &[&ModelEntry]) -> super::auto::Space {
+        use super::auto::space::dims::{choice, flag, int, log, uniform};
+        use super::auto::Param;
+        let mut params = vec![
+            Param::common("train.model.hidden_dim", int("hidden_dim", &[16, 32, 64, 128])),
+            Param::common("train.model.num_layers", int("num_layers", &[3, 4, 5, 6])),
+            Param::common("train.model.dropout", uniform("dropout", 0.0, 0.6)),
+            Param::common("train.optimizer.lr", log("lr", 1e-3, 3e-2)),
+            Param::common("train.optimizer.weight_decay", log("weight_decay", 1e-6, 1e-3)),
+            Param::common("train.batch_size", int("batch_size", &[32, 64, 128])),
+            Param::common("train.model.pooling", choice("pooling", &["sum", "mean", "max", "attention"])),
+            Param::common("train.model.layer_readout", choice("layer_readout", &["per_layer", "concat", "last"])),
+            Param::common("train.model.input_mlp", flag("input_mlp")),
+        ];
+        if meta.has_node_attributes {
+            params.push(Param::common("train.features.use_node_attributes", flag("use_node_attributes")));
+        }
+        for e in models {
+            let rename = |n: &str| match n {
+                "aggr" => Some("sage_aggr".to_string()),
+                "train_eps" => Some(n.to_string()),
+                _ => None,
+            };
+            params.extend(super::auto::model_params(e, &super::node::COMMON, "train.model", &rename));
+        }
+        super::auto::Space { models: models.iter().map(|e| e.name.clone()).collect(), params }
+    }
+    fn max_epochs(&self, _meta: &super::auto::MetaFeatures) -> usize {
+        150
+    }
+    fn fixed_settings(&self, _meta: &super::auto::MetaFeatures, fold: Option<usize>) -> Vec<(&'static str, super::auto::Value)> {
+        let mut v = vec![("train.protocol", super::auto::Value::from("errica"))];
+        if let Some(f) = fold {
+            v.push(("train.fold_index", super::auto::Value::from(f)));
+        }
+        v
+    }
+    fn outer_folds(&self, data_dir: &Path, dataset: &str) -> Result<Option<usize>> {
+        let (ds, _) = load_tu_encoded(data_dir, dataset, &Default::default(), None)?;
+        let cfg = GraphTrainConfig { protocol: Some(Protocol::Errica), ..GraphTrainConfig::default() };
+        Ok(Some(prepare_folds(&ds, &cfg)?.1.len()))
+    }
+    fn score_name(&self) -> &'static str {
+        "accuracy"
+    }
+    fn val_score(&self, report: &Report) -> Option<f64> {
+        report.json["folds"][0]["val_acc"].as_f64()
+    }
+    fn test_metrics(&self, report: &Report) -> Vec<(String, f64, f64)> {
+        let s = &report.json["summary"];
+        if let (Some(m), Some(sd)) = (s["accuracy_mean"].as_f64(), s["accuracy_std"].as_f64()) {
+            return vec![("accuracy".to_string(), m, sd)];
+        }
+        let f = report.json["folds"].as_array().map(|a| a.iter().filter_map(|x| x["test_acc"].as_f64()).collect::<Vec<_>>()).unwrap_or_default();
+        crate::eval::stats::mean_std(&f).map(|(m, s)| vec![("accuracy".to_string(), m, s)]).unwrap_or_default()
     }
 }

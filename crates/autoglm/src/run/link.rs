@@ -89,6 +89,9 @@ impl Task for LinkTask {
     fn recognises(&self, _data_dir: &Path, _dataset: &str) -> bool {
         false
     }
+    fn searchable(&self) -> Option<&'static dyn super::auto::Searchable> {
+        Some(&LinkSearch)
+    }
 
     fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
         let entry = env.models.for_task(&r.model, "link")?;
@@ -292,4 +295,63 @@ pub fn run_robustness(spec: &RobustnessSpec, env: &mut RunEnv) -> Result<Report>
     let headline = format!("(test metrics, mean ± std over {} runs; in brackets the change relative to level 0)", r.runs);
     let json = json!({"task": "link-robustness", "dataset": rep.dataset, "model": rep.model, "noise": rep.noise, "runs": r.runs, "config": cfg, "protocol": protocol(&cfg), "levels": levels, "notes": env.notes});
     Ok(Report { json, tables: vec![table], headline, notes: std::mem::take(&mut env.notes) })
+}
+
+/// Link prediction in the search: encoder width, depth and structure, the
+/// embedding width, plain or variational, inner-product or MLP decoder,
+/// dropout, learning rate, weight decay, feature normalisation; selection on
+/// validation AUC (the edge split of the search seed; test edges never enter).
+pub(super) struct LinkSearch;
+
+impl super::auto::Searchable for LinkSearch {
+    fn meta_features(&self, data_dir: &Path, dataset: &str) -> Result<super::auto::MetaFeatures> {
+        Ok(super::auto::MetaFeatures::of_nodes("link", &crate::data::registry::load_node_dataset(data_dir, dataset)?))
+    }
+    fn space(&self, meta: &super::auto::MetaFeatures, models: &[&ModelEntry]) -> super::auto::Space {
+        use super::auto::space::dims::{choice, flag, int, log, uniform};
+        use super::auto::Param;
+        let big = meta.nodes > 100_000;
+        let mut params = vec![
+            Param::common("train.encoder.dropout", uniform("dropout", 0.0, 0.5)),
+            Param::common("train.optimizer.lr", log("lr", 1e-3, 5e-2)),
+            Param::common("train.optimizer.weight_decay", log("weight_decay", 1e-7, 1e-3)),
+            Param::common("train.latent_dim", int("latent_dim", &[16, 32, 64])),
+            Param::common("train.variational", flag("variational")),
+            Param::common("train.decoder.kind", choice("decoder", &["inner_product", "mlp"])),
+            Param::common("train.normalize_features", flag("normalize_features")),
+        ];
+        for e in models {
+            let m = Some(e.name.clone());
+            let widths: &[i64] = match (e.builtin == Some(crate::models::ModelKind::Gat), big) {
+                (true, _) => &[8, 16, 32],
+                (false, true) => &[32, 64, 128],
+                (false, false) => &[32, 64, 128, 256],
+            };
+            params.push(Param { key: "train.encoder.hidden_dim".into(), dim: int("hidden_dim", widths), model: m.clone() });
+            params.push(Param { key: "train.encoder.num_layers".into(), dim: int("num_layers", &[2, 3]), model: m.clone() });
+            if e.builtin.is_some() {
+                for d in [flag("norm"), choice("activation", &["relu", "elu", "prelu"])] {
+                    params.push(Param { key: format!("train.encoder.{}", super::auto::dim_name(&d)), dim: d, model: m.clone() });
+                }
+            }
+            params.extend(super::auto::model_params(e, &super::node::COMMON, "train.encoder", &|n| Some(n.to_string())));
+        }
+        super::auto::Space { models: models.iter().map(|e| e.name.clone()).collect(), params }
+    }
+    fn max_epochs(&self, _meta: &super::auto::MetaFeatures) -> usize {
+        200
+    }
+    fn fixed_settings(&self, _meta: &super::auto::MetaFeatures, _fold: Option<usize>) -> Vec<(&'static str, super::auto::Value)> {
+        vec![]
+    }
+    fn score_name(&self) -> &'static str {
+        "auc"
+    }
+    fn val_score(&self, report: &Report) -> Option<f64> {
+        report.json["runs"][0]["val"]["auc"].as_f64()
+    }
+    fn test_metrics(&self, report: &Report) -> Vec<(String, f64, f64)> {
+        let t = &report.json["summary"]["test"];
+        ["auc", "ap", "hits@20", "mrr"].iter().filter_map(|k| Some((k.to_string(), t[*k]["mean"].as_f64()?, t[*k]["std"].as_f64()?))).collect()
+    }
 }

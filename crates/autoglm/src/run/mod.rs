@@ -17,6 +17,8 @@
 //! ([`tasks()`], [`task_by_name`], [`recognise`]); models through
 //! [`crate::models::registry`].
 
+pub mod auto;
+pub mod compare;
 mod finetune;
 mod generate;
 mod graph;
@@ -339,6 +341,10 @@ pub trait Task: Send + Sync {
     fn train(&self, job: &JobSpec, resolved: &Resolved, env: &mut RunEnv) -> Result<Report>;
     /// Architectures the task builds itself rather than from the model
     /// registry (the generate task's `generator`).
+    /// How the router and `autoglm auto` search this task (`None`: not searchable).
+    fn searchable(&self) -> Option<&'static dyn auto::Searchable> {
+        None
+    }
     fn own_models(&self) -> &'static [&'static str] {
         &[]
     }

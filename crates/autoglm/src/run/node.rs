@@ -58,6 +58,9 @@ impl Task for NodeTask {
     fn recognises(&self, _data_dir: &Path, _dataset: &str) -> bool {
         true
     }
+    fn searchable(&self) -> Option<&'static dyn super::auto::Searchable> {
+        Some(&NodeSearch)
+    }
 
     fn train(&self, job: &JobSpec, r: &Resolved, env: &mut RunEnv) -> Result<Report> {
         let entry = env.models.for_task(&r.model, "node")?;
@@ -80,7 +83,15 @@ impl Task for NodeTask {
             entry.name,
             r.runs
         ));
-        let data = NodeData::prepare_checked(&ds, base.normalize_features, base.allow_split_overlap)?;
+        let mut data = NodeData::prepare_checked(&ds, base.normalize_features, base.allow_split_overlap)?;
+        if base.hold_out_validation(&mut data.split, &data.y) {
+            env.note(format!(
+                "the split has no validation nodes: {} of its test nodes (val_from_test = {}, per class, seeded) validate instead, and test metrics are over the other {}",
+                data.split.val.len(),
+                base.val_from_test.unwrap_or(0.0),
+                data.split.test.len()
+            ));
+        }
         if data.split.val.is_empty() {
             env.note("the split has no validation nodes: model selection keeps the last epoch and validation metrics are n/a");
         }
@@ -189,5 +200,75 @@ impl Task for NodeTask {
         };
         env.progress.note(&format!("{dataset}: predicted {} nodes; test accuracy {}", pred.len(), pct(acc)));
         Ok(json!({"task": "node", "dataset": dataset, "model": meta.model, "predictions": pred, "test_acc": acc}))
+    }
+}
+
+/// Node classification in the search: the GraphGym design space over the
+/// built-in stacks (width, depth, skip connections, batch norm, activation,
+/// jumping knowledge, dropout, learning rate, weight decay, label smoothing,
+/// feature normalisation), each registered model's own dimensions, and
+/// selection on validation accuracy.
+pub(super) struct NodeSearch;
+
+/// The names the task's design space sets for every model.
+pub(super) const COMMON: [&str; 5] = ["hidden_dim", "num_layers", "dropout", "lr", "weight_decay"];
+
+impl super::auto::Searchable for NodeSearch {
+    fn meta_features(&self, data_dir: &Path, dataset: &str) -> Result<super::auto::MetaFeatures> {
+        Ok(super::auto::MetaFeatures::of_nodes("node", &load_node_dataset(data_dir, dataset)?))
+    }
+    fn space(&self, meta: &super::auto::MetaFeatures, models: &[&ModelEntry]) -> super::auto::Space {
+        use super::auto::space::dims::{choice, flag, int, log, uniform};
+        use super::auto::Param;
+        let big = meta.nodes > 100_000;
+        let mut params = vec![
+            Param::common("train.model.dropout", uniform("dropout", 0.0, 0.8)),
+            Param::common("train.optimizer.lr", log("lr", 1e-3, 5e-2)),
+            Param::common("train.optimizer.weight_decay", log("weight_decay", 1e-5, 1e-2)),
+            Param::common("train.label_smoothing", uniform("label_smoothing", 0.0, 0.3)),
+            Param::common("train.normalize_features", flag("normalize_features")),
+        ];
+        for e in models {
+            let m = Some(e.name.clone());
+            let gat = e.builtin == Some(ModelKind::Gat);
+            // GAT's width is per head (8 heads): the same total widths
+            let widths: &[i64] = match (gat, big) {
+                (true, _) => &[8, 16, 32, 64],
+                (false, true) => &[16, 32, 64, 128],
+                (false, false) => &[16, 32, 64, 128, 256],
+            };
+            params.push(Param { key: "train.model.hidden_dim".into(), dim: int("hidden_dim", widths), model: m.clone() });
+            params.push(Param { key: "train.model.num_layers".into(), dim: int("num_layers", if big { &[2, 3] } else { &[2, 3, 4] }), model: m.clone() });
+            if e.builtin.is_some() {
+                for d in [flag("residual"), flag("norm"), choice("activation", &["relu", "elu", "prelu"]), choice("jk", &["last", "cat", "max"])] {
+                    params.push(Param { key: format!("train.model.{}", super::auto::dim_name(&d)), dim: d, model: m.clone() });
+                }
+            }
+            params.extend(super::auto::model_params(e, &COMMON, "train.model", &|n| Some(n.to_string())));
+        }
+        super::auto::Space { models: models.iter().map(|e| e.name.clone()).collect(), params }
+    }
+    fn max_epochs(&self, _meta: &super::auto::MetaFeatures) -> usize {
+        200
+    }
+    fn fixed_settings(&self, meta: &super::auto::MetaFeatures, _fold: Option<usize>) -> Vec<(&'static str, super::auto::Value)> {
+        if meta.val_count == 0 {
+            vec![("train.val_from_test", super::auto::Value::from(0.5))]
+        } else {
+            vec![]
+        }
+    }
+    fn score_name(&self) -> &'static str {
+        "accuracy"
+    }
+    fn val_score(&self, report: &Report) -> Option<f64> {
+        report.json["runs"][0]["val_acc"].as_f64()
+    }
+    fn test_metrics(&self, report: &Report) -> Vec<(String, f64, f64)> {
+        let s = &report.json["summary"];
+        ["acc", "macro_f1"]
+            .iter()
+            .filter_map(|k| Some((k.replace("acc", "accuracy"), s[format!("test_{k}_mean")].as_f64()?, s[format!("test_{k}_std")].as_f64()?)))
+            .collect()
     }
 }

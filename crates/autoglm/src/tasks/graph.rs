@@ -85,6 +85,9 @@ pub struct GraphTrainConfig {
     /// Learning rates by parameter-name prefix (`"convs.0" = 1e-4` for a
     /// pretrained encoder); the other parameters use the optimiser's rate.
     pub param_groups: std::collections::BTreeMap<String, f64>,
+    /// Train only the fold with this index (0-based; default: every fold). The
+    /// router searches inside one outer fold at a time this way.
+    pub fold_index: Option<usize>,
 }
 
 impl Default for GraphTrainConfig {
@@ -109,6 +112,7 @@ impl GraphTrainConfig {
             features: TuOptions::default(),
             seed: 0,
             param_groups: Default::default(),
+            fold_index: None,
         }
     }
     /// Validate the whole configuration.

@@ -50,6 +50,11 @@ pub struct NodeTrainConfig {
     pub label_rate: Option<f64>,
     /// Easy-to-hard curriculum over the training nodes (CLNode; default off).
     pub curriculum: Option<crate::train::CurriculumConfig>,
+    /// When the split has no validation nodes: move this share of the test
+    /// nodes of every class (a fixed seeded choice, the same for every run
+    /// seed) into validation, and report test metrics on the rest (default:
+    /// off). The router sets it so that a search can select on validation.
+    pub val_from_test: Option<f64>,
 }
 
 /// How the reported epoch is chosen.
@@ -93,6 +98,7 @@ impl NodeTrainConfig {
             labels_per_class: None,
             label_rate: None,
             curriculum: None,
+            val_from_test: None,
         }
     }
     /// The same configuration with another seed.
@@ -108,6 +114,11 @@ impl NodeTrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
         self.optimizer.validate()?;
+        if let Some(f) = self.val_from_test {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::config("val_from_test", f, "must be a share in (0, 1), such as 0.5"));
+            }
+        }
         self.schedule.validate()?;
         if self.epochs == 0 {
             return Err(Error::config("epochs", 0, "train for at least one epoch"));
@@ -145,6 +156,38 @@ impl NodeTrainConfig {
     /// `labels_per_class` (or `label_rate`'s share) per class, chosen with
     /// `seed` (the same seed picks the same nodes, so runs with and without
     /// pretraining are paired).
+    /// Apply [`NodeTrainConfig::val_from_test`] to `split` (labels `y`); returns
+    /// whether it moved nodes.
+    pub fn hold_out_validation(&self, split: &mut crate::data::Split, y: &[usize]) -> bool {
+        let Some(share) = self.val_from_test else { return false };
+        if !split.val.is_empty() || split.test.is_empty() {
+            return false;
+        }
+        use rand::seq::SliceRandom;
+        let mut test = split.test.clone();
+        test.shuffle(&mut derive(0, 0x0ba1_1da7e));
+        let classes = y.iter().copied().max().map_or(0, |m| m + 1);
+        let mut count = vec![0usize; classes];
+        for &i in &test {
+            count[y[i]] += 1;
+        }
+        let mut want: Vec<usize> = count.iter().map(|&c| (c as f64 * share).round() as usize).collect();
+        let (mut val, mut rest) = (Vec::new(), Vec::new());
+        for i in test {
+            if want[y[i]] > 0 {
+                want[y[i]] -= 1;
+                val.push(i);
+            } else {
+                rest.push(i);
+            }
+        }
+        val.sort_unstable();
+        rest.sort_unstable();
+        split.val = val;
+        split.test = rest;
+        !split.val.is_empty()
+    }
+
     pub fn low_label_train(&self, train: &[usize], y: &[usize], num_classes: usize, num_nodes: usize) -> Vec<usize> {
         let k = match (self.labels_per_class, self.label_rate) {
             (Some(k), _) => k,
