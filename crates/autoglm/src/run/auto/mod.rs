@@ -368,13 +368,24 @@ impl Ctx<'_> {
         let epochs = rung_epochs(self.max_epochs, self.spec.eta, rungs);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.spec.seed ^ fold.map_or(0, |f| (f as u64 + 1) << 32));
         let mut all: Vec<Trial> = Vec::new();
-        let mut warm: Vec<(Config, String)> = match &self.store {
-            Some(s) if self.spec.warm_start > 0 => s
-                .warm_start(&self.meta, self.spec.warm_start)
-                .into_iter()
-                .filter_map(|(c, d, _)| Some((self.space.fit(&c, &mut rng)?, format!("warm:{d}"))))
-                .collect(),
-            _ => Vec::new(),
+        // the warm-start configurations are fixed when a search first starts (warm*.json), so a resumed search replays the same trials
+        let warm_file = self.spec.out.join(fold.map_or_else(|| "warm.json".to_string(), |f| format!("warm_fold{f}.json")));
+        let mut warm: Vec<(Config, String)> = match std::fs::read_to_string(&warm_file) {
+            Ok(text) if self.spec.resume => {
+                serde_json::from_str(&text).map_err(|e| Error::parse(&warm_file, None, format!("{e}; delete the file to warm-start afresh")))?
+            }
+            _ => {
+                let w: Vec<(Config, String)> = match &self.store {
+                    Some(s) if self.spec.warm_start > 0 => s
+                        .warm_start(&self.meta, self.spec.warm_start)
+                        .into_iter()
+                        .filter_map(|(c, d, _)| Some((self.space.fit(&c, &mut rng)?, format!("warm:{d}"))))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                write_json(&warm_file, &w)?;
+                w
+            }
         };
         let mut next_id = 0usize;
         let mut best: Option<(f64, String)> = None;
