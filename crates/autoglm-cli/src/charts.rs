@@ -60,8 +60,11 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing: {e:?}")
 }
 
-/// `(epoch, loss, validation metric)` series of every run or fold.
-fn histories(doc: &Value) -> (Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)>, String) {
+/// One run's `(name, loss per epoch, validation metric per epoch)`.
+type Series = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+
+/// The series of every run or fold, and the metric's name.
+fn histories(doc: &Value) -> (Vec<Series>, String) {
     let (items, what) = match doc["runs"].as_array() {
         Some(a) => (a.clone(), "seed"),
         None => (doc["folds"].as_array().cloned().unwrap_or_default(), "fold"),

@@ -186,6 +186,13 @@ pub fn write_svg_png(svg: &str, path: &Path) -> Result<(std::path::PathBuf, std:
     autoglm::checkpoint::write_atomic(&svg_path, svg.as_bytes())?;
     let mut opt = resvg::usvg::Options::default();
     opt.fontdb_mut().load_system_fonts();
+    // plotters names the generic family: map it to a font this machine has
+    for family in ["DejaVu Sans", "Liberation Sans", "Noto Sans"] {
+        if opt.fontdb.faces().any(|f| f.families.iter().any(|(n, _)| n == family)) {
+            opt.fontdb_mut().set_sans_serif_family(family);
+            break;
+        }
+    }
     let tree = resvg::usvg::Tree::from_str(svg, &opt).context("parsing the SVG we drew")?;
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).context("allocating the PNG")?;

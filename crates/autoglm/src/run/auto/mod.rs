@@ -334,8 +334,8 @@ impl Ctx<'_> {
         // store lines are appended by the main thread only (self_record is read-only on ctx; the store is appended below)
         let out: Vec<Trial> = results.into_iter().flatten().collect();
         for t in &out {
-            if !self.cache.contains_key(&(t.fold, t.id, t.rung)) {
-                self.cache.insert((t.fold, t.id, t.rung), t.clone());
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.cache.entry((t.fold, t.id, t.rung)) {
+                slot.insert(t.clone());
                 if let (Some(store), Some(score)) = (self.store.as_mut(), t.score) {
                     store.append(StoredTrial {
                         version: store::STORE_VERSION,

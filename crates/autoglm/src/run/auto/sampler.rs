@@ -147,7 +147,7 @@ mod tests {
         };
         let f = |c: &Config| {
             let x = c.values["train.x"].as_f64().unwrap().ln();
-            -(x - (0.01f64).ln()).powi(2) - if c.values["train.c"] == Value::from("q") { 0.0 } else { 3.0 } - if c.model == "b" { 0.0 } else { 2.0 }
+            -(x - (0.01f64).ln()).powi(2) - if c.values["train.c"] == "q" { 0.0 } else { 3.0 } - if c.model == "b" { 0.0 } else { 2.0 }
         };
         let run = |s: Strategy, seed: u64| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
