@@ -7,7 +7,7 @@
 //! Everything goes through the run boundary: a trial is a [`JobSpec`] whose
 //! run file is the configuration ([`space::Config::run_file`]), run by
 //! [`super::execute_with`] in its own rayon pool sized by the
-//! [`ThreadPolicy`](super::ThreadPolicy); the winner is written as a run file
+//! [`ThreadPolicy`]; the winner is written as a run file
 //! (`best.toml`) and the final retraining runs exactly that file.
 //!
 //! Tasks take part through [`Searchable`] ([`super::Task::searchable`]); models
