@@ -71,6 +71,11 @@ pub enum Error {
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
 
+    /// A collective of distributed training failed on this rank (a rank died,
+    /// ranks ran different steps, the transport failed).
+    #[error("distributed training, rank {rank}: {msg}")]
+    Distributed { rank: usize, msg: String },
+
     /// Training was stopped (Ctrl-C / SIGTERM) after `epoch` epochs.
     #[error("interrupted after epoch {epoch}; {}", match state { Some(p) => format!("the run can continue with --resume {}", p.display()), None => "pass --save-state FILE to be able to resume".to_string() })]
     Interrupted { epoch: usize, state: Option<PathBuf> },
