@@ -1,6 +1,7 @@
 //! Charts of results JSON with plotters' SVG backend (text is left to the SVG
 //! renderer, so no font library is needed), rasterised to PNG by resvg:
-//! - a run (`autoglm train --out`): loss and the validation metric per epoch,
+//! - a run (`autoglm train --out`): loss and the validation metric (the test
+//!   curve, labelled, where the protocol has no validation split) per epoch,
 //!   one line per run or fold;
 //! - a comparison (`compare.json`): the first test metric per dataset as bars,
 //!   one per model, with ± one standard deviation as error bars;
@@ -8,6 +9,7 @@
 //!   full-fidelity validation score after each configuration.
 
 use anyhow::{bail, Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -60,21 +62,36 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing: {e:?}")
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A line in colour `c`, with its legend entry.
+fn line(chart: &mut Chart<'_, '_>, pts: Vec<(f64, f64)>, c: RGBColor, name: &str) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+        .map_err(err)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend box at `pos`.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, pos: SeriesLabelPosition) -> Result<()> {
+    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(pos).draw().map_err(err)
+}
+
 /// One run's `(name, loss per epoch, validation metric per epoch)`.
 type Series = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
 
-/// The series of every run or fold, and the metric's name.
+/// The series of every run or fold, and the metric's name: the validation
+/// metric, or the test curve where the run has no validation split (the
+/// GIN-paper protocol), labelled so.
 fn histories(doc: &Value) -> (Vec<Series>, String) {
     let (items, what) = match doc["runs"].as_array() {
         Some(a) => (a.clone(), "seed"),
         None => (doc["folds"].as_array().cloned().unwrap_or_default(), "fold"),
     };
-    let mut metric = String::from("val_acc");
-    if let Some(h0) = items.first().and_then(|r| r["history"].as_array()).and_then(|h| h.first()) {
-        if h0.get("val_auc").is_some() {
-            metric = "val_auc".into();
-        }
-    }
+    let has = |key: &str| items.iter().filter_map(|r| r["history"].as_array()).flatten().any(|e| e[key].is_number());
+    let metric = ["val_acc", "val_auc", "test_acc", "test_auc"].into_iter().find(|k| has(k)).unwrap_or("val_acc").to_string();
     let series = items
         .iter()
         .take(10)
@@ -88,6 +105,15 @@ fn histories(doc: &Value) -> (Vec<Series>, String) {
         })
         .collect();
     (series, metric)
+}
+
+fn metric_label(metric: &str) -> String {
+    let l = metric.replace('_', " ");
+    if metric.starts_with("test") {
+        format!("{l} (no validation split)")
+    } else {
+        l
+    }
 }
 
 fn bounds(pts: impl Iterator<Item = (f64, f64)>) -> (f64, f64, f64, f64) {
@@ -114,7 +140,7 @@ fn run_chart(doc: &Value) -> Result<String> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&title, ("sans-serif", 20)).map_err(err)?;
         let (left, right) = root.split_horizontally(W / 2);
-        for (area, which, label) in [(left, 1usize, "training loss".to_string()), (right, 2, metric.replace('_', " "))] {
+        for (area, which, label) in [(left, 1usize, "training loss".to_string()), (right, 2, metric_label(&metric))] {
             let pts = || series.iter().flat_map(|s| if which == 1 { s.1.clone() } else { s.2.clone() });
             let (x0, x1, y0, y1) = bounds(pts());
             let mut chart = ChartBuilder::on(&area)
@@ -128,20 +154,10 @@ fn run_chart(doc: &Value) -> Result<String> {
             for (i, s) in series.iter().enumerate() {
                 let c = PALETTE[i % PALETTE.len()];
                 let data = if which == 1 { &s.1 } else { &s.2 };
-                chart
-                    .draw_series(LineSeries::new(data.iter().copied(), c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(&s.0)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                line(&mut chart, data.clone(), c, &s.0)?;
             }
             if which == 2 {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK.mix(0.3))
-                    .position(SeriesLabelPosition::LowerRight)
-                    .draw()
-                    .map_err(err)?;
+                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }
         }
         root.present().map_err(err)?;
@@ -222,13 +238,7 @@ fn compare_chart(doc: &Value) -> Result<String> {
                 .legend(move |(px, py)| Rectangle::new([(px, py - 5), (px + 12, py + 5)], c.filled()));
             chart.draw_series(mine.iter().map(|b| ErrorBar::new_vertical(x(b.0), b.2 - b.3, b.2, b.2 + b.3, BLACK.stroke_width(1), 8))).map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -261,7 +271,13 @@ fn search_chart(docs: &[Value], labels: &[String]) -> Result<String> {
             .y_label_area_size(64)
             .build_cartesian_2d(x0.min(1.0)..x1, y0..y1)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("configurations tried").y_desc(format!("best full-fidelity validation {score}")).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("configurations tried")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_desc(format!("best full-fidelity validation {score}"))
+            .draw()
+            .map_err(err)?;
         for (i, (name, pts)) in series.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
             // a step curve: the best holds until the next improvement
@@ -272,19 +288,9 @@ fn search_chart(docs: &[Value], labels: &[String]) -> Result<String> {
                 }
                 steps.push(*p);
             }
-            chart
-                .draw_series(LineSeries::new(steps, c.stroke_width(2)))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            line(&mut chart, steps, c, name)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
