@@ -447,8 +447,47 @@ impl Ctx<'_> {
             }
             bracket += 1;
         }
+        // A time budget that ran out before any configuration reached full
+        // fidelity: finish the most promising one anyway (over the budget; its
+        // origin says so), so that every search has a winner.
+        let full = *epochs.last().unwrap_or(&self.max_epochs);
+        if let (Some(b), false) = (budget, self.stopped()) {
+            if !all.iter().any(|t| t.rung + 1 == rungs && t.score.is_some()) {
+                if let Some(pick) = promotion_candidate(&all, full, b) {
+                    let t = Trial {
+                        fold,
+                        id: next_id,
+                        bracket,
+                        rung: rungs - 1,
+                        epochs: full,
+                        config: pick.config.clone(),
+                        score: None,
+                        error: None,
+                        seconds: 0.0,
+                        at_s: 0.0,
+                        origin: format!("promoted from trial {} when the budget ran out", pick.id),
+                    };
+                    let res = self.evaluate(vec![t], None, progress, &mut best, &mut done)?;
+                    all.extend(res);
+                }
+            }
+        }
         Ok(all)
     }
+}
+
+/// The trial to finish at `full` epochs when the budget ran out first: the
+/// best-scored at the highest fidelity reached among those whose projected
+/// full-fidelity time fits in `budget_s`, else the one projected cheapest.
+fn promotion_candidate(trials: &[Trial], full: usize, budget_s: f64) -> Option<&Trial> {
+    let top = trials.iter().filter(|t| t.score.is_some()).map(|t| t.rung).max()?;
+    let at_top: Vec<&Trial> = trials.iter().filter(|t| t.rung == top && t.score.is_some()).collect();
+    let cost = |t: &Trial| t.seconds * full as f64 / t.epochs.max(1) as f64;
+    let fits = at_top.iter().copied().filter(|t| cost(t) <= budget_s).fold(None, |b: Option<&Trial>, t| match b {
+        Some(b) if b.score >= t.score => Some(b),
+        _ => Some(t),
+    });
+    fits.or_else(|| at_top.iter().copied().min_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.id.cmp(&b.id))))
 }
 
 /// Append `t` to the search's own log (`trials.jsonl` in the output folder), for `--resume`.
@@ -800,4 +839,28 @@ pub fn auto_with(spec: &AutoSpec, env: &mut RunEnv) -> Result<Report> {
         None => format!("auto {} on {}: best validation {} {:.4} after {configs} configurations in {search_s:.0} s ({})", task.name(), spec.dataset, search.score_name(), top.score.unwrap_or(f64::NAN), spec.strategy),
     };
     Ok(Report { json: summary, tables: vec![board, result], headline, notes: std::mem::take(&mut env.notes) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(id: usize, rung: usize, epochs: usize, score: Option<f64>, seconds: f64) -> Trial {
+        let config = Config { model: format!("m{id}"), values: Default::default() };
+        Trial { fold: None, id, bracket: 0, rung, epochs, config, score, error: None, seconds, at_s: 0.0, origin: "random".into() }
+    }
+
+    #[test]
+    fn the_budget_end_promotes_the_best_trial_that_fits_else_the_cheapest() {
+        // at 16 of 150 epochs: id 1 scores best but would take 1288 s at full fidelity
+        let ts = vec![trial(0, 0, 16, Some(0.75), 0.9), trial(1, 0, 16, Some(0.78), 137.4), trial(2, 0, 16, Some(0.74), 1.7), trial(3, 0, 16, None, 0.1)];
+        assert_eq!(promotion_candidate(&ts, 150, 180.0).map(|t| t.id), Some(0));
+        assert_eq!(promotion_candidate(&ts, 150, 2000.0).map(|t| t.id), Some(1));
+        assert_eq!(promotion_candidate(&ts, 150, 1.0).map(|t| t.id), Some(0), "none fits: the cheapest");
+        // the highest rung reached wins over better scores below it
+        let mut up = ts.clone();
+        up.push(trial(4, 1, 50, Some(0.70), 5.0));
+        assert_eq!(promotion_candidate(&up, 150, 180.0).map(|t| t.id), Some(4));
+        assert!(promotion_candidate(&[trial(0, 0, 16, None, 1.0)], 150, 180.0).is_none());
+    }
 }
