@@ -4,6 +4,7 @@
 
 mod bench;
 mod charts;
+mod distributed;
 mod memory;
 mod output;
 mod plot;
@@ -371,6 +372,17 @@ pub struct TrainArgs {
     /// Cross-validation folds (graph task).
     #[arg(long)]
     pub folds: Option<usize>,
+    /// Data-parallel training, one rank per process of `mpirun -np N` (node
+    /// task; a build with `--features mpi`).
+    #[arg(long)]
+    pub distributed: bool,
+    /// Gradient compression with --distributed: none, topk:R (topk:0.01 sends
+    /// 1 %), onebit[:B] (signs and one scale per B entries); error feedback keeps what is not sent.
+    #[arg(long, default_value = "none")]
+    pub compress: String,
+    /// With --distributed: local SGD, parameters averaged every H steps instead of gradients summed every step.
+    #[arg(long, value_name = "H")]
+    pub sync_every: Option<usize>,
     #[command(flatten)]
     pub out: ModelOutArgs,
 }
@@ -526,10 +538,18 @@ fn job_spec(j: &JobArgs) -> Result<JobSpec> {
 
 /// Run a job with progress bars and the interrupt handler; print the report, write its JSON.
 fn run_job(job: &JobSpec, quiet: bool, models: &autoglm::models::registry::ModelRegistry) -> Result<()> {
+    run_job_as(job, quiet, models, None)
+}
+
+/// [`run_job`] as one rank of a data-parallel job: only rank 0 prints and writes.
+fn run_job_as(job: &JobSpec, quiet: bool, models: &autoglm::models::registry::ModelRegistry, dist: Option<autoglm::run::Distributed<'_>>) -> Result<()> {
     install_interrupt_handler();
     let mut progress = output::Bars::new(quiet);
-    let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, models) };
+    let mut env = RunEnv { stop: Some(&STOP), dist, ..RunEnv::new(&mut progress, models) };
     let report = autoglm::run::execute_with(job, &mut env).map_err(|e| interrupted_hint(e, job))?;
+    if dist.is_some_and(|d| !d.writes()) {
+        return Ok(());
+    }
     output::print_report(&report);
     if let Some(out) = &job.out {
         output::write_json(out, &report.json)?;
@@ -566,6 +586,13 @@ fn run() -> Result<()> {
             job.task = args.task.clone();
             job.overrides = Overrides { hidden: args.hidden, dropout: args.dropout, patience: args.patience, folds: args.folds, ..job.overrides };
             args.out.apply(&mut job);
+            if args.distributed {
+                let (c, mode) = distributed::settings(&args.compress, args.sync_every)?;
+                return distributed::run(&job, args.job.quiet, &models, c, mode);
+            }
+            if args.compress != "none" || args.sync_every.is_some() {
+                anyhow::bail!("--compress and --sync-every set how ranks exchange; they need --distributed");
+            }
             run_job(&job, args.job.quiet, &models)
         }
         Command::Pretrain(args) => {

@@ -170,3 +170,18 @@ fn sigterm_stops_after_the_epoch_with_a_resumable_state() {
     let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names, vec!["run.state".to_string()], "{names:?}");
 }
+
+#[test]
+fn distributed_flags_that_cannot_work_say_why() {
+    #[cfg(not(feature = "mpi"))]
+    {
+        let e = err(&autoglm(&["train", "--dataset", "karate", "--distributed", "--quiet"]));
+        assert!(e.contains("--features mpi") && e.contains("mpirun"), "{e}");
+    }
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--compress", "topk:0.01", "--quiet"]));
+    assert!(e.contains("need --distributed"), "{e}");
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--distributed", "--compress", "gzip", "--quiet"]));
+    assert!(e.contains("topk:R"), "{e}");
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--distributed", "--sync-every", "0", "--quiet"]));
+    assert!(e.contains("--sync-every 0"), "{e}");
+}

@@ -86,10 +86,16 @@ impl<'c> GradSync<'c> {
 
     /// The gradient hook: replace every gradient by the weighted sum over
     /// ranks (every step), or average the parameters every `period` steps.
+    /// The first call first gives every rank rank 0's parameters.
     ///
     /// # Errors
     /// A communication error; a tensor error.
     pub fn on_grads(&mut self, grads: &mut GradStore, vars: &[Var]) -> Result<()> {
+        if self.steps == 0 {
+            // replicas start equal by seed; rank 0's values make sure of it
+            // before the first update
+            self.broadcast_params(vars)?;
+        }
         self.steps += 1;
         match self.mode {
             SyncMode::EveryStep => {

@@ -296,12 +296,30 @@ pub struct RunEnv<'a> {
     pub stop: Option<&'a AtomicBool>,
     /// Notes collected for the report.
     pub notes: Vec<String>,
+    /// Set when this process is one rank of a data-parallel run.
+    pub dist: Option<Distributed<'a>>,
+}
+
+/// A data-parallel run's settings (`autoglm train --distributed` under
+/// `mpirun`): the ranks, how gradients travel, how often replicas meet.
+#[derive(Clone, Copy)]
+pub struct Distributed<'a> {
+    pub comm: &'a dyn crate::dist::Communicator,
+    pub compression: crate::dist::Compression,
+    pub mode: crate::dist::SyncMode,
+}
+
+impl Distributed<'_> {
+    /// Rank 0 writes output files, checkpoints and state; the others do not.
+    pub fn writes(&self) -> bool {
+        self.comm.rank() == 0
+    }
 }
 
 impl<'a> RunEnv<'a> {
     /// An environment with `progress` and `models`.
     pub fn new(progress: &'a mut dyn Progress, models: &'a ModelRegistry) -> RunEnv<'a> {
-        RunEnv { progress, models, stop: None, notes: Vec::new() }
+        RunEnv { progress, models, stop: None, notes: Vec::new(), dist: None }
     }
     /// Announce a fallback or protocol statement: shown now and recorded in the report.
     pub fn note(&mut self, msg: impl Into<String>) {

@@ -99,22 +99,83 @@ impl Task for NodeTask {
             env.note("the split has no test nodes: test metrics are n/a");
         }
         let opts = job.run_file.model_options()?;
+        // Data-parallel: every rank runs the full-graph forward; the loss (and
+        // so the gradient) of each covers its strided share of the training
+        // nodes, weighted by that share, so the summed gradient is the
+        // one-process gradient of the same full batch.
+        let dist = env.dist;
+        let mut weight = 1.0f32;
+        let total_train = data.split.train.len();
+        if let Some(d) = dist {
+            if base.curriculum.is_some() || base.labels_per_class.is_some() || base.label_rate.is_some() {
+                return Err(Error::config(
+                    "distributed",
+                    "curriculum / labels_per_class / label_rate",
+                    "curricula and low-label training are not sharded across ranks yet; run them in one process (without --distributed)",
+                ));
+            }
+            crate::dist::check_same_config(d.comm, &format!("{job:?}{base:?}"))?;
+            let (mine, w) = crate::dist::shard::strided(&data.split.train, d.comm.rank(), d.comm.size());
+            data.split.train = mine;
+            weight = w;
+            env.note(format!(
+                "distributed over {} ranks ({} compression, {}): the global batch is all {total_train} training nodes per step, this rank's share {} (weight {w:.4}); the training accuracy in the log is over this rank's share",
+                d.comm.size(),
+                d.compression,
+                match d.mode {
+                    crate::dist::SyncMode::EveryStep => "gradients summed every step".to_string(),
+                    crate::dist::SyncMode::Periodic { period } => format!("parameters averaged every {period} steps"),
+                },
+                data.split.train.len()
+            ));
+        }
+        let writes = dist.is_none_or(|d| d.writes());
         let mut results: Vec<RunResult> = vec![];
+        let mut comm_runs: Vec<crate::dist::CommStats> = vec![];
         for k in 0..r.runs {
             let cfg = NodeTrainConfig { seed: first_seed + k, ..base.clone() };
             env.progress.start(&format!("run {}/{}", k + 1, r.runs), cfg.epochs as u64);
             let progress = &mut *env.progress;
             let mut on_epoch =
                 |log: &crate::tasks::node::EpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val {}", log.loss, pct(log.val_acc)));
-            let hooks =
-                Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop };
+            let mut sync = dist.map(|d| {
+                let mut s = crate::dist::GradSync::new(d.comm, d.compression).with_mode(d.mode);
+                s.set_weight(weight);
+                s
+            });
+            let mut grad_hook = |g: &mut candle_core::backprop::GradStore, v: &[candle_core::Var]| sync.as_mut().map_or(Ok(()), |s| s.on_grads(g, v));
+            // Ranks stop together: an interrupt on any rank is agreed on with the
+            // epoch's loss, so no rank is left waiting in a collective.
+            let agreed = std::sync::atomic::AtomicBool::new(false);
+            let asked = env.stop;
+            let mut epoch_loss = |l: f64| -> Result<f64> {
+                let Some(d) = dist else { return Ok(l) };
+                let stop = asked.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
+                let mut v = [(l * f64::from(weight)) as f32, f32::from(u8::from(stop))];
+                d.comm.all_reduce_sum(&mut v)?;
+                if v[1] > 0.0 {
+                    agreed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(f64::from(v[0]))
+            };
+            let hooks = Hooks {
+                on_epoch: Some(&mut on_epoch),
+                grad_hook: if dist.is_some() { Some(&mut grad_hook) } else { None },
+                epoch_loss: if dist.is_some() { Some(&mut epoch_loss) } else { None },
+                state_file: if writes { job.save_state.clone() } else { None },
+                resume: job.resume.clone(),
+                stop: if dist.is_some() { Some(&agreed) } else { env.stop },
+            };
             let (res, model): (RunResult, NodeModel<Box<dyn Module>>) = train_module(&data, &cfg, |p, d, c| build(entry, &cfg, &opts, p, d, c), hooks)?;
             env.progress.finish();
+            if let Some(s) = &sync {
+                comm_runs.push(s.stats());
+            }
             if k == 0 {
                 for line in model.model.describe(&data.graph)? {
                     env.note(line);
                 }
-                if let Some(path) = &job.checkpoint {
+                if let Some(path) = job.checkpoint.as_ref().filter(|_| writes) {
                     let meta = CheckpointMeta {
                         version: META_VERSION,
                         task: "node".into(),
@@ -165,6 +226,20 @@ impl Task for NodeTask {
             "summary": {"test_acc_mean": acc.map(|a| a.0), "test_acc_std": acc.map(|a| a.1), "test_macro_f1_mean": f1.map(|a| a.0), "test_macro_f1_std": f1.map(|a| a.1), "epoch_ms_mean": ms, "runs": results.len()},
             "runs": runs,
         });
+        let mut json = json;
+        if let Some(d) = dist {
+            let total = comm_runs.iter().fold(crate::dist::CommStats::default(), |a, c| crate::dist::CommStats {
+                steps: a.steps + c.steps,
+                bytes_sent: a.bytes_sent + c.bytes_sent,
+                bytes_dense: a.bytes_dense + c.bytes_dense,
+            });
+            json["distributed"] = json!({
+                "ranks": d.comm.size(), "rank": d.comm.rank(), "compression": d.compression.to_string(),
+                "global_batch": total_train, "rank_batch": data.split.train.len(),
+            });
+            json["comm"] = total.to_json();
+            json["comm"]["per_run"] = serde_json::Value::from(comm_runs.iter().map(crate::dist::CommStats::to_json).collect::<Vec<_>>());
+        }
         Ok(Report { json, tables: vec![table], headline, notes: vec![] })
     }
 

@@ -332,6 +332,9 @@ pub struct Hooks<'a, L> {
     pub on_epoch: Option<&'a mut dyn FnMut(&L)>,
     /// Runs between backward and the optimiser step.
     pub grad_hook: Option<&'a mut GradHook<'a>>,
+    /// Turns this process's mean epoch loss into the one logged and checked
+    /// (distributed training: the weighted sum over ranks).
+    pub epoch_loss: Option<&'a mut EpochLossHook<'a>>,
     /// Write the resumable state here after every epoch.
     pub state_file: Option<PathBuf>,
     /// Continue from the state in this file.
@@ -342,7 +345,7 @@ pub struct Hooks<'a, L> {
 
 impl<L> Default for Hooks<'_, L> {
     fn default() -> Self {
-        Hooks { on_epoch: None, grad_hook: None, state_file: None, resume: None, stop: None }
+        Hooks { on_epoch: None, grad_hook: None, epoch_loss: None, state_file: None, resume: None, stop: None }
     }
 }
 
@@ -356,6 +359,9 @@ impl<'a, L> Hooks<'a, L> {
 /// A gradient hook: sees the gradients of `vars` after backward (and
 /// clipping), before the optimiser step, and may change them.
 pub type GradHook<'a> = dyn FnMut(&mut GradStore, &[Var]) -> Result<()> + Send + 'a;
+
+/// An epoch-loss hook: this process's mean epoch loss in, the run's out.
+pub type EpochLossHook<'a> = dyn FnMut(f64) -> Result<f64> + 'a;
 
 /// A batch's loss and its weight in the epoch mean.
 pub type LossFn<'a, B> = dyn FnMut(&B, &mut Ctx) -> Result<(Tensor, f64)> + Send + 'a;
@@ -476,7 +482,10 @@ impl<'a, L: Clone + Serialize + DeserializeOwned> Trainer<'a, L> {
                 Ok(())
             })?;
             let step_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let mean = if weight == 0.0 { f64::NAN } else { sum / weight };
+            let mut mean = if weight == 0.0 { f64::NAN } else { sum / weight };
+            if let Some(f) = self.hooks.epoch_loss.as_mut() {
+                mean = f(mean)?;
+            }
             if !mean.is_finite() {
                 return Err(Error::config(
                     "training",

@@ -1,0 +1,94 @@
+//! Data-parallel node training through the run boundary, ranks as threads of
+//! one process (`LocalGroup`); the same code runs under `mpirun` with the MPI
+//! communicator (`crates/autoglm-cli/tests/mpi.rs`).
+
+use autoglm::dist::{Compression, LocalGroup, SyncMode};
+use autoglm::models::registry::ModelRegistry;
+use autoglm::run::{self, Distributed, JobSpec, Overrides, RunEnv, Silent};
+use serde_json::Value;
+
+fn job(model: &str, epochs: usize) -> JobSpec {
+    JobSpec::new("karate", model).with_task("node").with_overrides(Overrides { epochs: Some(epochs), ..Overrides::default() })
+}
+
+fn single(job: &JobSpec) -> Value {
+    run::execute(job, &mut Silent).unwrap().json
+}
+
+/// Each rank's report, or its error.
+fn ranks(n: usize, compression: Compression, mode: SyncMode, job_of: impl Fn(usize) -> JobSpec + Sync) -> Vec<Result<Value, String>> {
+    let comms = LocalGroup::ranks(n);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = comms
+            .iter()
+            .enumerate()
+            .map(|(r, c)| {
+                let job = job_of(r);
+                s.spawn(move || {
+                    let models = ModelRegistry::builtin();
+                    let mut progress = Silent;
+                    let mut env = RunEnv { dist: Some(Distributed { comm: c, compression, mode }), ..RunEnv::new(&mut progress, &models) };
+                    run::execute_with(&job, &mut env).map(|r| r.json).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn curve(report: &Value, key: &str) -> Vec<f64> {
+    report["runs"][0]["history"].as_array().unwrap().iter().map(|e| e[key].as_f64().unwrap()).collect()
+}
+
+#[test]
+fn two_ranks_give_the_one_process_loss_curve() {
+    for model in ["gcn", "gat"] {
+        let one = single(&job(model, 40));
+        let two: Vec<Value> = ranks(2, Compression::None, SyncMode::EveryStep, |_| job(model, 40)).into_iter().map(Result::unwrap).collect();
+        let (a, b) = (curve(&one, "loss"), curve(&two[0], "loss"));
+        assert_eq!(a.len(), b.len());
+        for (e, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{model} epoch {e}: one process {x}, two ranks {y}");
+        }
+        // the replicas evaluate the same parameters, and as one process does
+        // (karate has no validation nodes: the last epoch is kept)
+        assert_eq!(curve(&two[0], "test_acc"), curve(&two[1], "test_acc"), "{model}");
+        assert_eq!(curve(&two[0], "test_acc"), curve(&one, "test_acc"), "{model}");
+        assert_eq!(two[0]["distributed"]["ranks"], 2);
+        let shares: u64 = two.iter().map(|r| r["distributed"]["rank_batch"].as_u64().unwrap()).sum();
+        assert_eq!(two[0]["distributed"]["global_batch"].as_u64(), Some(shares), "the shares cover the global batch");
+        let comm = &two[0]["comm"];
+        assert_eq!(comm["steps"], 40);
+        assert!((comm["ratio"].as_f64().unwrap() - 1.0).abs() < 1e-12, "{comm}");
+    }
+}
+
+#[test]
+fn compressed_ranks_count_their_bytes_and_still_learn() {
+    // karate's GCN has 594 parameters: 5 % is 30 index-value pairs, 1 bit each plus 10 scales
+    for (c, min_ratio) in [(Compression::TopK { ratio: 0.05 }, 8.0), (Compression::OneBit { block: 64 }, 15.0)] {
+        let out: Vec<Value> = ranks(2, c, SyncMode::EveryStep, |_| job("gcn", 100)).into_iter().map(Result::unwrap).collect();
+        let comm = &out[0]["comm"];
+        let (sent, dense) = (comm["bytes_sent"].as_f64().unwrap(), comm["bytes_dense"].as_f64().unwrap());
+        assert!(sent > 0.0 && (comm["ratio"].as_f64().unwrap() - dense / sent).abs() < 1e-9);
+        assert!(dense / sent >= min_ratio, "{c}: {comm}");
+        let acc = out[0]["summary"]["test_acc_mean"].as_f64().unwrap();
+        assert!(acc > 0.6, "{c}: karate test accuracy {acc}");
+        assert_eq!(curve(&out[0], "test_acc"), curve(&out[1], "test_acc"), "{c}: replicas stay in step");
+    }
+    // local SGD: replicas meet every 5 steps
+    let out: Vec<Value> = ranks(2, Compression::None, SyncMode::Periodic { period: 5 }, |_| job("gcn", 100)).into_iter().map(Result::unwrap).collect();
+    // averaged before steps 6, 11, ..., 96
+    assert_eq!(out[0]["comm"]["steps"], 19);
+    let l = curve(&out[0], "loss");
+    assert!(l[99] < 0.5 * l[0], "local SGD learns: loss {} -> {}", l[0], l[99]);
+}
+
+#[test]
+fn ranks_that_disagree_on_the_configuration_fail_on_every_rank() {
+    let out = ranks(2, Compression::None, SyncMode::EveryStep, |r| job("gcn", 20 + r));
+    for (r, o) in out.iter().enumerate() {
+        let e = o.as_ref().unwrap_err();
+        assert!(e.contains("ranks [1] differ from rank 0"), "rank {r}: {e}");
+    }
+}
