@@ -73,27 +73,8 @@ fn two_mpi_ranks_give_the_one_process_loss_curve() {
 fn ranks_launched_with_different_settings_stop_with_an_error_on_every_rank() {
     let Some(mut mpi) = mpirun() else { return };
     // MPMD: the two ranks get different epoch counts
-    mpi.args([
-        "-np",
-        "1",
-        BIN,
-        "train",
-        "--dataset",
-        "karate",
-        "--epochs",
-        "20",
-        "--distributed",
-        ":",
-        "-np",
-        "1",
-        BIN,
-        "train",
-        "--dataset",
-        "karate",
-        "--epochs",
-        "21",
-        "--distributed",
-    ]);
+    let rank = |epochs: &'static str| ["-np", "1", BIN, "train", "--dataset", "karate", "--epochs", epochs, "--distributed"];
+    mpi.args(rank("20")).arg(":").args(rank("21"));
     let o = run(mpi);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);

@@ -186,7 +186,7 @@ fn finetune_node(
         env.progress.start(&format!("run {}/{}", run + 1, r.runs), cfg.epochs as u64);
         let progress = &mut *env.progress;
         let mut on_epoch = |l: &crate::tasks::node::EpochLog| progress.step(l.epoch as u64 + 1, &format!("loss {:.4} val {}", l.loss, pct(l.val_acc)));
-        let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, epoch_loss: None, state_file: None, resume: None, stop: env.stop };
+        let hooks = Hooks { on_epoch: Some(&mut on_epoch), state_file: None, resume: None, stop: env.stop, ..Hooks::default() };
         let out_dim = enc.spec.out_dim;
         let res = if mode.frozen() {
             let params = Params::new(cfg.seed);
@@ -325,7 +325,7 @@ fn finetune_graph(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnc
             env.progress.start(&format!("repeat {}/{} fold {}/{}", run + 1, r.runs, fi + 1, folds.len()), cfg.epochs as u64);
             let progress = &mut *env.progress;
             let mut on_epoch = |l: &crate::tasks::graph::EpochLog| progress.step(l.epoch as u64 + 1, &format!("loss {:.4}", l.loss));
-            let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, epoch_loss: None, state_file: None, resume: None, stop: env.stop };
+            let hooks = Hooks { on_epoch: Some(&mut on_epoch), state_file: None, resume: None, stop: env.stop, ..Hooks::default() };
             let (res, _) = train_fold_module(
                 &ds,
                 fold,
@@ -415,7 +415,7 @@ fn finetune_link(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnco
         env.progress.start(&format!("run {}/{}", run + 1, r.runs), cfg.epochs as u64);
         let progress = &mut *env.progress;
         let mut on_epoch = |l: &crate::tasks::link::LinkEpochLog| progress.step(l.epoch as u64 + 1, &format!("loss {:.4}", l.loss));
-        let hooks = Hooks { on_epoch: Some(&mut on_epoch), grad_hook: None, epoch_loss: None, state_file: None, resume: None, stop: env.stop };
+        let hooks = Hooks { on_epoch: Some(&mut on_epoch), state_file: None, resume: None, stop: env.stop, ..Hooks::default() };
         let build = |p: &Params, _in: usize, _latent: usize| encoder_for(enc, p, mode, models);
         let (res, _) = train_encoder(&data, &cfg, Some(&build), hooks)?;
         env.progress.finish();

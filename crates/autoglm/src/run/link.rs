@@ -132,14 +132,8 @@ impl Task for LinkTask {
             let progress = &mut *env.progress;
             let mut on_epoch =
                 |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
-            let hooks = Hooks {
-                on_epoch: Some(&mut on_epoch),
-                grad_hook: None,
-                epoch_loss: None,
-                state_file: job.save_state.clone(),
-                resume: job.resume.clone(),
-                stop: env.stop,
-            };
+            let hooks =
+                Hooks { on_epoch: Some(&mut on_epoch), state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop, ..Hooks::default() };
             let opts = job.run_file.model_options()?;
             let (res, model) = match registered_encoder(entry, &cfg, &opts) {
                 Some(b) => train_encoder(&data, &cfg, Some(&*b), hooks)?,

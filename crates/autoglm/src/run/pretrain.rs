@@ -94,14 +94,7 @@ impl Task for PretrainTask {
         env.progress.start("pretraining", cfg.epochs as u64);
         let progress = &mut *env.progress;
         let mut on_epoch = |l: &PretrainLog| progress.step(l.epoch as u64 + 1, &format!("loss {:.4}", l.loss));
-        let hooks = Hooks {
-            on_epoch: Some(&mut on_epoch),
-            grad_hook: None,
-            epoch_loss: None,
-            state_file: job.save_state.clone(),
-            resume: job.resume.clone(),
-            stop: env.stop,
-        };
+        let hooks = Hooks { on_epoch: Some(&mut on_epoch), state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop, ..Hooks::default() };
         let p = pretrain(&data, &cfg, &model, env.models, hooks)?;
         env.progress.finish();
         let link_split_seed = (cfg.link_split && level == Level::Node).then_some(cfg.seed);
