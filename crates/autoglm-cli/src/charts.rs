@@ -41,7 +41,9 @@ pub fn plot_json(files: &[PathBuf], out: Option<&Path>) -> Result<()> {
             .iter()
             .zip(files)
             .map(|(d, f)| {
-                let warm = d["warm_start"].as_u64().unwrap_or(0) > 0 && d["store"].is_string();
+                // warm when the search started from stored configurations (its warm.json lists them)
+                let listed = std::fs::read_to_string(f.with_file_name("warm.json")).ok().and_then(|t| serde_json::from_str::<Vec<Value>>(&t).ok());
+                let warm = listed.map_or(d["warm_start"].as_u64().unwrap_or(0) > 0 && d["store"].is_string(), |w| !w.is_empty());
                 format!("{} seed {}{} ({})", d["strategy"].as_str().unwrap_or("?"), d["seed"], if warm { " warm" } else { "" }, f.display())
             })
             .collect();

@@ -277,11 +277,14 @@ fn periodic_averaging_makes_replicas_equal() {
             let mut grads = v.as_tensor().sum_all().unwrap().backward().unwrap();
             sync.on_grads(&mut grads, std::slice::from_ref(&v)).unwrap();
             trace.push(v.as_tensor().to_vec1::<f32>().unwrap()[0]);
+            // a local update that differs by rank
+            v.set(&(v.as_tensor() + (c.rank() as f64 + 1.0)).unwrap()).unwrap();
         }
         (trace, sync.stats().steps)
     });
-    // steps 1 and 2 run locally; before step 3 the parameters are averaged: (0 + 2) / 2
-    assert_eq!(out[0].0, vec![0.0, 0.0, 1.0]);
-    assert_eq!(out[1].0, vec![2.0, 2.0, 1.0]);
+    // the first call gives both rank 0's value; steps 1 and 2 run locally;
+    // before step 3 the parameters are averaged: (2 + 4) / 2
+    assert_eq!(out[0].0, vec![0.0, 1.0, 3.0]);
+    assert_eq!(out[1].0, vec![0.0, 2.0, 3.0]);
     assert_eq!(out[0].1, 1);
 }
