@@ -292,7 +292,7 @@ fn search_chart(docs: &[Value], labels: &[String]) -> Result<String> {
             }
             line(&mut chart, steps, c, name)?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
