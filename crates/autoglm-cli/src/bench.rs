@@ -70,6 +70,23 @@ pub struct BenchArgs {
     /// PyG peer of the transformer timings.
     #[arg(long, default_value = "scripts/pyg_gps.py")]
     pub gps_peer: PathBuf,
+    /// Time neighbour-sampled GraphSAGE training instead (the synthetic graph
+    /// of --nodes, --avg-degree, --dim; hidden 128), next to PyG
+    /// (scripts/pyg_sampled.py) when --pyg is given.
+    #[arg(long)]
+    pub sampled: bool,
+    /// Fanouts per layer of --sampled.
+    #[arg(long, value_delimiter = ',', default_value = "15,10")]
+    pub fanouts: Vec<i64>,
+    /// Seed nodes per batch of --sampled.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Timed batches of --sampled (after 3 warm-up batches).
+    #[arg(long, default_value_t = 100)]
+    pub batches: usize,
+    /// PyG peer of the sampled timing.
+    #[arg(long, default_value = "scripts/pyg_sampled.py")]
+    pub sampled_peer: PathBuf,
     /// Write the figures here as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -81,6 +98,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().ok();
     if args.transformer {
         return run_transformer(args);
+    }
+    if args.sampled {
+        return run_sampled(args);
     }
     let kinds: Vec<ModelKind> = args.models.iter().map(|m| m.parse()).collect::<autoglm::Result<_>>()?;
     let mut ours: Vec<EpochTiming> = vec![];
@@ -323,6 +343,119 @@ fn run_transformer(args: &BenchArgs) -> Result<()> {
         write_json(
             out,
             &json!({"threads": args.threads, "synthetic": {"nodes": args.nodes, "avg_degree": args.avg_degree, "dim": args.dim}, "ours": rows, "pyg": peers}),
+        )?;
+    }
+    Ok(())
+}
+
+/// Write the blocks PyG's side times on when it has no `NeighborLoader`:
+/// `block_K.bin` = u32 little-endian nodes, seeds, edges; node ids; sources; destinations.
+fn write_blocks(graph: &autoglm::graph::Graph, smp: &autoglm::train::SamplingConfig, batches: usize, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let seeds: Vec<usize> = (0..graph.num_nodes()).collect();
+    let mut nb = autoglm::train::NeighborBlocks::new(graph, seeds, smp.batch_size, smp.per_hop(), 0)?;
+    nb.set_max_steps(Some(batches));
+    let mut k = 0;
+    autoglm::train::Batches::for_each(&mut nb, 1, &mut |b| {
+        let u = |v: usize| (v as u32).to_le_bytes();
+        let mut bytes: Vec<u8> = [b.nodes.len(), b.num_seeds, b.graph.num_edges()].into_iter().flat_map(u).collect();
+        bytes.extend(b.nodes.iter().flat_map(|&v| u(v)));
+        bytes.extend(b.graph.src().iter().flat_map(|&v| u(v)));
+        bytes.extend(b.graph.dst().iter().flat_map(|&v| u(v)));
+        let path = dir.join(format!("block_{k}.bin"));
+        std::fs::write(&path, bytes).map_err(|e| autoglm::Error::io("writing", path, e))?;
+        k += 1;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn run_sampled(args: &BenchArgs) -> Result<()> {
+    let smp = autoglm::train::SamplingConfig::new(args.fanouts.clone(), args.batch_size);
+    let t0 = std::time::Instant::now();
+    let ds = synthetic_dataset(args.nodes, args.avg_degree, args.dim, 10, 0)?;
+    let data = prepare(&ds, false)?;
+    drop(ds);
+    eprintln!(
+        "synthetic graph: {} nodes, {} directed edges, {} features (built in {:.1} s)",
+        data.graph.num_nodes(),
+        data.graph.num_edges(),
+        args.dim,
+        t0.elapsed().as_secs_f64()
+    );
+    let mut cfg = synthetic_model(ModelKind::Sage, 128);
+    cfg.num_layers = smp.fanouts.len();
+    let b = autoglm::bench::bench_sampled(&data, &cfg, &smp, args.batches, 0)?;
+    eprintln!(
+        "ours  sage sampled {:?} batch {}: {:.1} ms/batch over {} batches (sampler alone {:.1} ms/batch; blocks of {:.0} nodes, {:.0} edges), peak {:.0} MiB",
+        smp.fanouts,
+        smp.batch_size,
+        b.ms_per_batch,
+        b.batches,
+        b.sample_ms_per_batch,
+        b.mean_block_nodes,
+        b.mean_block_edges,
+        b.peak_rss_bytes as f64 / 1048576.0
+    );
+    let mut peers: Vec<serde_json::Value> = vec![];
+    if let Some(py) = &args.pyg {
+        let dir = std::env::temp_dir().join(format!("autoglm-blocks-{}", std::process::id()));
+        write_blocks(&data.graph, &smp, args.batches, &dir)?;
+        drop(data);
+        let fan = smp.fanouts.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let a = [
+            args.nodes.to_string(),
+            args.avg_degree.to_string(),
+            args.dim.to_string(),
+            args.threads.to_string(),
+            "--fanouts".into(),
+            fan,
+            "--batch-size".into(),
+            args.batch_size.to_string(),
+            "--batches".into(),
+            args.batches.to_string(),
+            "--blocks".into(),
+            dir.display().to_string(),
+        ];
+        eprintln!("running {} {} ...", args.sampled_peer.display(), a.join(" "));
+        let out = Command::new(py).arg(&args.sampled_peer).args(&a).output().with_context(|| format!("running {}", py.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        peers = text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).collect();
+        if peers.is_empty() {
+            eprintln!("{} gave no timing: {}", args.sampled_peer.display(), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    let mut table = Table::new(&["side", "what is timed", "ms/batch", "peak MiB", "ours faster"]);
+    table.rows.push(vec![
+        "ours".into(),
+        "sampling (overlapped) + gather + fwd + bwd + Adam".into(),
+        format!("{:.1}", b.ms_per_batch),
+        format!("{:.0}", b.peak_rss_bytes as f64 / 1048576.0),
+        "-".into(),
+    ]);
+    table.rows.push(vec![
+        "ours".into(),
+        "sampler alone (one thread pool, not overlapped)".into(),
+        format!("{:.1}", b.sample_ms_per_batch),
+        "-".into(),
+        "-".into(),
+    ]);
+    for p in &peers {
+        let ms = p["ms_per_batch"].as_f64().unwrap_or(f64::NAN);
+        table.rows.push(vec![
+            "PyG".into(),
+            p["what"].as_str().unwrap_or("").to_string(),
+            format!("{ms:.1}"),
+            format!("{:.0}", p["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0),
+            format!("{:.2}x", ms / b.ms_per_batch),
+        ]);
+    }
+    print!("{}", table.render());
+    if let Some(out) = &args.out {
+        write_json(
+            out,
+            &json!({"threads": args.threads, "synthetic": {"nodes": args.nodes, "avg_degree": args.avg_degree, "dim": args.dim}, "ours": b, "model": cfg, "pyg": peers}),
         )?;
     }
     Ok(())

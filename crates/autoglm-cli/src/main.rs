@@ -372,6 +372,14 @@ pub struct TrainArgs {
     /// Cross-validation folds (graph task).
     #[arg(long)]
     pub folds: Option<usize>,
+    /// Neighbour-sampled mini-batches (node task): in-neighbours sampled per
+    /// node at each hop, one fanout per layer, -1 for all (PyG's num_neighbors).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, value_name = "F1,F2")]
+    pub fanouts: Option<Vec<i64>>,
+    /// Seed nodes per step with --fanouts (default 1024; per rank when
+    /// distributed); graphs per step in the graph task.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Data-parallel training, one rank per process of `mpirun -np N` (node
     /// task; a build with `--features mpi`).
     #[arg(long)]
@@ -584,7 +592,15 @@ fn run() -> Result<()> {
         Command::Train(args) => {
             let mut job = job_spec(&args.job)?;
             job.task = args.task.clone();
-            job.overrides = Overrides { hidden: args.hidden, dropout: args.dropout, patience: args.patience, folds: args.folds, ..job.overrides };
+            job.overrides = Overrides {
+                hidden: args.hidden,
+                dropout: args.dropout,
+                patience: args.patience,
+                folds: args.folds,
+                fanouts: args.fanouts.clone(),
+                batch_size: args.batch_size,
+                ..job.overrides
+            };
             args.out.apply(&mut job);
             if args.distributed {
                 let (c, mode) = distributed::settings(&args.compress, args.sync_every)?;

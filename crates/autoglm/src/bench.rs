@@ -263,3 +263,101 @@ pub fn peak_rss() -> u64 {
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
+
+/// Timing of neighbour-sampled training (see [`bench_sampled`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SampledBench {
+    pub num_nodes: usize,
+    pub num_edges: usize,
+    pub fanouts: Vec<i64>,
+    pub batch_size: usize,
+    /// Timed training steps (after the warm-up ones).
+    pub batches: usize,
+    /// Wall time of the timed steps: sampling (overlapped), feature gather,
+    /// forward, backward, Adam step; ms in all and per batch.
+    pub train_ms: f64,
+    pub ms_per_batch: f64,
+    /// The sampler alone over the same batches, in the caller's thread, ms per batch.
+    pub sample_ms_per_batch: f64,
+    /// Mean nodes and edges of a sampled block.
+    pub mean_block_nodes: f64,
+    pub mean_block_edges: f64,
+    /// Trainable scalars.
+    pub num_params: usize,
+    /// Peak resident memory of the process (graph and features included), bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// A batch source that yields the first `per_epoch[e]` blocks of epoch `e`.
+struct FirstBlocks<'a> {
+    inner: crate::train::NeighborBlocks<'a>,
+    per_epoch: Vec<usize>,
+}
+
+impl crate::train::Batches for FirstBlocks<'_> {
+    type Batch = crate::train::SampledBlock;
+    fn for_each(&mut self, epoch: usize, step: &mut dyn FnMut(&Self::Batch) -> Result<()>) -> Result<()> {
+        self.inner.set_max_steps(Some(self.per_epoch.get(epoch).copied().unwrap_or(0)));
+        self.inner.for_each(epoch, step)
+    }
+}
+
+/// Time `batches` neighbour-sampled training steps (after 3 untimed ones) of
+/// the model `cfg` on `data` through the [`Trainer`]: batches of
+/// `sampling.batch_size` seed nodes drawn from all nodes, the loss on the
+/// seeds, Adam (lr 0.01). Then the sampler alone over the same batches.
+///
+/// # Errors
+/// [`Error::Config`] for a bad sampling setting or `batches == 0`; model errors.
+pub fn bench_sampled(data: &NodeData, cfg: &GnnConfig, sampling: &crate::train::SamplingConfig, batches: usize, seed: u64) -> Result<SampledBench> {
+    if batches == 0 {
+        return Err(Error::config("batches", 0, "time at least one batch"));
+    }
+    sampling.validate(cfg.num_layers)?;
+    const WARMUP: usize = 3;
+    reset_peak_rss();
+    let params = Params::new(seed);
+    let model = cfg.init(data.x.dim(), data.num_classes, &params)?;
+    let oc = OptimizerConfig::adam(0.01);
+    let mut opt = oc.build(vec![oc.group("all", params.trainable())])?;
+    let seeds: Vec<usize> = (0..data.graph.num_nodes()).collect();
+    let blocks = crate::train::NeighborBlocks::new(&data.graph, seeds, sampling.batch_size, sampling.per_hop(), seed)?;
+    let mut source = FirstBlocks { inner: blocks, per_epoch: vec![WARMUP, batches] };
+    let (mut nodes, mut edges, mut seen) = (0usize, 0usize, 0usize);
+    let mut loss = |b: &crate::train::SampledBlock, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
+        nodes += b.nodes.len();
+        edges += b.graph.num_edges();
+        seen += 1;
+        let x = data.x.select_rows(&b.nodes)?;
+        let logits = model.forward(&b.graph, &x, ctx)?.narrow(0, 0, b.num_seeds)?;
+        let y: Vec<usize> = b.nodes[..b.num_seeds].iter().map(|&i| data.y[i]).collect();
+        Ok((cross_entropy(&logits, &y, 0.0)?, b.num_seeds as f64))
+    };
+    let mut ctx = Ctx::train(derive(seed, 3));
+    let fit =
+        Trainer::new(TrainerConfig::new(2)).fit(&params, opt.as_mut(), &mut ctx, &mut source, &mut loss, &mut |st| Ok(Evaluation { log: *st, score: None }))?;
+    let train_ms = fit.stats[1].step_ms;
+    let peak = peak_rss();
+    // The sampler alone, the same blocks (epoch 1's first `batches`).
+    let t = std::time::Instant::now();
+    let mut alone = FirstBlocks { inner: source.inner.with_prefetch(0), per_epoch: vec![0, batches] };
+    crate::train::Batches::for_each(&mut alone, 1, &mut |b| {
+        std::hint::black_box(b.nodes.len());
+        Ok(())
+    })?;
+    let sample_ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok(SampledBench {
+        num_nodes: data.graph.num_nodes(),
+        num_edges: data.graph.num_edges(),
+        fanouts: sampling.fanouts.clone(),
+        batch_size: sampling.batch_size,
+        batches,
+        train_ms,
+        ms_per_batch: train_ms / batches as f64,
+        sample_ms_per_batch: sample_ms / batches as f64,
+        mean_block_nodes: nodes as f64 / seen.max(1) as f64,
+        mean_block_edges: edges as f64 / seen.max(1) as f64,
+        num_params: params.num_parameters(),
+        peak_rss_bytes: peak,
+    })
+}

@@ -92,3 +92,41 @@ fn ranks_that_disagree_on_the_configuration_fail_on_every_rank() {
         assert!(e.contains("ranks [1] differ from rank 0"), "rank {r}: {e}");
     }
 }
+
+fn sampled(model: &str, epochs: usize, fanouts: Vec<i64>, batch: usize) -> JobSpec {
+    JobSpec::new("karate", model).with_task("node").with_overrides(Overrides {
+        epochs: Some(epochs),
+        dropout: Some(0.0),
+        fanouts: Some(fanouts),
+        batch_size: Some(batch),
+        ..Overrides::default()
+    })
+}
+
+#[test]
+fn sampling_every_neighbour_in_one_batch_is_full_batch_training() {
+    // SAGE's mean reads only destination degrees, and nodes within L-1 hops
+    // are expanded whole: the seeds' logits are the full-graph ones
+    let full =
+        single(&JobSpec::new("karate", "sage").with_task("node").with_overrides(Overrides { epochs: Some(30), dropout: Some(0.0), ..Overrides::default() }));
+    let blocks = single(&sampled("sage", 30, vec![-1, -1], 1024));
+    let (a, b) = (curve(&full, "loss"), curve(&blocks, "loss"));
+    for (e, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "epoch {e}: full batch {x}, sampled {y}");
+    }
+    assert_eq!(blocks["config"]["sampling"]["fanouts"], serde_json::json!([-1, -1]));
+    // sampled runs are repeatable
+    let once = single(&sampled("gcn", 20, vec![3, 2], 4));
+    assert_eq!(curve(&once, "loss"), curve(&single(&sampled("gcn", 20, vec![3, 2], 4)), "loss"));
+}
+
+#[test]
+fn sampled_ranks_split_the_global_batch_and_stay_in_step() {
+    let two: Vec<Value> = ranks(2, Compression::None, SyncMode::EveryStep, |_| sampled("sage", 60, vec![5, 5], 2)).into_iter().map(Result::unwrap).collect();
+    assert_eq!(two[0]["distributed"]["global_batch"], 4);
+    assert_eq!(two[0]["distributed"]["rank_batch"], 2);
+    assert_eq!(curve(&two[0], "test_acc"), curve(&two[1], "test_acc"), "replicas evaluate the same parameters");
+    assert_eq!(two[0]["comm"]["steps"], two[1]["comm"]["steps"]);
+    let l = curve(&two[0], "loss");
+    assert!(l[59] < 0.5 * l[0], "sampled data-parallel training learns: loss {} -> {}", l[0], l[59]);
+}

@@ -53,6 +53,20 @@ impl CsrMatrix {
         CsrMatrix { num_rows, num_cols, row_ptr, col_idx, values }
     }
 
+    /// The rows `ids` in that order (every id below `num_rows`).
+    pub fn select_rows(&self, ids: &[usize]) -> CsrMatrix {
+        let mut row_ptr = Vec::with_capacity(ids.len() + 1);
+        row_ptr.push(0);
+        let (mut col_idx, mut values) = (Vec::new(), Vec::new());
+        for &r in ids {
+            let range = self.row_ptr[r]..self.row_ptr[r + 1];
+            col_idx.extend_from_slice(&self.col_idx[range.clone()]);
+            values.extend_from_slice(&self.values[range]);
+            row_ptr.push(col_idx.len());
+        }
+        CsrMatrix { num_rows: ids.len(), num_cols: self.num_cols, row_ptr, col_idx, values }
+    }
+
     /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.values.len()

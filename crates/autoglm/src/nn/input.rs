@@ -124,6 +124,24 @@ impl NodeInput {
             NodeInput::Masked(m) => m.base.to_tensor()? + m.rows.broadcast_mul(&m.token)?,
         }
     }
+    /// The rows `ids` in that order, keeping the variant (a sampled block's
+    /// input features; sparse stays sparse, a hidden activation keeps its gradient).
+    ///
+    /// # Errors
+    /// A row id out of range; masked input (gather its base instead).
+    pub fn select_rows(&self, ids: &[usize]) -> Result<NodeInput> {
+        let n = self.num_rows();
+        if let Some(&bad) = ids.iter().find(|&&i| i >= n) {
+            candle_core::bail!("row {bad} selected from an input of {n} rows");
+        }
+        let idx = || Tensor::from_vec(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), ids.len(), &candle_core::Device::Cpu);
+        Ok(match self {
+            NodeInput::Hidden(t) => NodeInput::Hidden(t.index_select(&idx()?, 0)?),
+            NodeInput::Dense(t) => NodeInput::Dense(t.index_select(&idx()?, 0)?),
+            NodeInput::Sparse(s) => NodeInput::Sparse(SparseInput::new(s.matrix().select_rows(ids))),
+            NodeInput::Masked(_) => candle_core::bail!("rows of a masked input are not selected: sampled training takes constant features"),
+        })
+    }
     /// Inverted dropout, keeping the variant (sparse stays sparse).
     pub fn dropout(&self, p: f64, rng: &mut GlmRng) -> Result<NodeInput> {
         if p <= 0.0 {

@@ -170,7 +170,9 @@ fn finetune_node(
         hidden: &mut 0,
         dropout: &mut base.model.dropout,
         patience: &mut base.patience,
-    });
+        sampling: None,
+        batch_size: None,
+    })?;
     if k.is_some() {
         base.labels_per_class = k;
     }
@@ -311,7 +313,9 @@ fn finetune_graph(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnc
         hidden: &mut 0,
         dropout: &mut base.model.dropout,
         patience: &mut base.patience,
-    });
+        sampling: None,
+        batch_size: None,
+    })?;
     if mode == FinetuneMode::Finetune {
         default_encoder_lr(&mut base.param_groups, "convs.0", base.optimizer.lr(), env);
     }
@@ -389,7 +393,9 @@ fn finetune_link(job: &JobSpec, r: &Resolved, env: &mut RunEnv, enc: &LoadedEnco
         hidden: &mut 0,
         dropout: &mut 0.0,
         patience: &mut base.patience,
-    });
+        sampling: None,
+        batch_size: None,
+    })?;
     if mode == FinetuneMode::Finetune {
         default_encoder_lr(&mut base.param_groups, "encoder", base.optimizer.lr(), env);
     }

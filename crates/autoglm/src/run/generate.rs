@@ -38,7 +38,9 @@ fn train_config(job: &JobSpec, dataset: &str, seed: Option<u64>) -> Result<Gener
         hidden: &mut hidden,
         dropout: &mut dropout,
         patience: &mut cfg.patience,
-    });
+        sampling: None,
+        batch_size: None,
+    })?;
     if let Some(s) = seed {
         cfg.seed = s;
     }

@@ -34,7 +34,9 @@ fn graph_config(job: &JobSpec, entry: &ModelEntry, seed: Option<u64>) -> Result<
         hidden: &mut cfg.model.hidden_dim,
         dropout: &mut cfg.model.dropout,
         patience: &mut cfg.patience,
-    });
+        sampling: None,
+        batch_size: Some(&mut cfg.batch_size),
+    })?;
     if let Some(k) = o.folds {
         cfg.folds = k;
     }

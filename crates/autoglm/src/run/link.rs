@@ -68,7 +68,9 @@ fn link_config(job: &JobSpec, entry: &ModelEntry) -> Result<LinkTrainConfig> {
         hidden: &mut cfg.encoder.hidden_dim,
         dropout: &mut cfg.encoder.dropout,
         patience: &mut cfg.patience,
-    });
+        sampling: None,
+        batch_size: None,
+    })?;
     cfg.validate()?;
     Ok(cfg)
 }

@@ -53,6 +53,10 @@ pub struct Overrides {
     pub patience: Option<usize>,
     /// Cross-validation folds (graph task only).
     pub folds: Option<usize>,
+    /// Neighbour-sampling fanouts, one per layer (-1: all neighbours).
+    pub fanouts: Option<Vec<i64>>,
+    /// Batch size: seed nodes per step with sampling, graphs per step in the graph task.
+    pub batch_size: Option<usize>,
 }
 
 /// Where [`Overrides::apply`] writes: the matching fields of a task's configuration.
@@ -62,11 +66,18 @@ pub struct Targets<'a> {
     pub hidden: &'a mut usize,
     pub dropout: &'a mut f64,
     pub patience: &'a mut Option<usize>,
+    /// The task's neighbour sampling (`None`: the task does not sample).
+    pub sampling: Option<&'a mut Option<crate::train::SamplingConfig>>,
+    /// The task's own batch size (`None`: it has none besides sampling's).
+    pub batch_size: Option<&'a mut usize>,
 }
 
 impl Overrides {
     /// Write every setting the user typed into `t` (the others stay as the run file and recipe left them).
-    pub fn apply(&self, t: Targets<'_>) {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `--fanouts` or `--batch-size` given to a task without that setting.
+    pub fn apply(&self, t: Targets<'_>) -> Result<()> {
         if let Some(e) = self.epochs {
             *t.epochs = e;
         }
@@ -82,6 +93,47 @@ impl Overrides {
         if self.patience.is_some() {
             *t.patience = self.patience;
         }
+        let Targets { sampling, batch_size, .. } = t;
+        match (sampling, &self.fanouts) {
+            (Some(s), fanouts) => {
+                if let Some(f) = fanouts {
+                    let batch = s.as_ref().map_or(1024, |c| c.batch_size);
+                    *s = Some(crate::train::SamplingConfig::new(f.clone(), batch));
+                }
+                if let Some(b) = self.batch_size {
+                    match s {
+                        Some(c) => c.batch_size = b,
+                        None => return Err(Error::config(
+                            "batch_size",
+                            b,
+                            "node classification trains full-batch unless it samples neighbours: add --fanouts (one per layer, for example --fanouts 15,10)",
+                        )),
+                    }
+                }
+            }
+            (None, Some(f)) => {
+                return Err(Error::config(
+                    "fanouts",
+                    format!("{f:?}"),
+                    "neighbour sampling is a setting of node classification (--task node); this task does not sample",
+                ));
+            }
+            (None, None) => {
+                if let Some(b) = self.batch_size {
+                    match batch_size {
+                        Some(target) => *target = b,
+                        None => {
+                            return Err(Error::config(
+                                "batch_size",
+                                b,
+                                "this task has no batch size to set (node classification with --fanouts and the graph task have)",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use crate::eval::stats::mean_std;
 use crate::models::registry::{ModelArgs, ModelEntry};
 use crate::models::ModelKind;
 use crate::nn::{Module, Params};
-use crate::tasks::node::{train_module, NodeData, NodeModel, NodeTrainConfig, RunResult};
+use crate::tasks::node::{train_module_sharded, NodeData, NodeModel, NodeTrainConfig, RunResult, Shard};
 use crate::train::Hooks;
 use crate::{Error, Result};
 use serde_json::json;
@@ -35,7 +35,9 @@ pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrain
         hidden: &mut cfg.model.hidden_dim,
         dropout: &mut cfg.model.dropout,
         patience: &mut cfg.patience,
-    });
+        sampling: Some(&mut cfg.sampling),
+        batch_size: None,
+    })?;
     cfg.validate()?;
     Ok(cfg)
 }
@@ -116,18 +118,29 @@ impl Task for NodeTask {
             }
             crate::dist::check_same_config(d.comm, &format!("{job:?}{base:?}"))?;
             let (mine, w) = crate::dist::shard::strided(&data.split.train, d.comm.rank(), d.comm.size());
-            data.split.train = mine;
             weight = w;
-            env.note(format!(
-                "distributed over {} ranks ({} compression, {}): the global batch is all {total_train} training nodes per step, this rank's share {} (weight {w:.4}); the training accuracy in the log is over this rank's share",
-                d.comm.size(),
-                d.compression,
-                match d.mode {
-                    crate::dist::SyncMode::EveryStep => "gradients summed every step".to_string(),
-                    crate::dist::SyncMode::Periodic { period } => format!("parameters averaged every {period} steps"),
-                },
-                data.split.train.len()
-            ));
+            let how = match d.mode {
+                crate::dist::SyncMode::EveryStep => "gradients summed every step".to_string(),
+                crate::dist::SyncMode::Periodic { period } => format!("parameters averaged every {period} steps"),
+            };
+            let ranks = d.comm.size();
+            match &base.sampling {
+                None => {
+                    env.note(format!(
+                        "distributed over {ranks} ranks ({} compression, {how}): the global batch is all {total_train} training nodes per step, this rank's share {} (weight {w:.4}); the training accuracy in the log is over this rank's share",
+                        d.compression,
+                        mine.len()
+                    ));
+                    data.split.train = mine;
+                }
+                Some(smp) => env.note(format!(
+                    "distributed over {ranks} ranks ({} compression, {how}): the global batch is {} seed nodes per step ({} per rank, every {ranks}-th seed of the shuffled global batch), {} steps per epoch on every rank",
+                    d.compression,
+                    smp.batch_size * ranks,
+                    smp.batch_size,
+                    crate::train::NeighborBlocks::new(&data.graph, data.split.train.clone(), smp.batch_size, smp.per_hop(), 0)?.with_shard(d.comm.rank(), ranks).steps_per_epoch()
+                )),
+            }
         }
         let writes = dist.is_none_or(|d| d.writes());
         let mut results: Vec<RunResult> = vec![];
@@ -143,7 +156,17 @@ impl Task for NodeTask {
                 s.set_weight(weight);
                 s
             });
-            let mut grad_hook = |g: &mut candle_core::backprop::GradStore, v: &[candle_core::Var]| sync.as_mut().map_or(Ok(()), |s| s.on_grads(g, v));
+            // Sampled steps: the share of each step's global batch, set by the loss.
+            let step_weight = std::sync::atomic::AtomicU32::new(weight.to_bits());
+            let sampled = cfg.sampling.is_some();
+            let mut grad_hook = |g: &mut candle_core::backprop::GradStore, v: &[candle_core::Var]| {
+                sync.as_mut().map_or(Ok(()), |s| {
+                    if sampled {
+                        s.set_weight(f32::from_bits(step_weight.load(std::sync::atomic::Ordering::SeqCst)));
+                    }
+                    s.on_grads(g, v)
+                })
+            };
             // Ranks stop together: an interrupt on any rank is agreed on with the
             // epoch's loss, so no rank is left waiting in a collective.
             let agreed = std::sync::atomic::AtomicBool::new(false);
@@ -166,7 +189,12 @@ impl Task for NodeTask {
                 resume: job.resume.clone(),
                 stop: if dist.is_some() { Some(&agreed) } else { env.stop },
             };
-            let (res, model): (RunResult, NodeModel<Box<dyn Module>>) = train_module(&data, &cfg, |p, d, c| build(entry, &cfg, &opts, p, d, c), hooks)?;
+            let shard = match dist {
+                Some(d) => Shard { rank: d.comm.rank(), ranks: d.comm.size(), step_weight: Some(&step_weight) },
+                None => Shard::default(),
+            };
+            let (res, model): (RunResult, NodeModel<Box<dyn Module>>) =
+                train_module_sharded(&data, &cfg, |p, d, c| build(entry, &cfg, &opts, p, d, c), hooks, shard)?;
             env.progress.finish();
             if let Some(s) = &sync {
                 comm_runs.push(s.stats());
@@ -235,7 +263,8 @@ impl Task for NodeTask {
             });
             json["distributed"] = json!({
                 "ranks": d.comm.size(), "rank": d.comm.rank(), "compression": d.compression.to_string(),
-                "global_batch": total_train, "rank_batch": data.split.train.len(),
+                "global_batch": base.sampling.as_ref().map_or(total_train, |s| s.batch_size * d.comm.size()),
+                "rank_batch": base.sampling.as_ref().map_or(data.split.train.len(), |s| s.batch_size),
             });
             json["comm"] = total.to_json();
             json["comm"]["per_run"] = serde_json::Value::from(comm_runs.iter().map(crate::dist::CommStats::to_json).collect::<Vec<_>>());

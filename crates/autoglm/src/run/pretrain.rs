@@ -36,7 +36,9 @@ pub(super) fn pretrain_config(job: &JobSpec, level: Level, model: &str, seed: Op
         hidden: &mut cfg.encoder.hidden_dim,
         dropout: &mut cfg.encoder.dropout,
         patience: &mut None,
-    });
+        sampling: None,
+        batch_size: None,
+    })?;
     if let Some(s) = seed {
         cfg.seed = s;
     }

@@ -50,6 +50,10 @@ pub struct NodeTrainConfig {
     pub label_rate: Option<f64>,
     /// Easy-to-hard curriculum over the training nodes (CLNode; default off).
     pub curriculum: Option<crate::train::CurriculumConfig>,
+    /// Neighbour-sampled mini-batches (`[train.sampling]`: fanouts per layer
+    /// and seed nodes per step) instead of full-batch steps; evaluation stays
+    /// full-graph, layer by layer over all neighbours (default: off).
+    pub sampling: Option<crate::train::SamplingConfig>,
     /// When the split has no validation nodes: move this share of the test
     /// nodes of every class (a fixed seeded choice, the same for every run
     /// seed) into validation, and report test metrics on the rest (default:
@@ -98,6 +102,7 @@ impl NodeTrainConfig {
             labels_per_class: None,
             label_rate: None,
             curriculum: None,
+            sampling: None,
             val_from_test: None,
         }
     }
@@ -148,6 +153,16 @@ impl NodeTrainConfig {
         }
         if let Some(c) = &self.curriculum {
             c.validate()?;
+        }
+        if let Some(smp) = &self.sampling {
+            smp.validate(self.model.num_layers)?;
+            if self.curriculum.is_some() {
+                return Err(Error::config(
+                    "sampling",
+                    "with curriculum",
+                    "a curriculum orders full-batch training nodes; drop [train.curriculum] or [train.sampling]",
+                ));
+            }
         }
         Ok(())
     }
@@ -398,6 +413,35 @@ pub fn train_module<M: Module>(
     build: impl FnOnce(&Params, usize, usize) -> Result<M>,
     hooks: Hooks<'_, EpochLog>,
 ) -> Result<(RunResult, NodeModel<M>)> {
+    train_module_sharded(data, cfg, build, hooks, Shard::default())
+}
+
+/// Which share of each sampled global batch this process trains on
+/// (data-parallel training; one process: rank 0 of 1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shard<'a> {
+    pub rank: usize,
+    /// Number of ranks (0 or 1: one process).
+    pub ranks: usize,
+    /// Set before every sampled step's backward to this rank's share of the
+    /// step's global batch (f32 bits), for the gradient hook's weighting.
+    pub step_weight: Option<&'a std::sync::atomic::AtomicU32>,
+}
+
+/// [`train_module`] for one rank of a data-parallel run: with
+/// [`NodeTrainConfig::sampling`], every global batch of `batch_size * ranks`
+/// seeds is split across the ranks (full-batch training shards the training
+/// nodes before the call instead).
+///
+/// # Errors
+/// As [`train_module`].
+pub fn train_module_sharded<M: Module>(
+    data: &NodeData,
+    cfg: &NodeTrainConfig,
+    build: impl FnOnce(&Params, usize, usize) -> Result<M>,
+    hooks: Hooks<'_, EpochLog>,
+    shard: Shard<'_>,
+) -> Result<(RunResult, NodeModel<M>)> {
     cfg.validate()?;
     let params = Params::new(cfg.seed);
     let model = build(&params, data.x.dim(), data.num_classes)?;
@@ -454,7 +498,28 @@ pub fn train_module<M: Module>(
         };
         Ok(Evaluation { log, score: Some(Score::max(score)) })
     };
-    let fit = Trainer::new(cfg.trainer()).with_hooks(hooks)?.fit(&params, opt.as_mut(), &mut ctx, &mut FullGraphEpoch, &mut loss, &mut eval)?;
+    let trainer = Trainer::new(cfg.trainer()).with_hooks(hooks)?;
+    let fit = match &cfg.sampling {
+        None => trainer.fit(&params, opt.as_mut(), &mut ctx, &mut FullGraphEpoch, &mut loss, &mut eval)?,
+        Some(smp) => {
+            let mut blocks = crate::train::NeighborBlocks::new(&data.graph, split.train.clone(), smp.batch_size, smp.per_hop(), cfg.seed)?
+                .with_shard(shard.rank, shard.ranks.max(1));
+            let mut block_loss = |b: &crate::train::SampledBlock, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
+                let x = data.x.select_rows(&b.nodes)?;
+                let logits = model.forward(&b.graph, &x, ctx)?.narrow(0, 0, b.num_seeds)?;
+                let y: Vec<usize> = b.nodes[..b.num_seeds].iter().map(|&i| data.y[i]).collect();
+                let mut loss = cross_entropy(&logits, &y, cfg.label_smoothing)?;
+                if cfg.l1 > 0.0 {
+                    loss = (loss + (l1_penalty(&plain_vars)? * cfg.l1)?)?;
+                }
+                if let Some(w) = shard.step_weight {
+                    w.store((b.num_seeds as f32 / b.global_seeds.max(1) as f32).to_bits(), std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok((loss, b.num_seeds as f64))
+            };
+            trainer.fit(&params, opt.as_mut(), &mut ctx, &mut blocks, &mut block_loss, &mut eval)?
+        }
+    };
     let best_epoch = fit.selected_epoch();
     let chosen = &fit.history[best_epoch];
     let model = NodeModel { config: cfg.clone(), params, model };

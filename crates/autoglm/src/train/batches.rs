@@ -71,6 +71,58 @@ impl Batches for GraphMiniBatches<'_> {
     }
 }
 
+/// Neighbour-sampling settings of a mini-batch run (`[train.sampling]`, or
+/// `--fanouts 15,10 --batch-size 1024`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// In-neighbours sampled per node at each hop, one per layer (hop 0:
+    /// into the seeds); -1 takes all of them, as PyG's `num_neighbors`.
+    pub fanouts: Vec<i64>,
+    /// Seed nodes per step (per rank when distributed; default 1024).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+fn default_batch() -> usize {
+    1024
+}
+
+impl SamplingConfig {
+    /// `fanouts` per hop, batches of `batch_size` seeds.
+    pub fn new(fanouts: Vec<i64>, batch_size: usize) -> SamplingConfig {
+        SamplingConfig { fanouts, batch_size }
+    }
+    /// Check the settings against a model of `num_layers` layers.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad setting.
+    pub fn validate(&self, num_layers: usize) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::config("sampling.batch_size", 0, "must be at least 1 seed node per step"));
+        }
+        if let Some(f) = self.fanouts.iter().find(|&&f| f == 0 || f < -1) {
+            return Err(Error::config("sampling.fanouts", f, "each fanout must be at least 1, or -1 for all neighbours"));
+        }
+        if self.fanouts.len() != num_layers {
+            return Err(Error::config(
+                "sampling.fanouts",
+                format!("{:?}", self.fanouts),
+                format!(
+                    "give one fanout per layer: the model has {num_layers} layers, the list has {} (for example --fanouts {})",
+                    self.fanouts.len(),
+                    vec!["10"; num_layers].join(",")
+                ),
+            ));
+        }
+        Ok(())
+    }
+    /// The fanouts as [`NeighborBlocks`] takes them (`None`: all).
+    pub fn per_hop(&self) -> Vec<Option<usize>> {
+        self.fanouts.iter().map(|&f| usize::try_from(f).ok()).collect()
+    }
+}
+
 /// One sampled node mini-batch: a subgraph over `nodes` (global ids, the
 /// batch's seed nodes first), holding the sampled edges relabelled to
 /// positions in `nodes`.
@@ -79,6 +131,10 @@ pub struct SampledBlock {
     /// Global node ids; `nodes[..num_seeds]` are the seeds.
     pub nodes: Vec<usize>,
     pub num_seeds: usize,
+    /// Seeds of the global batch this block is part of (all ranks' seeds;
+    /// `num_seeds` in one process): this block's loss weight is
+    /// `num_seeds / global_seeds`.
+    pub global_seeds: usize,
     /// The sampled edges, on local ids.
     pub graph: Graph,
     /// Sampled edges per hop (hop 0: into the seeds).
@@ -86,13 +142,31 @@ pub struct SampledBlock {
 }
 
 /// Node mini-batches with sampled in-neighbourhoods (see the [module docs](self)).
+///
+/// Randomness is keyed, not sequential: the batch order of epoch `e` comes
+/// from `(seed, e)` and the neighbours of node `v` at hop `h` from
+/// `(seed, e, h, v)`, so a block does not depend on the threads that sampled
+/// it, and a node's sample does not depend on which rank or batch holds it.
+/// Sampling is rayon-parallel over a hop's frontier, and the next block is
+/// sampled on its own thread while the caller trains on the current one.
 pub struct NeighborBlocks<'a> {
     graph: &'a Graph,
     seeds: Vec<usize>,
     batch_size: usize,
     fanouts: Vec<Option<usize>>,
     seed: u64,
-    rng: GlmRng,
+    /// `(rank, ranks)`: this process takes every `ranks`-th seed of each
+    /// global batch of `batch_size * ranks` seeds.
+    shard: (usize, usize),
+    /// Blocks sampled ahead of the step (0: sample in the caller's thread).
+    prefetch: usize,
+    /// At most this many steps per epoch (the first ones of its order).
+    max_steps: Option<usize>,
+}
+
+/// Stream id of node `v`'s neighbour sample at hop `h` of epoch `e`.
+fn key(epoch: usize, hop: usize, v: usize) -> u64 {
+    ((epoch as u64) << 40) ^ ((hop as u64) << 34) ^ v as u64 ^ 0x5a5a_0000_0000_0000
 }
 
 impl<'a> NeighborBlocks<'a> {
@@ -118,71 +192,141 @@ impl<'a> NeighborBlocks<'a> {
                 hint: "seed nodes must be node ids of the graph".into(),
             });
         }
-        Ok(NeighborBlocks { graph, seeds, batch_size, fanouts, seed, rng: derive(seed, 11) })
+        Ok(NeighborBlocks { graph, seeds, batch_size, fanouts, seed, shard: (0, 1), prefetch: 2, max_steps: None })
     }
 
-    /// Sample the block of `seeds` (distinct global ids) with the given generator.
-    pub fn sample(&self, seeds: &[usize], rng: &mut GlmRng) -> Result<SampledBlock> {
-        let n = self.graph.num_nodes();
+    /// Take rank `rank`'s share of every global batch of `batch_size * ranks`
+    /// seeds (a strided share, so shares differ by at most one seed). A last
+    /// global batch with fewer seeds than ranks is dropped, so every rank
+    /// takes the same number of steps with at least one seed each.
+    pub fn with_shard(mut self, rank: usize, ranks: usize) -> Self {
+        self.shard = (rank.min(ranks.saturating_sub(1)), ranks.max(1));
+        self
+    }
+
+    /// Sample this many blocks ahead on a separate thread (default 2; 0:
+    /// sample in the caller's thread, between steps).
+    pub fn with_prefetch(mut self, blocks: usize) -> Self {
+        self.prefetch = blocks;
+        self
+    }
+
+    /// End every epoch after its first `steps` steps (`None`: all of them).
+    pub fn set_max_steps(&mut self, steps: Option<usize>) {
+        self.max_steps = steps;
+    }
+
+    /// Steps per epoch (the same on every rank).
+    pub fn steps_per_epoch(&self) -> usize {
+        let (_, ranks) = self.shard;
+        let global = self.batch_size * ranks;
+        let full = self.seeds.len() / global;
+        let rest = self.seeds.len() % global;
+        let all = full + usize::from(rest >= ranks && rest > 0);
+        self.max_steps.map_or(all, |m| m.min(all))
+    }
+
+    /// The seeds of every step of `epoch` on this rank, with the global batch's size.
+    fn plan(&self, epoch: usize) -> Vec<(Vec<usize>, usize)> {
+        let (rank, ranks) = self.shard;
+        let mut order = self.seeds.clone();
+        order.shuffle(&mut derive(self.seed, epoch as u64));
+        order
+            .chunks(self.batch_size * ranks)
+            .filter(|c| c.len() >= ranks)
+            .take(self.max_steps.unwrap_or(usize::MAX))
+            .map(|c| (c.iter().skip(rank).step_by(ranks).copied().collect(), c.len()))
+            .collect()
+    }
+
+    /// Sample the block of `seeds` (distinct global ids) for epoch `epoch`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a seed repeats.
+    pub fn sample(&self, seeds: &[usize], epoch: usize) -> Result<SampledBlock> {
+        use rayon::prelude::*;
         let (row_ptr, col) = (self.graph.row_ptr(), self.graph.col_idx());
-        let mut index = std::collections::HashMap::with_capacity(seeds.len() * 4);
-        let mut nodes: Vec<usize> = Vec::with_capacity(seeds.len() * 4);
+        let mut index: std::collections::HashMap<usize, usize> = std::collections::HashMap::with_capacity(seeds.len() * 8);
+        let mut nodes: Vec<usize> = Vec::with_capacity(seeds.len() * 8);
         for &s in seeds {
             if index.insert(s, nodes.len()).is_some() {
                 return Err(Error::config("seeds", s, "seed nodes of a batch must be distinct"));
             }
             nodes.push(s);
         }
-        let mut edges: Vec<(usize, usize)> = Vec::new();
+        // Edges come out grouped by destination in local-id order (frontier
+        // nodes are expanded in the order they were numbered), so the block's
+        // CSR is built without a sort over all its edges.
+        let (mut src, mut dst): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
         let mut edges_per_hop = Vec::with_capacity(self.fanouts.len());
-        let mut frontier: Vec<usize> = nodes.clone();
-        for &fanout in &self.fanouts {
-            let before = edges.len();
-            let mut next = Vec::new();
-            for &v in &frontier {
-                let nbrs = &col[row_ptr[v]..row_ptr[v + 1]];
-                let chosen: Vec<usize> = match fanout {
-                    Some(k) if k < nbrs.len() => nbrs.choose_multiple(rng, k).copied().collect(),
-                    _ => nbrs.to_vec(),
-                };
-                let dst = index[&v];
-                for u in chosen {
-                    debug_assert!(u < n);
-                    let src = *index.entry(u).or_insert_with(|| {
-                        nodes.push(u);
-                        next.push(u);
-                        nodes.len() - 1
-                    });
-                    edges.push((src, dst));
-                }
+        let mut frontier = 0..nodes.len();
+        for (hop, &fanout) in self.fanouts.iter().enumerate() {
+            let before = src.len();
+            let chosen: Vec<Vec<usize>> = nodes[frontier.clone()]
+                .par_iter()
+                .map(|&v| {
+                    let nbrs = &col[row_ptr[v]..row_ptr[v + 1]];
+                    match fanout {
+                        Some(k) if k < nbrs.len() => {
+                            let mut rng = derive(self.seed, key(epoch, hop, v));
+                            rand::seq::index::sample(&mut rng, nbrs.len(), k).into_iter().map(|i| nbrs[i]).collect()
+                        }
+                        _ => nbrs.to_vec(),
+                    }
+                })
+                .collect();
+            let next_start = nodes.len();
+            for (local_dst, picked) in frontier.clone().zip(chosen) {
+                let mut local: Vec<usize> = picked
+                    .into_iter()
+                    .map(|u| {
+                        *index.entry(u).or_insert_with(|| {
+                            nodes.push(u);
+                            nodes.len() - 1
+                        })
+                    })
+                    .collect();
+                local.sort_unstable();
+                dst.extend(std::iter::repeat_n(local_dst, local.len()));
+                src.extend(local);
             }
-            edges_per_hop.push(edges.len() - before);
-            frontier = next;
+            edges_per_hop.push(src.len() - before);
+            frontier = next_start..nodes.len();
         }
-        let graph = Graph::builder(nodes.len()).context("sampled block").edges(edges).build()?;
-        Ok(SampledBlock { nodes, num_seeds: seeds.len(), graph, edges_per_hop })
+        let graph = Graph::from_sorted(nodes.len(), src, dst);
+        Ok(SampledBlock { nodes, num_seeds: seeds.len(), global_seeds: seeds.len(), graph, edges_per_hop })
     }
 }
 
 impl Batches for NeighborBlocks<'_> {
     type Batch = SampledBlock;
     fn for_each(&mut self, epoch: usize, step: &mut dyn FnMut(&SampledBlock) -> Result<()>) -> Result<()> {
-        let mut order = self.seeds.clone();
-        order.shuffle(&mut derive(self.seed, epoch as u64));
-        for chunk in order.chunks(self.batch_size) {
-            let mut rng = std::mem::replace(&mut self.rng, derive(0, 0));
-            let block = self.sample(chunk, &mut rng);
-            self.rng = rng;
-            step(&block?)?;
+        let plan = self.plan(epoch);
+        let block = |seeds: &[usize], global: usize| self.sample(seeds, epoch).map(|b| SampledBlock { global_seeds: global, ..b });
+        if self.prefetch == 0 {
+            for (seeds, global) in &plan {
+                step(&block(seeds, *global)?)?;
+            }
+            return Ok(());
         }
-        Ok(())
-    }
-    fn rng_state(&self) -> serde_json::Value {
-        serde_json::to_value(&self.rng).unwrap_or_default()
-    }
-    fn set_rng_state(&mut self, state: &serde_json::Value) -> Result<()> {
-        self.rng = serde_json::from_value(state.clone())?;
-        Ok(())
+        // A sampler thread runs ahead by `prefetch` blocks; when the step
+        // fails, the receiver is dropped and the sampler stops at its next send.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<SampledBlock>>(self.prefetch);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for (seeds, global) in &plan {
+                    if tx.send(block(seeds, *global)).is_err() {
+                        break;
+                    }
+                }
+            });
+            // owned here, so an early return drops it before the scope joins
+            let rx = rx;
+            for b in rx.iter() {
+                step(&b?)?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -197,8 +341,7 @@ mod tests {
         let g = &ds.graph;
         let orig: std::collections::HashSet<(usize, usize)> = g.edges().collect();
         let nb = NeighborBlocks::new(g, (0..34).collect(), 5, vec![Some(3), Some(2)], 7).unwrap();
-        let mut rng = derive(1, 2);
-        let b = nb.sample(&[0, 33, 5], &mut rng).unwrap();
+        let b = nb.sample(&[0, 33, 5], 4).unwrap();
         assert_eq!(&b.nodes[..3], &[0, 33, 5]);
         assert_eq!(b.num_seeds, 3);
         let indeg = b.graph.in_degree();
@@ -210,28 +353,73 @@ mod tests {
         for (s, d) in b.graph.edges() {
             assert!(orig.contains(&(b.nodes[s], b.nodes[d])), "sampled edge {s}->{d} is not in the graph");
         }
-        // the same generator state gives the same block; all-neighbour fanout gives the exact 1-hop in-neighbourhood
-        let again = nb.sample(&[0, 33, 5], &mut derive(1, 2)).unwrap();
-        assert_eq!(again.nodes, b.nodes);
-        let full = NeighborBlocks::new(g, vec![0], 1, vec![None], 0).unwrap().sample(&[0], &mut derive(0, 0)).unwrap();
+        // sampling without replacement: no repeated edge
+        let distinct: std::collections::HashSet<(usize, usize)> = b.graph.edges().collect();
+        assert_eq!(distinct.len(), b.graph.num_edges());
+        // keyed randomness: the same epoch gives the same block; a seed's
+        // sampled neighbours do not depend on the other seeds of its batch
+        assert_eq!(nb.sample(&[0, 33, 5], 4).unwrap().nodes, b.nodes);
+        let alone = nb.sample(&[33], 4).unwrap();
+        let nbrs = |blk: &SampledBlock, seed_pos: usize| -> std::collections::BTreeSet<usize> {
+            blk.graph.edges().filter(|&(_, d)| d == seed_pos).map(|(s, _)| blk.nodes[s]).collect()
+        };
+        assert_eq!(nbrs(&alone, 0), nbrs(&b, 1));
+        let full = NeighborBlocks::new(g, vec![0], 1, vec![None], 0).unwrap().sample(&[0], 0).unwrap();
         assert_eq!(full.graph.num_edges(), g.row_ptr()[1] - g.row_ptr()[0]);
         // bad settings are errors
         assert!(NeighborBlocks::new(g, vec![99], 1, vec![None], 0).is_err());
         assert!(NeighborBlocks::new(g, vec![0], 1, vec![Some(0)], 0).is_err());
-        assert!(nb.sample(&[1, 1], &mut rng).is_err());
+        assert!(nb.sample(&[1, 1], 0).is_err());
     }
 
-    #[test]
-    fn every_seed_once_per_epoch() {
-        let ds = load_karate_builtin().unwrap();
-        let mut nb = NeighborBlocks::new(&ds.graph, (0..34).collect(), 8, vec![Some(2)], 3).unwrap();
-        let mut seen = vec![];
-        nb.for_each(0, &mut |b| {
-            seen.extend_from_slice(&b.nodes[..b.num_seeds]);
+    fn epoch_blocks(nb: &mut NeighborBlocks, epoch: usize) -> Vec<SampledBlock> {
+        let mut out = vec![];
+        nb.for_each(epoch, &mut |b| {
+            out.push(b.clone());
             Ok(())
         })
         .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_seed_once_per_epoch_and_prefetch_changes_nothing() {
+        let ds = load_karate_builtin().unwrap();
+        let mut nb = NeighborBlocks::new(&ds.graph, (0..34).collect(), 8, vec![Some(2)], 3).unwrap();
+        let blocks = epoch_blocks(&mut nb, 0);
+        let mut seen: Vec<usize> = blocks.iter().flat_map(|b| b.nodes[..b.num_seeds].to_vec()).collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..34).collect::<Vec<_>>());
+        assert_eq!(blocks.len(), nb.steps_per_epoch());
+        let inline = epoch_blocks(&mut NeighborBlocks::new(&ds.graph, (0..34).collect(), 8, vec![Some(2)], 3).unwrap().with_prefetch(0), 0);
+        assert_eq!(inline.iter().map(|b| b.nodes.clone()).collect::<Vec<_>>(), blocks.iter().map(|b| b.nodes.clone()).collect::<Vec<_>>());
+        // a failing step ends the epoch with its error (the sampler thread stops)
+        let err = nb.for_each(1, &mut |_| Err(Error::config("step", 0, "test failure")));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn ranks_split_each_global_batch_and_take_the_same_steps() {
+        let ds = load_karate_builtin().unwrap();
+        let one = epoch_blocks(&mut NeighborBlocks::new(&ds.graph, (0..34).collect(), 10, vec![Some(2)], 5).unwrap(), 2);
+        let ranks: Vec<Vec<SampledBlock>> = (0..3)
+            .map(|r| epoch_blocks(&mut NeighborBlocks::new(&ds.graph, (0..34).collect(), 10 / 3 + 1, vec![Some(2)], 5).unwrap().with_shard(r, 3), 2))
+            .collect();
+        // 34 seeds, global batch 12: 2 full batches and one of 10 (>= 3 ranks), the same steps everywhere
+        assert!(ranks.iter().all(|b| b.len() == 3));
+        let one12 = epoch_blocks(&mut NeighborBlocks::new(&ds.graph, (0..34).collect(), 12, vec![Some(2)], 5).unwrap(), 2);
+        for step in 0..3 {
+            let mut union: Vec<usize> = ranks.iter().flat_map(|b| b[step].nodes[..b[step].num_seeds].to_vec()).collect();
+            union.sort_unstable();
+            let mut want = one12[step].nodes[..one12[step].num_seeds].to_vec();
+            want.sort_unstable();
+            assert_eq!(union, want, "step {step}");
+            assert!(ranks.iter().all(|b| b[step].global_seeds == one12[step].num_seeds));
+        }
+        assert_eq!(one.len(), 4);
+        // a last global batch smaller than the ranks is dropped on every rank
+        let tiny: Vec<usize> =
+            (0..3).map(|r| NeighborBlocks::new(&ds.graph, (0..7).collect(), 2, vec![Some(1)], 0).unwrap().with_shard(r, 3).steps_per_epoch()).collect();
+        assert_eq!(tiny, vec![1, 1, 1]);
     }
 }

@@ -15,6 +15,7 @@ pub mod optim;
 pub mod schedule;
 pub mod trainer;
 
+pub use batches::{NeighborBlocks, SampledBlock, SamplingConfig};
 pub use curriculum::{graph_difficulty, node_difficulty, Curriculum, CurriculumConfig, Difficulty, NodeSignals, Pacing};
 pub use optim::{build as build_optimizer, clip_grad_norm, clip_grad_value, Optimizer, OptimizerConfig, OptimizerKind, OptimizerState, ParamGroup};
 pub use schedule::{Decay, LrSchedule};
