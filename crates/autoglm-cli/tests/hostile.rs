@@ -185,3 +185,17 @@ fn distributed_flags_that_cannot_work_say_why() {
     let e = err(&autoglm(&["train", "--dataset", "karate", "--distributed", "--sync-every", "0", "--quiet"]));
     assert!(e.contains("--sync-every 0"), "{e}");
 }
+
+#[test]
+fn sampling_flags_that_cannot_work_say_why() {
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--fanouts", "15", "--quiet"]));
+    assert!(e.contains("one fanout per layer") && e.contains("2 layers"), "{e}");
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--fanouts", "5,0", "--quiet"]));
+    assert!(e.contains("at least 1, or -1"), "{e}");
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--fanouts", "5,5", "--batch-size", "0", "--quiet"]));
+    assert!(e.contains("batch_size") && e.contains("at least 1"), "{e}");
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--batch-size", "8", "--quiet"]));
+    assert!(e.contains("add --fanouts"), "{e}");
+    let e = err(&autoglm(&["train", "--dataset", "karate", "--task", "link", "--fanouts", "5,5", "--quiet"]));
+    assert!(e.contains("node classification"), "{e}");
+}

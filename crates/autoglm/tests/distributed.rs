@@ -130,3 +130,12 @@ fn sampled_ranks_split_the_global_batch_and_stay_in_step() {
     let l = curve(&two[0], "loss");
     assert!(l[59] < 0.5 * l[0], "sampled data-parallel training learns: loss {} -> {}", l[0], l[59]);
 }
+
+#[test]
+fn tasks_that_do_not_shard_refuse_to_run_distributed() {
+    let out = ranks(2, Compression::None, SyncMode::EveryStep, |_| JobSpec::new("karate", "gcn").with_task("link"));
+    for o in out {
+        let e = o.unwrap_err();
+        assert!(e.contains("shards node classification only"), "{e}");
+    }
+}

@@ -460,6 +460,13 @@ pub fn execute(job: &JobSpec, progress: &mut dyn Progress) -> Result<Report> {
 pub fn execute_with(job: &JobSpec, env: &mut RunEnv) -> Result<Report> {
     let resolved = job.resolve()?;
     let task = task_by_name(&resolved.task)?;
+    if env.dist.is_some() && (task.name() != "node" || job.finetune.is_some()) {
+        return Err(Error::config(
+            "distributed",
+            if job.finetune.is_some() { "finetune" } else { task.name() },
+            "data-parallel training shards node classification only so far (--task node); run this task in one process (without mpirun and --distributed)",
+        ));
+    }
     let mut report = if job.finetune.is_some() { finetune::finetune(job, &resolved, env)? } else { task.train(job, &resolved, env)? };
     report.notes = std::mem::take(&mut env.notes);
     if let Some(obj) = report.json.as_object_mut() {
