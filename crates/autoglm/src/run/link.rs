@@ -318,7 +318,6 @@ impl super::auto::Searchable for LinkSearch {
             Param::common("train.optimizer.lr", log("lr", 1e-3, 5e-2)),
             Param::common("train.optimizer.weight_decay", log("weight_decay", 1e-7, 1e-3)),
             Param::common("train.latent_dim", int("latent_dim", &[16, 32, 64])),
-            Param::common("train.variational", flag("variational")),
             Param::common("train.decoder.kind", choice("decoder", &["inner_product", "mlp"])),
             Param::common("train.normalize_features", flag("normalize_features")),
         ];
@@ -332,7 +331,10 @@ impl super::auto::Searchable for LinkSearch {
             params.push(Param { key: "train.encoder.hidden_dim".into(), dim: int("hidden_dim", widths), model: m.clone() });
             params.push(Param { key: "train.encoder.num_layers".into(), dim: int("num_layers", &[2, 3]), model: m.clone() });
             if e.builtin.is_some() {
-                for d in [flag("norm"), choice("activation", &["relu", "elu", "prelu"])] {
+                // Only the recipe encoders can be variational, and the variational
+                // encoder has no PReLU slope: neither is offered where it would fail.
+                params.push(Param { key: "train.variational".into(), dim: flag("variational"), model: m.clone() });
+                for d in [flag("norm"), choice("activation", &["relu", "elu"])] {
                     params.push(Param { key: format!("train.encoder.{}", super::auto::dim_name(&d)), dim: d, model: m.clone() });
                 }
             }

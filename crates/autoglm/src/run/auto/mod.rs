@@ -400,8 +400,15 @@ impl Ctx<'_> {
             let n = self.spec.bracket.min(left);
             // the highest fidelity with enough scores
             let obs_rung = (0..rungs).rev().find(|&r| all.iter().filter(|t| t.rung == r && t.score.is_some()).count() >= sampler::STARTUP).unwrap_or(0);
-            let obs: Vec<sampler::Observation> =
+            let mut obs: Vec<sampler::Observation> =
                 all.iter().filter(|t| t.rung == obs_rung).filter_map(|t| Some(sampler::Observation { config: &t.config, score: t.score? })).collect();
+            // A configuration that failed (a model refusing an option, a
+            // diverged loss) counts as the worst score seen, so TPE learns to
+            // avoid its region instead of proposing it again.
+            let worst = obs.iter().map(|o| o.score).fold(f64::INFINITY, f64::min);
+            if worst.is_finite() {
+                obs.extend(all.iter().filter(|t| t.score.is_none()).map(|t| sampler::Observation { config: &t.config, score: worst }));
+            }
             let n_warm = warm.len().min(n);
             let mut configs: Vec<(Config, String)> = warm.drain(..n_warm).collect();
             let model_based = self.spec.strategy == Strategy::Tpe && obs.len() >= sampler::STARTUP;
