@@ -133,9 +133,27 @@ fn sampled_ranks_split_the_global_batch_and_stay_in_step() {
 
 #[test]
 fn tasks_that_do_not_shard_refuse_to_run_distributed() {
-    let out = ranks(2, Compression::None, SyncMode::EveryStep, |_| JobSpec::new("karate", "gcn").with_task("link"));
+    let out = ranks(2, Compression::None, SyncMode::EveryStep, |_| JobSpec::new("karate", "gcn").with_task("graph"));
     for o in out {
         let e = o.unwrap_err();
-        assert!(e.contains("shards node classification only"), "{e}");
+        assert!(e.contains("shards node classification and link prediction only"), "{e}");
     }
+}
+
+#[test]
+fn two_ranks_give_the_one_process_link_loss_curve() {
+    let link = |epochs: usize| JobSpec::new("karate", "gcn").with_task("link").with_overrides(Overrides { epochs: Some(epochs), ..Overrides::default() });
+    let one = single(&link(30));
+    let two: Vec<Value> = ranks(2, Compression::None, SyncMode::EveryStep, |_| link(30)).into_iter().map(Result::unwrap).collect();
+    let (a, b) = (curve(&one, "loss"), curve(&two[0], "loss"));
+    assert_eq!(a.len(), b.len());
+    for (e, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "link epoch {e}: one process {x}, two ranks {y}");
+    }
+    assert_eq!(curve(&two[0], "val_auc"), curve(&two[1], "val_auc"), "replicas evaluate the same parameters");
+    assert_eq!(two[0]["comm"]["steps"], 30);
+    // compressed: bytes counted, replicas in step
+    let topk: Vec<Value> = ranks(2, Compression::TopK { ratio: 0.05 }, SyncMode::EveryStep, |_| link(30)).into_iter().map(Result::unwrap).collect();
+    assert!(topk[0]["comm"]["ratio"].as_f64().unwrap() >= 8.0, "{}", topk[0]["comm"]);
+    assert_eq!(curve(&topk[0], "val_auc"), curve(&topk[1], "val_auc"));
 }

@@ -7,7 +7,7 @@ use crate::data::edge_split::{read_pairs_csv, EdgeNoise, NegativeStrategy};
 use crate::data::registry::load_node_dataset;
 use crate::eval::stats::mean_std;
 use crate::models::registry::{ModelArgs, ModelEntry};
-use crate::tasks::link::{robustness, summarize, train_encoder, train_with_hooks, EncoderBuilder, LinkData, LinkModel, LinkRunResult, LinkTrainConfig};
+use crate::tasks::link::{robustness, summarize, train_encoder_sharded, EncoderBuilder, LinkData, LinkModel, LinkRunResult, LinkTrainConfig};
 use crate::train::Hooks;
 use crate::{Error, Result};
 use serde_json::json;
@@ -116,6 +116,12 @@ impl Task for LinkTask {
             model_name,
             r.runs
         ));
+        let dist = env.dist;
+        if let Some(d) = dist {
+            crate::dist::check_same_config(d.comm, &format!("{job:?}{base:?}"))?;
+        }
+        let writes = dist.is_none_or(|d| d.writes());
+        let mut comm_runs: Vec<crate::dist::CommStats> = vec![];
         let mut results: Vec<LinkRunResult> = vec![];
         let mut feature_note = String::new();
         for k in 0..r.runs {
@@ -130,20 +136,48 @@ impl Task for LinkTask {
                     data.split.test_pos.len()
                 ));
             }
+            // Data-parallel: each rank's loss covers its strided share of the
+            // training edges and negatives, weighted by its share of the positives.
+            let shard = dist.map_or((0, 1), |d| (d.comm.rank(), d.comm.size()));
+            let positives = crate::tasks::link::training_positives(&data.split, cfg.self_loop_positives).len();
+            let count = ((cfg.negatives.ratio * positives as f64).ceil() as usize).max(1);
+            let weight = crate::tasks::link::edge_shares(positives, count, shard.0, shard.1).0 as f32;
+            if let (Some(d), 0) = (dist, k) {
+                env.note(format!(
+                    "distributed over {} ranks ({} compression, {}): the global batch is all {positives} training edges and {count} negatives per step, this rank's share {weight:.4} of them",
+                    d.comm.size(),
+                    d.compression,
+                    super::sync_words(&d)
+                ));
+            }
             env.progress.start(&format!("run {}/{}", k + 1, r.runs), cfg.epochs as u64);
             let progress = &mut *env.progress;
             let mut on_epoch =
                 |log: &crate::tasks::link::LinkEpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val auc {:.3}", log.loss, log.val_auc));
-            let hooks =
-                Hooks { on_epoch: Some(&mut on_epoch), state_file: job.save_state.clone(), resume: job.resume.clone(), stop: env.stop, ..Hooks::default() };
+            let mut sync = dist.map(|d| super::rank_sync(&d, weight));
+            let mut grad_hook = |g: &mut candle_core::backprop::GradStore, v: &[candle_core::Var]| sync.as_mut().map_or(Ok(()), |s| s.on_grads(g, v));
+            let agreed = std::sync::atomic::AtomicBool::new(false);
+            let asked = env.stop;
+            let mut epoch_loss = |l: f64| -> Result<f64> { dist.map_or(Ok(l), |d| super::agreed_epoch_loss(&d, weight, asked, &agreed, l)) };
+            let hooks = Hooks {
+                on_epoch: Some(&mut on_epoch),
+                grad_hook: if dist.is_some() { Some(&mut grad_hook) } else { None },
+                epoch_loss: if dist.is_some() { Some(&mut epoch_loss) } else { None },
+                state_file: if writes { job.save_state.clone() } else { None },
+                resume: job.resume.clone(),
+                stop: if dist.is_some() { Some(&agreed) } else { env.stop },
+            };
             let opts = job.run_file.model_options()?;
             let (res, model) = match registered_encoder(entry, &cfg, &opts) {
-                Some(b) => train_encoder(&data, &cfg, Some(&*b), hooks)?,
-                None => train_with_hooks(&data, &cfg, hooks)?,
+                Some(b) => train_encoder_sharded(&data, &cfg, Some(&*b), hooks, shard)?,
+                None => train_encoder_sharded(&data, &cfg, None, hooks, shard)?,
             };
             env.progress.finish();
+            if let Some(s) = &sync {
+                comm_runs.push(s.stats());
+            }
             if k == 0 {
-                if let Some(path) = &job.checkpoint {
+                if let Some(path) = job.checkpoint.as_ref().filter(|_| writes) {
                     let saved = LinkTrainConfig { split_seed: Some(cfg.split_seed()), ..cfg.clone() };
                     let meta = CheckpointMeta {
                         version: META_VERSION,
@@ -191,12 +225,16 @@ impl Task for LinkTask {
         );
         env.note(format!("protocol: {}", protocol(&base)));
         let summary_json: serde_json::Map<String, serde_json::Value> = summary.iter().map(|(n, m, s)| (n.clone(), json!({"mean": m, "std": s}))).collect();
-        let json = json!({
+        let mut json = json!({
             "task": "link", "dataset": ds.name, "model": model_name, "config": base, "features": feature_note, "first_seed": first_seed,
             "protocol": protocol(&base),
             "summary": {"test": summary_json, "epoch_ms_mean": mm, "runs": results.len()},
             "runs": results,
         });
+        if let Some(d) = dist {
+            json["distributed"] = json!({"ranks": d.comm.size(), "rank": d.comm.rank(), "compression": d.compression.to_string()});
+            json["comm"] = super::comm_json(&comm_runs);
+        }
         Ok(Report { json, tables: vec![table, stable], headline, notes: vec![] })
     }
 

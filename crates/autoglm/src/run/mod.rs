@@ -352,6 +352,48 @@ pub struct RunEnv<'a> {
     pub dist: Option<Distributed<'a>>,
 }
 
+/// A task's epoch-loss hook in a data-parallel run: the weighted sum of the
+/// ranks' losses (`weight`: this rank's share), and an agreement on stopping:
+/// when any rank was asked to stop (`asked`), `agreed` is set on every rank,
+/// so all stop after the same epoch and none waits in a collective.
+pub(super) fn agreed_epoch_loss(d: &Distributed<'_>, weight: f32, asked: Option<&AtomicBool>, agreed: &AtomicBool, loss: f64) -> Result<f64> {
+    use std::sync::atomic::Ordering;
+    let stop = asked.is_some_and(|s| s.load(Ordering::SeqCst));
+    let mut v = [(loss * f64::from(weight)) as f32, f32::from(u8::from(stop))];
+    d.comm.all_reduce_sum(&mut v)?;
+    if v[1] > 0.0 {
+        agreed.store(true, Ordering::SeqCst);
+    }
+    Ok(f64::from(v[0]))
+}
+
+/// A rank's gradient synchronisation for `d`, its gradients weighted by `weight`.
+pub(super) fn rank_sync<'c>(d: &Distributed<'c>, weight: f32) -> crate::dist::GradSync<'c> {
+    let mut s = crate::dist::GradSync::new(d.comm, d.compression).with_mode(d.mode);
+    s.set_weight(weight);
+    s
+}
+
+/// The run JSON's `comm` object: totals over runs, and each run's.
+pub(super) fn comm_json(runs: &[crate::dist::CommStats]) -> serde_json::Value {
+    let total = runs.iter().fold(crate::dist::CommStats::default(), |a, c| crate::dist::CommStats {
+        steps: a.steps + c.steps,
+        bytes_sent: a.bytes_sent + c.bytes_sent,
+        bytes_dense: a.bytes_dense + c.bytes_dense,
+    });
+    let mut j = total.to_json();
+    j["per_run"] = serde_json::Value::from(runs.iter().map(crate::dist::CommStats::to_json).collect::<Vec<_>>());
+    j
+}
+
+/// How a data-parallel run is described in a note.
+pub(super) fn sync_words(d: &Distributed<'_>) -> String {
+    match d.mode {
+        crate::dist::SyncMode::EveryStep => "gradients summed every step".to_string(),
+        crate::dist::SyncMode::Periodic { period } => format!("parameters averaged every {period} steps"),
+    }
+}
+
 /// A data-parallel run's settings (`autoglm train --distributed` under
 /// `mpirun`): the ranks, how gradients travel, how often replicas meet.
 #[derive(Clone, Copy)]
@@ -460,11 +502,11 @@ pub fn execute(job: &JobSpec, progress: &mut dyn Progress) -> Result<Report> {
 pub fn execute_with(job: &JobSpec, env: &mut RunEnv) -> Result<Report> {
     let resolved = job.resolve()?;
     let task = task_by_name(&resolved.task)?;
-    if env.dist.is_some() && (task.name() != "node" || job.finetune.is_some()) {
+    if env.dist.is_some() && (!matches!(task.name(), "node" | "link") || job.finetune.is_some()) {
         return Err(Error::config(
             "distributed",
             if job.finetune.is_some() { "finetune" } else { task.name() },
-            "data-parallel training shards node classification only so far (--task node); run this task in one process (without mpirun and --distributed)",
+            "data-parallel training shards node classification and link prediction only so far (--task node or link); run this task in one process (without mpirun and --distributed)",
         ));
     }
     let mut report = if job.finetune.is_some() { finetune::finetune(job, &resolved, env)? } else { task.train(job, &resolved, env)? };

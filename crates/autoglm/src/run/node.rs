@@ -119,10 +119,7 @@ impl Task for NodeTask {
             crate::dist::check_same_config(d.comm, &format!("{job:?}{base:?}"))?;
             let (mine, w) = crate::dist::shard::strided(&data.split.train, d.comm.rank(), d.comm.size());
             weight = w;
-            let how = match d.mode {
-                crate::dist::SyncMode::EveryStep => "gradients summed every step".to_string(),
-                crate::dist::SyncMode::Periodic { period } => format!("parameters averaged every {period} steps"),
-            };
+            let how = super::sync_words(&d);
             let ranks = d.comm.size();
             match &base.sampling {
                 None => {
@@ -151,11 +148,7 @@ impl Task for NodeTask {
             let progress = &mut *env.progress;
             let mut on_epoch =
                 |log: &crate::tasks::node::EpochLog| progress.step(log.epoch as u64 + 1, &format!("loss {:.4} val {}", log.loss, pct(log.val_acc)));
-            let mut sync = dist.map(|d| {
-                let mut s = crate::dist::GradSync::new(d.comm, d.compression).with_mode(d.mode);
-                s.set_weight(weight);
-                s
-            });
+            let mut sync = dist.map(|d| super::rank_sync(&d, weight));
             // Sampled steps: the share of each step's global batch, set by the loss.
             let step_weight = std::sync::atomic::AtomicU32::new(weight.to_bits());
             let sampled = cfg.sampling.is_some();
@@ -171,16 +164,7 @@ impl Task for NodeTask {
             // epoch's loss, so no rank is left waiting in a collective.
             let agreed = std::sync::atomic::AtomicBool::new(false);
             let asked = env.stop;
-            let mut epoch_loss = |l: f64| -> Result<f64> {
-                let Some(d) = dist else { return Ok(l) };
-                let stop = asked.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
-                let mut v = [(l * f64::from(weight)) as f32, f32::from(u8::from(stop))];
-                d.comm.all_reduce_sum(&mut v)?;
-                if v[1] > 0.0 {
-                    agreed.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                Ok(f64::from(v[0]))
-            };
+            let mut epoch_loss = |l: f64| -> Result<f64> { dist.map_or(Ok(l), |d| super::agreed_epoch_loss(&d, weight, asked, &agreed, l)) };
             let hooks = Hooks {
                 on_epoch: Some(&mut on_epoch),
                 grad_hook: if dist.is_some() { Some(&mut grad_hook) } else { None },
@@ -256,18 +240,12 @@ impl Task for NodeTask {
         });
         let mut json = json;
         if let Some(d) = dist {
-            let total = comm_runs.iter().fold(crate::dist::CommStats::default(), |a, c| crate::dist::CommStats {
-                steps: a.steps + c.steps,
-                bytes_sent: a.bytes_sent + c.bytes_sent,
-                bytes_dense: a.bytes_dense + c.bytes_dense,
-            });
             json["distributed"] = json!({
                 "ranks": d.comm.size(), "rank": d.comm.rank(), "compression": d.compression.to_string(),
                 "global_batch": base.sampling.as_ref().map_or(total_train, |s| s.batch_size * d.comm.size()),
                 "rank_batch": base.sampling.as_ref().map_or(data.split.train.len(), |s| s.batch_size),
             });
-            json["comm"] = total.to_json();
-            json["comm"]["per_run"] = serde_json::Value::from(comm_runs.iter().map(crate::dist::CommStats::to_json).collect::<Vec<_>>());
+            json["comm"] = super::comm_json(&comm_runs);
         }
         Ok(Report { json, tables: vec![table], headline, notes: vec![] })
     }

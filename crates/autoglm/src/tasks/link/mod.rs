@@ -251,6 +251,8 @@ struct NegativeBatches {
     count: usize,
     num_nodes: usize,
     rng: GlmRng,
+    /// `(rank, ranks)`: every rank draws the same negatives and keeps a strided share.
+    shard: (usize, usize),
 }
 
 impl Batches for NegativeBatches {
@@ -258,6 +260,10 @@ impl Batches for NegativeBatches {
     fn for_each(&mut self, _epoch: usize, step: &mut dyn FnMut(&PairIndex) -> Result<()>) -> Result<()> {
         let mut negs = self.sampler.sample(self.count, &mut self.rng)?;
         negs.sort_unstable();
+        let (rank, ranks) = self.shard;
+        if ranks > 1 {
+            negs = negs.into_iter().skip(rank).step_by(ranks).collect();
+        }
         step(&PairIndex::new(self.num_nodes, &negs)?)
     }
     fn rng_state(&self) -> serde_json::Value {
@@ -290,6 +296,33 @@ pub fn train_encoder(
     encoder: Option<&EncoderBuilder<'_>>,
     hooks: Hooks<'_, LinkEpochLog>,
 ) -> Result<(LinkRunResult, LinkModel)> {
+    train_encoder_sharded(data, cfg, encoder, hooks, (0, 1))
+}
+
+/// This rank's shares of the training positives and of `count` negatives
+/// (strided), as fractions of the whole, for rank `rank` of `ranks`.
+pub fn edge_shares(positives: usize, negatives: usize, rank: usize, ranks: usize) -> (f64, f64) {
+    let share = |n: usize| (n.saturating_sub(rank)).div_ceil(ranks.max(1)) as f64 / n.max(1) as f64;
+    (share(positives), share(negatives))
+}
+
+/// [`train_encoder`] for rank `shard.0` of `shard.1` in a data-parallel run:
+/// every rank runs the full-graph encoder, and its loss covers its strided
+/// share of the training positives and of the epoch's negatives (every rank
+/// draws the same negatives). The loss is written so that the rank's
+/// positive share `w` times it, summed over ranks, is the one-process loss:
+/// `mean(pos) + (w_neg / w) mean(neg) + KL / (ranks w)`; the caller's
+/// gradient hook weights by `w` ([`edge_shares`]).
+///
+/// # Errors
+/// As [`train_encoder`]; [`Error::Config`] when a rank would get no training edge.
+pub fn train_encoder_sharded(
+    data: &LinkData,
+    cfg: &LinkTrainConfig,
+    encoder: Option<&EncoderBuilder<'_>>,
+    hooks: Hooks<'_, LinkEpochLog>,
+    shard: (usize, usize),
+) -> Result<(LinkRunResult, LinkModel)> {
     cfg.validate()?;
     let split = &data.split;
     for (what, len) in [("training", split.train_pos.len()), ("validation", split.val_pos.len()), ("test", split.test_pos.len())] {
@@ -307,13 +340,24 @@ pub fn train_encoder(
     };
     let vars = model.params.trainable();
     let mut opt = cfg.optimizer.build(cfg.optimizer.groups_by_prefix(vars, &cfg.param_groups))?;
-    let positives = training_positives(split, cfg.self_loop_positives);
-    let count = ((cfg.negatives.ratio * positives.len() as f64).ceil() as usize).max(1);
+    let (rank, ranks) = (shard.0, shard.1.max(1));
+    let all_positives = training_positives(split, cfg.self_loop_positives);
+    let count = ((cfg.negatives.ratio * all_positives.len() as f64).ceil() as usize).max(1);
+    if all_positives.len() < ranks || count < ranks {
+        return Err(Error::config(
+            "distributed",
+            ranks,
+            format!("{} training edges cannot be shared by {ranks} ranks; run with fewer ranks", all_positives.len()),
+        ));
+    }
+    let (w_pos, w_neg) = edge_shares(all_positives.len(), count, rank, ranks);
+    let positives: Vec<(usize, usize)> = all_positives.iter().copied().skip(rank).step_by(ranks).collect();
     let mut batches = NegativeBatches {
         sampler: NegativeSampler::new(split.num_nodes, &split.train_pos, &cfg.negatives)?,
         count,
         num_nodes: split.num_nodes,
         rng: derive(cfg.seed, 2),
+        shard: (rank, ranks),
     };
     let pos_idx = PairIndex::new(split.num_nodes, &positives)?;
     let g = &split.train_graph;
@@ -323,9 +367,11 @@ pub fn train_encoder(
         let enc = model.encode(g, &data.x, ctx)?;
         let pos = model.decode(&enc.z, &pos_idx, ctx)?;
         let neg = model.decode(&enc.z, neg_idx, ctx)?;
-        let mut loss = (bce_with_logits(&pos, &pos.ones_like()?)? + bce_with_logits(&neg, &neg.zeros_like()?)?)?;
+        let neg_term = bce_with_logits(&neg, &neg.zeros_like()?)?;
+        let neg_term = if ranks > 1 { (neg_term * (w_neg / w_pos))? } else { neg_term };
+        let mut loss = (bce_with_logits(&pos, &pos.ones_like()?)? + neg_term)?;
         if let (Some(mu), Some(ls)) = (&enc.mu, &enc.logstd) {
-            loss = (loss + (kl_loss(mu, ls)? / n)?)?;
+            loss = (loss + (kl_loss(mu, ls)? / (n * ranks as f64 * w_pos))?)?;
         }
         Ok((loss, 1.0))
     };
