@@ -381,7 +381,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Data-parallel training, one rank per process of `mpirun -np N` (node
-    /// task; a build with `--features mpi`).
+    /// and link tasks; a build with `--features mpi`).
     #[arg(long)]
     pub distributed: bool,
     /// Gradient compression with --distributed: none, topk:R (topk:0.01 sends
