@@ -41,9 +41,17 @@ pub fn plot_json(files: &[PathBuf], out: Option<&Path>) -> Result<()> {
             .iter()
             .zip(files)
             .map(|(d, f)| {
-                // warm when the search started from stored configurations (its warm.json lists them)
-                let listed = std::fs::read_to_string(f.with_file_name("warm.json")).ok().and_then(|t| serde_json::from_str::<Vec<Value>>(&t).ok());
-                let warm = listed.map_or(d["warm_start"].as_u64().unwrap_or(0) > 0 && d["store"].is_string(), |w| !w.is_empty());
+                // warm when the search started from stored configurations (its
+                // warm.json, or warm_fold{k}.json per outer fold, lists them)
+                let lists: Vec<Vec<Value>> = std::fs::read_dir(f.parent().unwrap_or(Path::new(".")))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("warm") && n.ends_with(".json")))
+                    .filter_map(|e| serde_json::from_str::<Vec<Value>>(&std::fs::read_to_string(e.path()).ok()?).ok())
+                    .collect();
+                let fallback = d["warm_start"].as_u64().unwrap_or(0) > 0 && d["store"].is_string();
+                let warm = if lists.is_empty() { fallback } else { lists.iter().any(|w| !w.is_empty()) };
                 format!("{} seed {}{} ({})", d["strategy"].as_str().unwrap_or("?"), d["seed"], if warm { " warm" } else { "" }, f.display())
             })
             .collect();
