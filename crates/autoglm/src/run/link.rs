@@ -8,7 +8,6 @@ use crate::data::registry::load_node_dataset;
 use crate::eval::stats::mean_std;
 use crate::models::registry::{ModelArgs, ModelEntry};
 use crate::tasks::link::{robustness, summarize, train_encoder_sharded, EncoderBuilder, LinkData, LinkModel, LinkRunResult, LinkTrainConfig};
-use crate::train::Hooks;
 use crate::{Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -159,14 +158,7 @@ impl Task for LinkTask {
             let agreed = std::sync::atomic::AtomicBool::new(false);
             let asked = env.stop;
             let mut epoch_loss = |l: f64| -> Result<f64> { dist.map_or(Ok(l), |d| super::agreed_epoch_loss(&d, weight, asked, &agreed, l)) };
-            let hooks = Hooks {
-                on_epoch: Some(&mut on_epoch),
-                grad_hook: if dist.is_some() { Some(&mut grad_hook) } else { None },
-                epoch_loss: if dist.is_some() { Some(&mut epoch_loss) } else { None },
-                state_file: if writes { job.save_state.clone() } else { None },
-                resume: job.resume.clone(),
-                stop: if dist.is_some() { Some(&agreed) } else { env.stop },
-            };
+            let hooks = super::run_hooks(job, dist.is_some(), writes, env.stop, &mut on_epoch, &mut grad_hook, &mut epoch_loss, &agreed);
             let opts = job.run_file.model_options()?;
             let (res, model) = match registered_encoder(entry, &cfg, &opts) {
                 Some(b) => train_encoder_sharded(&data, &cfg, Some(&*b), hooks, shard)?,

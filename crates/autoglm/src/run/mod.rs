@@ -367,6 +367,31 @@ pub(super) fn agreed_epoch_loss(d: &Distributed<'_>, weight: f32, asked: Option<
     Ok(f64::from(v[0]))
 }
 
+/// The trainer hooks of one run of a task: its progress callback and, in a
+/// data-parallel run (`dist`), the rank's gradient and epoch-loss hooks and
+/// the stop flag the ranks agree on; only a rank that `writes` keeps the
+/// state file.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_hooks<'a, L>(
+    job: &JobSpec,
+    dist: bool,
+    writes: bool,
+    stop: Option<&'a AtomicBool>,
+    on_epoch: &'a mut dyn FnMut(&L),
+    grad_hook: &'a mut crate::train::GradHook<'a>,
+    epoch_loss: &'a mut crate::train::trainer::EpochLossHook<'a>,
+    agreed: &'a AtomicBool,
+) -> crate::train::Hooks<'a, L> {
+    crate::train::Hooks {
+        on_epoch: Some(on_epoch),
+        grad_hook: if dist { Some(grad_hook) } else { None },
+        epoch_loss: if dist { Some(epoch_loss) } else { None },
+        state_file: if writes { job.save_state.clone() } else { None },
+        resume: job.resume.clone(),
+        stop: if dist { Some(agreed) } else { stop },
+    }
+}
+
 /// A rank's gradient synchronisation for `d`, its gradients weighted by `weight`.
 pub(super) fn rank_sync<'c>(d: &Distributed<'c>, weight: f32) -> crate::dist::GradSync<'c> {
     let mut s = crate::dist::GradSync::new(d.comm, d.compression).with_mode(d.mode);

@@ -8,7 +8,6 @@ use crate::models::registry::{ModelArgs, ModelEntry};
 use crate::models::ModelKind;
 use crate::nn::{Module, Params};
 use crate::tasks::node::{train_module_sharded, NodeData, NodeModel, NodeTrainConfig, RunResult, Shard};
-use crate::train::Hooks;
 use crate::{Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -165,14 +164,7 @@ impl Task for NodeTask {
             let agreed = std::sync::atomic::AtomicBool::new(false);
             let asked = env.stop;
             let mut epoch_loss = |l: f64| -> Result<f64> { dist.map_or(Ok(l), |d| super::agreed_epoch_loss(&d, weight, asked, &agreed, l)) };
-            let hooks = Hooks {
-                on_epoch: Some(&mut on_epoch),
-                grad_hook: if dist.is_some() { Some(&mut grad_hook) } else { None },
-                epoch_loss: if dist.is_some() { Some(&mut epoch_loss) } else { None },
-                state_file: if writes { job.save_state.clone() } else { None },
-                resume: job.resume.clone(),
-                stop: if dist.is_some() { Some(&agreed) } else { env.stop },
-            };
+            let hooks = super::run_hooks(job, dist.is_some(), writes, env.stop, &mut on_epoch, &mut grad_hook, &mut epoch_loss, &agreed);
             let shard = match dist {
                 Some(d) => Shard { rank: d.comm.rank(), ranks: d.comm.size(), step_weight: Some(&step_weight) },
                 None => Shard::default(),
