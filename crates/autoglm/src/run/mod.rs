@@ -97,7 +97,7 @@ impl Overrides {
         match (sampling, &self.fanouts) {
             (Some(s), fanouts) => {
                 if let Some(f) = fanouts {
-                    let batch = s.as_ref().map_or(1024, |c| c.batch_size);
+                    let batch = s.as_ref().map_or(crate::train::SamplingConfig::DEFAULT_BATCH, |c| c.batch_size);
                     *s = Some(crate::train::SamplingConfig::new(f.clone(), batch));
                 }
                 if let Some(b) = self.batch_size {

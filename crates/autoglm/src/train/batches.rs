@@ -85,10 +85,12 @@ pub struct SamplingConfig {
 }
 
 fn default_batch() -> usize {
-    1024
+    SamplingConfig::DEFAULT_BATCH
 }
 
 impl SamplingConfig {
+    /// Seed nodes per step when none is given.
+    pub const DEFAULT_BATCH: usize = 1024;
     /// `fanouts` per hop, batches of `batch_size` seeds.
     pub fn new(fanouts: Vec<i64>, batch_size: usize) -> SamplingConfig {
         SamplingConfig { fanouts, batch_size }
