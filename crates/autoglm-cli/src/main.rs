@@ -65,8 +65,10 @@ enum Command {
     Models,
     /// Train a model on a dataset and report test metrics over one or more seeds.
     Train(TrainArgs),
-    /// Predict with a saved checkpoint.
+    /// Predict with a saved checkpoint or an exported `.agx` model.
     Predict(PredictArgs),
+    /// Export a checkpoint to a compact inference model (`.agx`, float or int8).
+    Export(ExportArgs),
     /// Link prediction under edge noise: inject or drop training edges, retrain, compare metrics.
     Robustness(RobustnessArgs),
     /// Time training epochs against the figures of PyTorch Geometric.
@@ -480,6 +482,28 @@ pub struct PredictArgs {
     pub data: DataArgs,
 }
 
+/// Arguments of `autoglm export`.
+#[derive(Args, Clone, Debug)]
+pub struct ExportArgs {
+    /// A checkpoint written by `autoglm train --checkpoint` (node or graph task).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The `.agx` file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Weight precision: `int8` (activations calibrated on the training data) or `f32`.
+    #[arg(long, default_value = "f32")]
+    pub quantize: String,
+    /// Time this many forward passes of the checkpoint, the float export and this export (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub time: usize,
+    /// Also write the report (sizes, accuracies, timings) here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
 /// Arguments of `autoglm robustness`.
 #[derive(Args, Clone, Debug)]
 pub struct RobustnessArgs {
@@ -645,6 +669,25 @@ fn run() -> Result<()> {
                 Some(p) => output::write_json(p, &out)?,
                 None => println!("{}", serde_json::to_string(&out)?),
             }
+            Ok(())
+        }
+        Command::Export(args) => {
+            let spec = autoglm::run::export::ExportSpec {
+                checkpoint: args.checkpoint.clone(),
+                out: args.out.clone(),
+                quantize: args.quantize.parse()?,
+                data_dir: args.data.data_dir.clone(),
+                time_repeats: args.time,
+            };
+            if let Some(p) = &args.json {
+                autoglm::checkpoint::check_writable(p, "json")?;
+            }
+            let mut progress = output::Bars::new(true);
+            let out = autoglm::run::export::export(&spec, &mut RunEnv::new(&mut progress, &models))?;
+            if let Some(p) = &args.json {
+                output::write_json(p, &out)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::Robustness(args) => {

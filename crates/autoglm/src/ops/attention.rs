@@ -5,7 +5,7 @@
 //! `softmax.rs`, fed the scores as it goes.
 
 use super::segment::for_each_segment;
-use super::softmax::{softmax_block, softmax_block_bwd};
+use super::softmax::softmax_block_bwd;
 use super::{dims2, f32_slice, prep, simd};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Result, Shape, Tensor};
@@ -39,9 +39,7 @@ impl CustomOp2 for HeadDot {
             candle_core::bail!("head_dot: attention vector of {} entries for {f} columns and {} heads", a.len(), self.heads);
         }
         let (h, c) = (self.heads, f / self.heads);
-        let mut out = vec![0f32; n * h];
-        const BLOCK: usize = 256;
-        out.par_chunks_mut(BLOCK * h).enumerate().for_each(|(b, o)| head_dot_block(o, &x[b * BLOCK * f..], a, h, c));
+        let out = autoglm_kernels::sparse::head_dot(x, n, a, h, c);
         Ok((CpuStorage::F32(out), Shape::from((n, h))))
     }
     fn bwd(&self, x: &Tensor, a: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -81,23 +79,6 @@ impl CustomOp2 for HeadDot {
     }
 }
 
-simd::dispatch! {
-    /// `o[r, k] = <x[r, k*c..(k+1)*c], a[k*c..(k+1)*c]>` for the rows of `o`.
-    fn head_dot_block(o: &mut [f32], x: &[f32], a: &[f32], h: usize, c: usize) {
-        let f = h * c;
-        for (r, orow) in o.chunks_mut(h).enumerate() {
-            let xr = &x[r * f..(r + 1) * f];
-            for k in 0..h {
-                let mut acc = 0f32;
-                for (u, v) in xr[k * c..(k + 1) * c].iter().zip(&a[k * c..(k + 1) * c]) {
-                    acc += u * v;
-                }
-                orow[k] = acc;
-            }
-        }
-    }
-}
-
 /// Per-head attention scores `out[n, h] = <x[n, h, :], a[h, :]>`.
 ///
 /// `x`: `[num_nodes, heads * C]` (head-major columns); `a`: any shape with
@@ -109,17 +90,6 @@ pub fn head_dot(x: &Tensor, a: &Tensor, heads: usize) -> Result<Tensor> {
 struct GatAttention {
     g: Graph,
     slope: f32,
-}
-
-impl GatAttention {
-    #[inline]
-    fn leaky(&self, v: f32) -> f32 {
-        if v > 0.0 {
-            v
-        } else {
-            v * self.slope
-        }
-    }
 }
 
 impl CustomOp2 for GatAttention {
@@ -134,12 +104,7 @@ impl CustomOp2 for GatAttention {
         if dims2(l2, n, "gat_attention", "s_dst")? != h {
             candle_core::bail!("gat_attention: s_src and s_dst have different head counts");
         }
-        let (ptr, col) = (self.g.row_ptr(), self.g.col_idx());
-        let mut out = vec![0f32; self.g.num_edges() * h];
-        for_each_segment(&mut out, ptr, h, 64, |i, o| {
-            let src = &col[ptr[i]..ptr[i + 1]];
-            softmax_block(o, h, |q, k| self.leaky(ss[src[q] * h + k] + sd[i * h + k]));
-        });
+        let out = autoglm_kernels::sparse::gat_attention(self.g.row_ptr(), self.g.col_idx(), ss, sd, h, self.slope);
         Ok((CpuStorage::F32(out), Shape::from((self.g.num_edges(), h))))
     }
     fn bwd(&self, s_src: &Tensor, s_dst: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {

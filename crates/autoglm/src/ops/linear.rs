@@ -17,69 +17,7 @@
 use super::{column_sums, f32_slice, prep};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor};
 
-/// Products with fewer multiply-adds than this run on one thread.
-const PARALLEL_MIN_MNK: usize = 1 << 21;
-
-/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`) for a row-major
-/// contiguous `dst [m, n]` and strided `lhs [m, k]`, `rhs [k, n]` (element
-/// `(i, j)` of a strided operand at `i * rs + j * cs`). Runs on the current rayon
-/// pool; the split of the output among threads is fixed by the sizes and thread
-/// count, so results are deterministic for a given thread count.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_f32(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst.fill(0.0);
-        }
-        return;
-    }
-    assert!(dst.len() >= m * n, "gemm: destination too short");
-    assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs, "gemm: lhs too short");
-    assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs, "gemm: rhs too short");
-    // Small products run on the calling thread: splitting them costs more than
-    // it saves (a Cora GCN's [2708, 16] x [16, 7] output layer).
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MNK { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-    // SAFETY: the asserts above bound every element the strides address.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
+pub(crate) use autoglm_kernels::dense::{bias_rows, gemm_f32};
 
 /// Run `f` on the contiguous `f32` data of a CPU tensor.
 pub(crate) fn with_f32<R>(t: &Tensor, op: &'static str, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
@@ -88,15 +26,6 @@ pub(crate) fn with_f32<R>(t: &Tensor, op: &'static str, f: impl FnOnce(&[f32]) -
         Storage::Cpu(c) => Ok(f(f32_slice(c, l, op)?)),
         _ => candle_core::bail!("{op}: only the CPU is supported"),
     }
-}
-
-/// `b` repeated `rows` times: the starting value of `x Wᵀ + b` accumulated by [`gemm_f32`].
-pub(crate) fn bias_rows(b: &[f32], rows: usize) -> Vec<f32> {
-    let mut y = Vec::with_capacity(rows * b.len());
-    for _ in 0..rows {
-        y.extend_from_slice(b);
-    }
-    y
 }
 
 struct Linear {

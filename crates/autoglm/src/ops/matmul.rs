@@ -2,11 +2,10 @@
 //! gradient (candle's own matmul would also build `∂L/∂X`, a full
 //! `[num_nodes, in_dim]` product thrown away every epoch).
 
-use super::{dims2, f32_slice, min_rows, prep, simd};
+use super::{dims2, f32_slice, prep};
 use crate::graph::CsrMatrix;
 use crate::rng::{GlmRng, Rng};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// A constant sparse input (CSR) with its cached transpose.
@@ -54,15 +53,7 @@ impl SparseInput {
 }
 
 fn csr_times_dense(x: &CsrMatrix, w: &[f32], n: usize) -> Vec<f32> {
-    let mut out = vec![0f32; x.num_rows * n];
-    out.par_chunks_mut(n).with_min_len(min_rows(n)).enumerate().for_each(|(r, o)| {
-        for k in x.row_ptr[r]..x.row_ptr[r + 1] {
-            let v = x.values[k];
-            let c = x.col_idx[k];
-            simd::axpy(o, v, &w[c * n..(c + 1) * n]);
-        }
-    });
-    out
+    autoglm_kernels::dense::csr_times_dense(&x.row_ptr, &x.col_idx, &x.values, w, n)
 }
 
 struct SparseMatmul {

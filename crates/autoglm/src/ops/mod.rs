@@ -167,10 +167,7 @@ pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     out.expect("the closure ran")
 }
 
-/// Rows per rayon task, so tiny rows are not scheduled one by one.
-pub(crate) fn min_rows(cols: usize) -> usize {
-    (4096 / cols.max(1)).max(1)
-}
+pub(crate) use autoglm_kernels::par::min_rows;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! (DGL's `copy_u` + `sum` + bias + activation), so a GCN or GraphSAGE layer
 //! costs one kernel and one backward node instead of four.
 
-use super::{dims2, f32_slice, min_rows, prep, simd, spmm::spmm_const_t};
+use super::{dims2, f32_slice, prep, simd, spmm::spmm_const_t};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -42,32 +42,8 @@ impl CustomOp3 for Propagate {
         } else {
             None
         };
-        let (ptr, col) = (self.g.row_ptr(), self.g.col_idx());
         let coef = self.coef.as_deref().map(|v| v.as_slice());
-        let mut out = vec![0f32; n * f];
-        out.par_chunks_mut(f).with_min_len(min_rows(f)).enumerate().for_each(|(i, row)| {
-            if let Some(r) = root {
-                row.copy_from_slice(&r[i * f..(i + 1) * f]);
-            }
-            let (lo, hi) = (ptr[i], ptr[i + 1]);
-            for p in lo..hi {
-                if p + 2 < hi {
-                    let nx = col[p + 2];
-                    simd::prefetch(&h[nx * f..(nx + 1) * f]);
-                }
-                let src = &h[col[p] * f..(col[p] + 1) * f];
-                match coef {
-                    Some(c) => simd::axpy(row, c[p], src),
-                    None => simd::add_assign(row, src),
-                }
-            }
-            if let Some(b) = bias {
-                simd::add_assign(row, b);
-            }
-            if self.relu {
-                row.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-        });
+        let out = autoglm_kernels::sparse::propagate(self.g.row_ptr(), self.g.col_idx(), coef, h, f, root, bias, self.relu);
         Ok((CpuStorage::F32(out), Shape::from((n, f))))
     }
     fn bwd(&self, _h: &Tensor, _r: &Tensor, _b: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {

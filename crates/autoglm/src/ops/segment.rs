@@ -66,37 +66,13 @@ impl CustomOp1 for SegmentReduce {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, "segment_reduce")?;
         let f = dims2(l, self.seg.num_rows(), "segment_reduce", "x")?;
-        let ptr = self.seg.ptr();
+        let kind = match self.kind {
+            Reduce::Sum => autoglm_kernels::segment::Reduce::Sum,
+            Reduce::Mean => autoglm_kernels::segment::Reduce::Mean,
+            Reduce::Max => autoglm_kernels::segment::Reduce::Max,
+        };
         let ns = self.seg.len();
-        let mut out = vec![0f32; ns * f];
-        let mut arg = vec![usize::MAX; if self.kind == Reduce::Max { ns * f } else { 0 }];
-        match self.kind {
-            Reduce::Sum | Reduce::Mean => out.par_chunks_mut(f).enumerate().for_each(|(s, o)| {
-                for r in ptr[s]..ptr[s + 1] {
-                    o.iter_mut().zip(&x[r * f..(r + 1) * f]).for_each(|(a, &b)| *a += b);
-                }
-                if self.kind == Reduce::Mean && ptr[s + 1] > ptr[s] {
-                    let k = (ptr[s + 1] - ptr[s]) as f32;
-                    o.iter_mut().for_each(|a| *a /= k);
-                }
-            }),
-            Reduce::Max => out.par_chunks_mut(f).zip(arg.par_chunks_mut(f)).enumerate().for_each(|(s, (o, a))| {
-                if ptr[s + 1] == ptr[s] {
-                    return;
-                }
-                o.copy_from_slice(&x[ptr[s] * f..(ptr[s] + 1) * f]);
-                a.iter_mut().for_each(|v| *v = ptr[s]);
-                for r in ptr[s] + 1..ptr[s + 1] {
-                    for c in 0..f {
-                        let v = x[r * f + c];
-                        if v > o[c] {
-                            o[c] = v;
-                            a[c] = r;
-                        }
-                    }
-                }
-            }),
-        }
+        let (out, arg) = autoglm_kernels::segment::segment_reduce(self.seg.ptr(), x, f, kind);
         if self.kind == Reduce::Max {
             *self.argmax.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))? = Some(Arc::new(arg));
         }
@@ -115,20 +91,7 @@ impl CustomOp1 for SegmentReduce {
     }
 }
 
-/// Split `out` (`ptr[last] × width` values, one segment after the other) into
-/// one mutable block per segment and run `f(segment, block)` on them in
-/// parallel, at least `grain` segments per rayon task. The segments own
-/// disjoint blocks, so results do not depend on how rayon schedules them.
-pub(crate) fn for_each_segment(out: &mut [f32], ptr: &[usize], width: usize, grain: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(ptr.len().saturating_sub(1));
-    let mut rest = out;
-    for w in ptr.windows(2) {
-        let (a, b) = rest.split_at_mut((w[1] - w[0]) * width);
-        blocks.push(a);
-        rest = b;
-    }
-    blocks.into_par_iter().with_min_len(grain).enumerate().for_each(|(s, o)| f(s, o));
-}
+pub(crate) use autoglm_kernels::par::for_each_segment;
 
 /// `out[r] = x[seg(r)]`, divided by the segment size for `mean` (the backward
 /// of the segment sum and mean; its own backward is that sum or mean).

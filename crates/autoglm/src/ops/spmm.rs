@@ -1,7 +1,7 @@
 //! Sparse-dense matrix products over a graph (the fused message-passing path)
 //! and their adjoint, SDDMM.
 
-use super::{dims2, f32_slice, min_rows, prep, simd};
+use super::{dims2, f32_slice, prep, simd};
 use crate::graph::Graph;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -25,64 +25,15 @@ impl Dir {
     }
 }
 
-simd::dispatch! {
-    /// One output row: `row[h*c..] += Σ_p w[e(p), h] * x[nbr[p], h*c..]` over `p` in `lo..hi`.
-    fn spmm_row(row: &mut [f32], lo: usize, hi: usize, nbr: &[usize], eid: Option<&[usize]>, w: Option<&[f32]>, heads: usize, x: &[f32], f: usize) {
-        let c = f / heads;
-        for p in lo..hi {
-            if p + 2 < hi {
-                let nx = nbr[p + 2];
-                simd::prefetch(&x[nx * f..(nx + 1) * f]);
-            }
-            let e = match eid {
-                Some(t) => t[p],
-                None => p,
-            };
-            let src = &x[nbr[p] * f..(nbr[p] + 1) * f];
-            match w {
-                None => {
-                    for (o, &v) in row.iter_mut().zip(src) {
-                        *o += v;
-                    }
-                }
-                Some(w) if heads == 1 => {
-                    let we = w[e];
-                    for (o, &v) in row.iter_mut().zip(src) {
-                        *o += we * v;
-                    }
-                }
-                Some(w) => {
-                    for h in 0..heads {
-                        let we = w[e * heads + h];
-                        for (o, &v) in row[h * c..(h + 1) * c].iter_mut().zip(&src[h * c..(h + 1) * c]) {
-                            *o += we * v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The kernel: `out[i, h*c..] = Σ_e w[e, h] * x[nbr(e), h*c..] + self_scale * x[i, h*c..]`
 /// (the self term added after the neighbour sum, as PyG's `GINConv` does).
 /// `w = None` means every weight is 1.
 fn spmm_kernel(g: &Graph, dir: Dir, w: Option<&[f32]>, heads: usize, x: &[f32], f: usize, self_scale: f32) -> Vec<f32> {
-    let n = g.num_nodes();
-    let mut out = vec![0f32; n * f];
     let (ptr, nbr, eid): (&[usize], &[usize], Option<&[usize]>) = match dir {
         Dir::Forward => (g.row_ptr(), g.col_idx(), None),
         Dir::Transpose => (g.t_ptr(), g.t_dst(), Some(g.t_eid())),
     };
-    out.par_chunks_mut(f).with_min_len(min_rows(f)).enumerate().for_each(|(i, row)| {
-        spmm_row(row, ptr[i], ptr[i + 1], nbr, eid, w, heads, x, f);
-        if self_scale == 1.0 {
-            simd::add_assign(row, &x[i * f..(i + 1) * f]);
-        } else if self_scale != 0.0 {
-            simd::axpy(row, self_scale, &x[i * f..(i + 1) * f]);
-        }
-    });
-    out
+    autoglm_kernels::sparse::spmm(ptr, nbr, eid, w, heads, x, f, self_scale)
 }
 
 simd::dispatch! {

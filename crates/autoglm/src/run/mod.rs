@@ -19,6 +19,7 @@
 
 pub mod auto;
 pub mod compare;
+pub mod export;
 mod finetune;
 mod generate;
 mod graph;
@@ -557,6 +558,9 @@ pub fn predict(spec: &PredictSpec, progress: &mut dyn Progress) -> Result<serde_
 /// # Errors
 /// As [`predict`].
 pub fn predict_with(spec: &PredictSpec, env: &mut RunEnv) -> Result<serde_json::Value> {
+    if export::is_export(&spec.checkpoint) {
+        return export::predict_export(spec, env);
+    }
     let ck = crate::checkpoint::load(&spec.checkpoint)?;
     let meta = CheckpointMeta::from_checkpoint(&spec.checkpoint, &ck)?;
     if let Some(t) = &spec.task {

@@ -1,0 +1,537 @@
+//! `autoglm export`: a trained checkpoint to a compact `.agx` model for
+//! `autoglm-infer` (float, or int8 with activations calibrated on the
+//! training data), with the exported model's predictions compared with the
+//! checkpoint's on the test data and the three forward passes timed.
+//!
+//! What is exported: the node task's built-in GCN, GAT and GIN stacks (plain
+//! stacks: no jumping knowledge, residuals, hidden batch norms or PReLU) and
+//! the graph task's classifier with GIN or GCN layers and sum / mean / max
+//! pooling. Batch norms are folded into the linear map before them. Other
+//! architectures are an error that names what is supported.
+
+use super::{pct, CheckpointMeta, RunEnv};
+use crate::checkpoint::Checkpoint;
+use crate::data::registry::load_node_dataset;
+use crate::models::flow::Jk;
+use crate::models::graph_classifier::{GraphClassifierConfig, LayerReadout, Pooling};
+use crate::models::{Activation, GnnConfig, ModelKind};
+use crate::nn::{Ctx, Module, NodeInput, Params};
+use crate::tasks::node::NodeData;
+use crate::{Error, Result};
+use autoglm_infer::format::{Data, Tensors};
+use autoglm_infer::model::{Act, DenseSpec, HeadSpec, LayerSpec, Pool};
+use autoglm_infer::{Calibration, Features, Model, NetSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Weight precision of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Int8,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float" | "none" => Ok(Precision::F32),
+            "int8" | "i8" => Ok(Precision::Int8),
+            _ => Err(Error::unknown("quantize", s, &["int8", "f32"])),
+        }
+    }
+}
+
+/// An export job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSpec {
+    /// A training checkpoint (`.safetensors`).
+    pub checkpoint: PathBuf,
+    /// The `.agx` file to write.
+    pub out: PathBuf,
+    pub quantize: Precision,
+    /// Data folder for calibration and the comparison (default as everywhere).
+    pub data_dir: Option<PathBuf>,
+    /// Timed forward passes of each path (default 0: no timing).
+    pub time_repeats: usize,
+}
+
+/// Float tensors of a checkpoint by name.
+struct Source<'a> {
+    path: &'a Path,
+    tensors: BTreeMap<&'a str, &'a candle_core::Tensor>,
+}
+
+impl<'a> Source<'a> {
+    fn new(path: &'a Path, ck: &'a Checkpoint) -> Source<'a> {
+        Source { path, tensors: ck.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect() }
+    }
+    fn get(&self, name: &str) -> Result<Vec<f32>> {
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| Error::Checkpoint { path: self.path.into(), msg: format!("has no tensor {name}; was it trained with this architecture?") })?;
+        Ok(t.flatten_all()?.to_vec1::<f32>()?)
+    }
+    fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+}
+
+/// The tensors being written and the spec's linear maps.
+#[derive(Default)]
+struct Builder {
+    tensors: Tensors,
+}
+
+impl Builder {
+    fn put(&mut self, name: &str, shape: Vec<usize>, v: Vec<f32>) -> String {
+        self.tensors.insert(name.to_string(), (shape, Data::F32(v)));
+        name.to_string()
+    }
+    /// A linear map `prefix.weight [o, k]`, `prefix.bias`, with the batch norm `bn` folded in.
+    fn dense(&mut self, src: &Source, prefix: &str, bias: Option<&str>, bn: Option<&str>) -> Result<DenseSpec> {
+        let wname = format!("{prefix}.weight");
+        let mut w = src.get(&wname)?;
+        let shape = src.tensors[wname.as_str()].dims().to_vec();
+        let (o, k) = (shape[0], shape.get(1).copied().unwrap_or(1));
+        let mut b = match bias {
+            Some(b) if src.has(b) => Some(src.get(b)?),
+            _ => None,
+        };
+        if let Some(bn) = bn {
+            let (g, beta) = (src.get(&format!("{bn}.weight"))?, src.get(&format!("{bn}.bias"))?);
+            let (mu, var) = (src.get(&format!("{bn}.running_mean"))?, src.get(&format!("{bn}.running_var"))?);
+            let mut nb = vec![0f32; o];
+            for r in 0..o {
+                let a = g[r] / (var[r] + 1e-5).sqrt();
+                w[r * k..(r + 1) * k].iter_mut().for_each(|v| *v *= a);
+                nb[r] = a * (b.as_ref().map_or(0.0, |b| b[r]) - mu[r]) + beta[r];
+            }
+            b = Some(nb);
+        }
+        let weight = self.put(&wname, vec![o, k], w);
+        let bias = b.map(|b| self.put(&format!("{prefix}.bias"), vec![o], b));
+        Ok(DenseSpec { weight, bias, in_dim: k, out_dim: o, act_scale: None })
+    }
+}
+
+/// Index of linear map `j` inside an [`crate::nn::Mlp`] of `maps` maps (its parameter prefix `nn.{idx}`),
+/// and of the batch norm after it.
+fn mlp_index(j: usize, maps: usize, batch_norm: bool) -> (usize, Option<usize>) {
+    let mut idx = 0;
+    for k in 0..maps {
+        let lin = idx;
+        idx += 1;
+        let mut bn = None;
+        if k + 1 < maps {
+            if batch_norm {
+                bn = Some(idx);
+                idx += 1;
+            }
+            idx += 1;
+        }
+        if k == j {
+            return (lin, bn);
+        }
+    }
+    unreachable!("j < maps")
+}
+
+fn unsupported(what: impl std::fmt::Display) -> Error {
+    Error::config(
+        "export",
+        what,
+        "the inference path exports the node task's plain GCN / GAT / GIN stacks and the graph task's GIN / GCN classifier with sum, mean or max pooling; export another model as a float checkpoint and serve it with the library",
+    )
+}
+
+fn node_net(src: &Source, cfg: &GnnConfig, in_dim: usize, classes: usize) -> Result<(NetSpec, Tensors)> {
+    if cfg.jk != Jk::Last || cfg.residual || cfg.norm || cfg.headless || cfg.activation == Activation::Prelu {
+        return Err(unsupported("a stack with jumping knowledge, residuals, norms or PReLU"));
+    }
+    let mut b = Builder::default();
+    let mut layers = vec![];
+    for i in 0..cfg.num_layers {
+        let p = format!("layers.{i}");
+        let last = i + 1 == cfg.num_layers;
+        layers.push(match cfg.model {
+            ModelKind::Gcn => LayerSpec::Gcn { lin: b.dense(src, &format!("{p}.lin"), Some(&format!("{p}.bias")), None)? },
+            ModelKind::Gat => {
+                let lin = b.dense(src, &format!("{p}.lin"), None, None)?;
+                let heads = if last { cfg.out_heads } else { cfg.heads };
+                let channels = lin.out_dim / heads.max(1);
+                let att_src = b.put(&format!("{p}.att_src"), vec![heads * channels], src.get(&format!("{p}.att_src"))?);
+                let att_dst = b.put(&format!("{p}.att_dst"), vec![heads * channels], src.get(&format!("{p}.att_dst"))?);
+                let bias_name = format!("{p}.bias");
+                let bias = if src.has(&bias_name) {
+                    let v = src.get(&bias_name)?;
+                    Some(b.put(&bias_name, vec![v.len()], v))
+                } else {
+                    None
+                };
+                LayerSpec::Gat { lin, att_src, att_dst, bias, heads, channels, concat: !last, negative_slope: 0.2 }
+            }
+            ModelKind::Gin => {
+                let mut mlp = vec![];
+                for j in 0..2 {
+                    let (lin, bn) = mlp_index(j, 2, cfg.batch_norm);
+                    let q = format!("{p}.nn.{lin}");
+                    mlp.push(b.dense(src, &q, Some(&format!("{q}.bias")), bn.map(|k| format!("{p}.nn.{k}")).as_deref())?);
+                }
+                let eps = if cfg.train_eps { src.get(&format!("{p}.eps"))?[0] } else { 0.0 };
+                LayerSpec::Gin { mlp, eps }
+            }
+            ModelKind::Sage => return Err(unsupported("sage")),
+        });
+    }
+    let act = if cfg.activation == Activation::Elu { Act::Elu } else { Act::Relu };
+    Ok((NetSpec::Node { in_dim, classes, layers, act }, b.tensors))
+}
+
+fn graph_net(src: &Source, cfg: &GraphClassifierConfig, in_dim: usize, classes: usize) -> Result<(NetSpec, Tensors)> {
+    let pooling = match cfg.pooling {
+        Pooling::Sum => Pool::Sum,
+        Pooling::Mean => Pool::Mean,
+        Pooling::Max => Pool::Max,
+        Pooling::Attention => return Err(unsupported("attention pooling")),
+    };
+    let mut b = Builder::default();
+    let input = if cfg.input_mlp { Some(b.dense(src, "input.0", Some("input.0.bias"), Some("input.1"))?) } else { None };
+    let mut convs = vec![];
+    for k in 0..cfg.num_conv_layers() {
+        let p = format!("convs.{k}");
+        let outer = cfg.batch_norm.then(|| format!("norms.{k}"));
+        convs.push(match cfg.model {
+            ModelKind::Gin => {
+                let maps = cfg.mlp_layers;
+                let mut mlp = vec![];
+                for j in 0..maps {
+                    let (lin, bn) = mlp_index(j, maps, cfg.batch_norm);
+                    let q = format!("{p}.nn.{lin}");
+                    let fold = if j + 1 == maps { outer.clone() } else { bn.map(|i| format!("{p}.nn.{i}")) };
+                    mlp.push(b.dense(src, &q, Some(&format!("{q}.bias")), fold.as_deref())?);
+                }
+                let eps = if cfg.train_eps { src.get(&format!("{p}.eps"))?[0] } else { 0.0 };
+                LayerSpec::Gin { mlp, eps }
+            }
+            ModelKind::Gcn => LayerSpec::Gcn { lin: b.dense(src, &format!("{p}.lin"), Some(&format!("{p}.bias")), outer.as_deref())? },
+            other => return Err(unsupported(other)),
+        });
+    }
+    let head = match cfg.layer_readout {
+        LayerReadout::PerLayer => {
+            let heads =
+                (0..=cfg.num_conv_layers()).map(|k| b.dense(src, &format!("heads.{k}"), Some(&format!("heads.{k}.bias")), None)).collect::<Result<_>>()?;
+            HeadSpec::PerLayer { heads }
+        }
+        r => HeadSpec::Mlp {
+            l1: b.dense(src, "mlp.0", Some("mlp.0.bias"), None)?,
+            l2: b.dense(src, "mlp.1", Some("mlp.1.bias"), None)?,
+            concat: r == LayerReadout::Concat,
+        },
+    };
+    Ok((NetSpec::Graph { in_dim, classes, input, convs, pooling, head }, b.tensors))
+}
+
+/// Logits of three paths on the evaluation input and the labels to score them against.
+struct Eval {
+    /// The checkpoint's logits (library, candle).
+    reference: Vec<f32>,
+    labels: Vec<usize>,
+    /// Rows of the logits that are evaluated.
+    rows: Vec<usize>,
+    classes: usize,
+}
+
+fn accuracy(logits: &[f32], e: &Eval) -> Option<f64> {
+    let pred = autoglm_infer::argmax_rows(logits, e.classes);
+    (!e.rows.is_empty()).then(|| e.rows.iter().zip(&e.labels).filter(|(&r, &y)| pred[r] == y).count() as f64 / e.rows.len() as f64)
+}
+
+fn median_ms(repeats: usize, mut f: impl FnMut()) -> Option<f64> {
+    if repeats == 0 {
+        return None;
+    }
+    f(); // warm-up
+    let mut t: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    Some(t[t.len() / 2])
+}
+
+/// Export `spec.checkpoint` to `spec.out`.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a checkpoint of another task or version;
+/// [`Error::Config`] for an architecture the inference path does not have;
+/// data errors for the calibration data; IO errors writing the file.
+pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> {
+    crate::checkpoint::check_writable(&spec.out, "export --out")?;
+    let path = spec.checkpoint.as_path();
+    let ck = crate::checkpoint::load(path)?;
+    let meta = CheckpointMeta::from_checkpoint(path, &ck)?;
+    let src = Source::new(path, &ck);
+    let dir = crate::data::data_dir(spec.data_dir.as_deref());
+    let classes = meta.num_classes.unwrap_or(0);
+    let entry = env.models.for_task(&meta.model, &meta.task)?;
+    if entry.builtin.is_none() && meta.task == "node" {
+        return Err(unsupported(&meta.model));
+    }
+    let repeats = spec.time_repeats;
+    // The float net, the calibration, the evaluation, and how to run each path.
+    type Runner = Box<dyn Fn(&Model) -> Result<Vec<f32>>>;
+    let (net, tensors, mut calib, eval, run_ref, run_with, run_val, val_rows): (
+        NetSpec,
+        Tensors,
+        Calibration,
+        Eval,
+        Box<dyn Fn() -> Result<()>>,
+        Runner,
+        Runner,
+        Vec<usize>,
+    );
+    match meta.task.as_str() {
+        "node" => {
+            let cfg: crate::tasks::node::NodeTrainConfig = meta.train_config(path)?;
+            let (n, t) = node_net(&src, &cfg.model, meta.in_dim, classes)?;
+            let ds = load_node_dataset(&dir, &meta.dataset)?;
+            let (graph, x) = NodeData::inputs(&ds, cfg.normalize_features)?;
+            if graph.edge_weight().is_some() && cfg.model.model == ModelKind::Gcn {
+                return Err(Error::config("export", "a weighted graph", "the inference path propagates unweighted graphs only so far"));
+            }
+            let split = ds.split.clone().unwrap_or_default();
+            let params = Params::new(cfg.seed);
+            let model = cfg.model.init(meta.in_dim, classes, &params)?;
+            ck.load_into(&params)?;
+            let reference = model.forward(&graph, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
+            let ig = autoglm_infer::Graph::from_csr(graph.row_ptr().to_vec(), graph.col_idx().to_vec())
+                .map_err(|e| Error::config("export", "graph", e.to_string()))?;
+            let owned = match &x {
+                NodeInput::Sparse(s) => {
+                    let m = s.matrix();
+                    (m.row_ptr.clone(), m.col_idx.clone(), m.values.clone(), m.num_cols, true)
+                }
+                other => (vec![], vec![], other.to_tensor()?.flatten_all()?.to_vec1::<f32>()?, meta.in_dim, false),
+            };
+            let labels = split.test.iter().map(|&i| ds.y[i]).collect();
+            eval = Eval { reference, labels, rows: split.test.clone(), classes };
+            calib = Calibration { rows: Some(split.train.clone()), ..Default::default() };
+            let owned = std::sync::Arc::new((ig, owned));
+            let runner = |o2: std::sync::Arc<_>| -> Runner {
+                Box::new(move |m: &Model| {
+                    let (g, (p, c, v, cols, sparse)): &(autoglm_infer::Graph, (Vec<usize>, Vec<usize>, Vec<f32>, usize, bool)) = &o2;
+                    let f = if *sparse { Features::Csr { ptr: p, col: c, val: v, cols: *cols } } else { Features::Dense { values: v, cols: *cols } };
+                    m.predict_nodes(g, f).map_err(|e| Error::config("export", "predict", e.to_string()))
+                })
+            };
+            run_with = runner(owned.clone());
+            run_val = runner(owned.clone());
+            val_rows = split.val.clone();
+            run_ref = Box::new(move || {
+                model.forward(&graph, &x, &mut Ctx::eval())?;
+                Ok(())
+            });
+            (net, tensors) = (n, t);
+            // calibrate on the float export
+            let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
+            let (g, (p, c, v, cols, sparse)) = &*owned;
+            let f = if *sparse { Features::Csr { ptr: p, col: c, val: v, cols: *cols } } else { Features::Dense { values: v, cols: *cols } };
+            float.node_scores(g, f, Some(&mut calib)).map_err(|e| Error::config("export", "calibration", e.to_string()))?;
+        }
+        "graph" => {
+            let cfg: crate::tasks::graph::GraphTrainConfig = meta.train_config(path)?;
+            if entry.builtin.is_none() {
+                return Err(unsupported(&meta.model));
+            }
+            let (n, t) = graph_net(&src, &cfg.model, meta.in_dim, classes)?;
+            let encoding: Option<crate::data::TuEncoding> = meta.encoding.get("tu_encoding").and_then(|v| serde_json::from_value(v.clone()).ok());
+            let (ds, _) = crate::data::tu::load_tu_encoded(&dir, &meta.dataset, &cfg.features, encoding.as_ref())?;
+            let folds = crate::tasks::graph::prepare_folds(&ds, &cfg)?.1;
+            let k = meta.encoding["fold"].as_u64().unwrap_or(0) as usize;
+            let fold = folds.get(k).ok_or_else(|| Error::config("fold", k, "the checkpoint's fold is not among the dataset's folds"))?;
+            let to_infer = |idx: &[usize]| -> Result<(autoglm_infer::GraphBatch, Vec<f32>, crate::data::GraphBatch)> {
+                let b = crate::data::loader::collate(&ds, idx)?;
+                let g = autoglm_infer::Graph::from_csr(b.batch.graph.row_ptr().to_vec(), b.batch.graph.col_idx().to_vec())
+                    .map_err(|e| Error::config("export", "graph", e.to_string()))?;
+                Ok((autoglm_infer::GraphBatch { graph: g, node_ptr: b.batch.node_ptr.clone() }, b.x.clone(), b))
+            };
+            let (train_b, train_x, _) = to_infer(&fold.train)?;
+            let (test_b, test_x, lib_b) = to_infer(&fold.test)?;
+            let (val_b, val_x, _) = to_infer(&fold.val)?;
+            val_rows = (0..fold.val.len()).collect();
+            let params = Params::new(0);
+            let model = cfg.model.init(meta.in_dim, classes, &params)?;
+            ck.load_into(&params)?;
+            let lx = NodeInput::Dense(candle_core::Tensor::from_vec(lib_b.x.clone(), (lib_b.batch.graph.num_nodes(), meta.in_dim), &candle_core::Device::Cpu)?);
+            let reference = model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
+            eval = Eval { reference, labels: lib_b.y.clone(), rows: (0..fold.test.len()).collect(), classes };
+            calib = Calibration::default();
+            (net, tensors) = (n, t);
+            let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
+            let cols = meta.in_dim;
+            float
+                .graph_scores(&train_b, Features::Dense { values: &train_x, cols }, Some(&mut calib))
+                .map_err(|e| Error::config("export", "calibration", e.to_string()))?;
+            run_val = Box::new(move |m: &Model| {
+                m.predict_graphs(&val_b, Features::Dense { values: &val_x, cols }).map_err(|e| Error::config("export", "predict", e.to_string()))
+            });
+            run_with = Box::new(move |m: &Model| {
+                m.predict_graphs(&test_b, Features::Dense { values: &test_x, cols }).map_err(|e| Error::config("export", "predict", e.to_string()))
+            });
+            run_ref = Box::new(move || {
+                model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?;
+                Ok(())
+            });
+        }
+        other => return Err(unsupported(format!("a {other} checkpoint"))),
+    }
+    let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
+    // Int8: the activation scheme that best keeps the float model's
+    // predictions on the validation rows (ties: the more static one).
+    let mut schemes = vec![];
+    let (out_net, out_tensors, scheme) = match spec.quantize {
+        Precision::F32 => (net.clone(), tensors.clone(), None),
+        Precision::Int8 => {
+            let want = autoglm_infer::argmax_rows(&run_val(&float)?, classes);
+            let mut best: Option<(f64, NetSpec, Tensors, autoglm_infer::ActScheme)> = None;
+            for sch in autoglm_infer::ActScheme::ALL {
+                let (n, t) = autoglm_infer::model::quantize(&net, &tensors, &calib, sch).map_err(|e| Error::config("export", "quantize", e.to_string()))?;
+                let m = Model::new(n.clone(), json!({}), &t).map_err(|e| Error::config("export", "model", e.to_string()))?;
+                let got = autoglm_infer::argmax_rows(&run_val(&m)?, classes);
+                let agree = val_rows.iter().filter(|&&r| got[r] == want[r]).count() as f64 / val_rows.len().max(1) as f64;
+                schemes.push(json!({"scheme": sch, "val_agreement_with_float": agree}));
+                if best.as_ref().is_none_or(|b| agree > b.0) {
+                    best = Some((agree, n, t, sch));
+                }
+            }
+            let (_, n, t, sch) = best.expect("three schemes");
+            env.progress.note(&format!("int8 activations: {sch:?} (chosen on {} validation rows by agreement with the float model)", val_rows.len()));
+            (n, t, Some(sch))
+        }
+    };
+    let file_meta = json!({
+        "task": meta.task, "model": meta.model, "dataset": meta.dataset, "classes": classes, "in_dim": meta.in_dim,
+        "precision": spec.quantize, "activation_scheme": scheme, "source": path.display().to_string(), "train": meta.train, "encoding": meta.encoding,
+    });
+    let bytes = autoglm_infer::format::encode(&out_net, &file_meta, &out_tensors);
+    let exported = Model::from_bytes(&bytes).map_err(|e| Error::config("export", "the written model", e.to_string()))?;
+    crate::checkpoint::write_atomic(&spec.out, &bytes)?;
+    // what a weights-only float file of the same parameters would take
+    let float_bytes: usize = ck.tensors.iter().filter(|(n, _)| !ck.buffers.contains(n)).map(|(_, t)| t.elem_count() * 4).sum();
+    let ck_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let float_logits = run_with(&float)?;
+    let out_logits = run_with(&exported)?;
+    let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
+    let agree = {
+        let (a, b) = (autoglm_infer::argmax_rows(&out_logits, classes), autoglm_infer::argmax_rows(&eval.reference, classes));
+        eval.rows.iter().filter(|&&r| a[r] == b[r]).count() as f64 / eval.rows.len().max(1) as f64
+    };
+    let t_ref = median_ms(repeats, || {
+        let _ = run_ref();
+    });
+    let t_float = median_ms(repeats, || {
+        let _ = run_with(&float);
+    });
+    let t_out = median_ms(repeats, || {
+        let _ = run_with(&exported);
+    });
+    let (acc_ref, acc_float, acc_out) = (accuracy(&eval.reference, &eval), accuracy(&float_logits, &eval), accuracy(&out_logits, &eval));
+    env.progress.note(&format!(
+        "wrote {} ({} bytes, {:?}); test accuracy: checkpoint {}, float export {}, this export {}; predictions agreeing with the checkpoint {:.2} %",
+        spec.out.display(),
+        bytes.len(),
+        spec.quantize,
+        pct(acc_ref),
+        pct(acc_float),
+        pct(acc_out),
+        agree * 100.0
+    ));
+    Ok(json!({
+        "out": spec.out.display().to_string(), "task": meta.task, "model": meta.model, "dataset": meta.dataset, "precision": spec.quantize,
+        "bytes": bytes.len(), "checkpoint_bytes": ck_bytes, "float_weights_bytes": float_bytes, "size_ratio_vs_float_weights": float_bytes as f64 / bytes.len() as f64,
+        "test": {"rows": eval.rows.len(), "accuracy_checkpoint": acc_ref, "accuracy_float_export": acc_float, "accuracy_export": acc_out,
+                  "agreement_with_checkpoint": agree, "max_abs_logit_diff_float_export": diff(&float_logits, &eval.reference), "max_abs_logit_diff_export": diff(&out_logits, &eval.reference)},
+        "timing_ms": {"repeats": repeats, "checkpoint_library": t_ref, "float_export": t_float, "export": t_out,
+                      "speedup_vs_fastest_float": match (t_ref, t_float, t_out) { (Some(a), Some(b), Some(c)) => Some(a.min(b) / c), _ => None }},
+        "calibration_rows": calib.rows.as_ref().map(|r| r.len()),
+        "activation_scheme": scheme, "schemes_on_validation": schemes, "validation_rows": val_rows.len(),
+    }))
+}
+
+/// Whether `path` is an `.agx` export (by its magic bytes).
+pub fn is_export(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == autoglm_infer::format::MAGIC
+}
+
+/// `autoglm predict` on an `.agx` export: node labels on the dataset (its
+/// test accuracy where it has a split), or graph labels of a TU dataset.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a damaged file or one of another version; data errors.
+pub fn predict_export(spec: &super::PredictSpec, env: &mut RunEnv) -> Result<serde_json::Value> {
+    let path = &spec.checkpoint;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path.clone(), e))?;
+    let model = Model::from_bytes(&bytes).map_err(|e| Error::Checkpoint { path: path.clone(), msg: e.to_string() })?;
+    let meta = model.meta().clone();
+    let task = model.spec().task();
+    if let Some(t) = &spec.task {
+        if t.to_ascii_lowercase() != task {
+            return Err(Error::Checkpoint { path: path.clone(), msg: format!("is a {task} model, not a {t} one; drop --task or pass --task {task}") });
+        }
+    }
+    let dir = crate::data::data_dir(spec.data_dir.as_deref());
+    let classes = model.spec().classes();
+    let fail = |e: autoglm_infer::Error| Error::config("predict", "input", e.to_string());
+    match task {
+        "node" => {
+            let dataset = spec.dataset.clone().or_else(|| meta["dataset"].as_str().map(String::from)).unwrap_or_default();
+            let normalize = meta["train"]["normalize_features"].as_bool().unwrap_or(false);
+            let ds = load_node_dataset(&dir, &dataset)?;
+            let (graph, x) = NodeData::inputs(&ds, normalize)?;
+            let g = autoglm_infer::Graph::from_csr(graph.row_ptr().to_vec(), graph.col_idx().to_vec()).map_err(fail)?;
+            let scores = match &x {
+                NodeInput::Sparse(s) => {
+                    let m = s.matrix();
+                    model.predict_nodes(&g, Features::Csr { ptr: &m.row_ptr, col: &m.col_idx, val: &m.values, cols: m.num_cols })
+                }
+                other => model.predict_nodes(&g, Features::Dense { values: &other.to_tensor()?.flatten_all()?.to_vec1::<f32>()?, cols: x.dim() }),
+            }
+            .map_err(fail)?;
+            let pred = autoglm_infer::argmax_rows(&scores, classes);
+            let test = ds.split.as_ref().map(|s| s.test.clone()).unwrap_or_default();
+            let acc = (!test.is_empty() && ds.has_labels()).then(|| test.iter().filter(|&&i| pred[i] == ds.y[i]).count() as f64 / test.len() as f64);
+            env.progress.note(&format!("{dataset}: predicted {} nodes with {}; test accuracy {}", pred.len(), path.display(), pct(acc)));
+            Ok(json!({"task": "node", "dataset": dataset, "model": meta["model"], "precision": meta["precision"], "predictions": pred, "test_acc": acc}))
+        }
+        _ => {
+            let name = spec.graphs.clone().or_else(|| spec.dataset.clone()).or_else(|| meta["dataset"].as_str().map(String::from)).unwrap_or_default();
+            let cfg: crate::tasks::graph::GraphTrainConfig = serde_json::from_value(meta["train"].clone())
+                .map_err(|e| Error::Checkpoint { path: path.clone(), msg: format!("its training configuration does not fit this version ({e})") })?;
+            let encoding: Option<crate::data::TuEncoding> = meta["encoding"].get("tu_encoding").and_then(|v| serde_json::from_value(v.clone()).ok());
+            let (ds, _) = crate::data::tu::load_tu_encoded(&dir, &name, &cfg.features, encoding.as_ref())?;
+            let all: Vec<usize> = (0..ds.graphs.len()).collect();
+            let b = crate::data::loader::collate(&ds, &all)?;
+            let g = autoglm_infer::Graph::from_csr(b.batch.graph.row_ptr().to_vec(), b.batch.graph.col_idx().to_vec()).map_err(fail)?;
+            let batch = autoglm_infer::GraphBatch { graph: g, node_ptr: b.batch.node_ptr.clone() };
+            let scores = model.predict_graphs(&batch, Features::Dense { values: &b.x, cols: ds.num_node_features }).map_err(fail)?;
+            let pred = autoglm_infer::argmax_rows(&scores, classes);
+            let acc = (ds.num_classes == classes).then(|| pred.iter().zip(&b.y).filter(|(p, y)| p == y).count() as f64 / pred.len().max(1) as f64);
+            env.progress.note(&format!("{name}: classified {} graphs with {}; accuracy against its graph labels {}", pred.len(), path.display(), pct(acc)));
+            Ok(json!({"task": "graph", "graphs": name, "model": meta["model"], "precision": meta["precision"], "predictions": pred, "accuracy": acc}))
+        }
+    }
+}
