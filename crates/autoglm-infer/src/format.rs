@@ -174,3 +174,91 @@ pub fn decode(bytes: &[u8]) -> Result<(NetSpec, serde_json::Value, Tensors)> {
     }
     Ok((header.net, header.meta, tensors))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{quantize, Act, ActScheme, DenseSpec, LayerSpec};
+    use crate::{Calibration, Features, Graph, Model};
+
+    /// A two-layer GCN 3 -> 4 -> 2 with fixed weights.
+    fn tiny() -> (NetSpec, Tensors) {
+        let d = |w: &str, b: &str, i: usize, o: usize| DenseSpec { weight: w.into(), bias: Some(b.into()), in_dim: i, out_dim: o, act_scale: None };
+        let net = NetSpec::Node {
+            in_dim: 3,
+            classes: 2,
+            layers: vec![LayerSpec::Gcn { lin: d("w0", "b0", 3, 4) }, LayerSpec::Gcn { lin: d("w1", "b1", 4, 2) }],
+            act: Act::Relu,
+        };
+        let mut t = Tensors::new();
+        let vals = |n: usize, k: f32| (0..n).map(|i| ((i as f32 * 0.37 + k).sin())).collect::<Vec<f32>>();
+        t.insert("w0".into(), (vec![4, 3], Data::F32(vals(12, 0.1))));
+        t.insert("b0".into(), (vec![4], Data::F32(vals(4, 0.2))));
+        t.insert("w1".into(), (vec![2, 4], Data::F32(vals(8, 0.3))));
+        t.insert("b1".into(), (vec![2], Data::F32(vals(2, 0.4))));
+        (net, t)
+    }
+
+    fn ring() -> Graph {
+        Graph::from_edges(4, &[(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (3, 0), (0, 3)]).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_forward_by_hand() {
+        let (net, t) = tiny();
+        let bytes = encode(&net, &serde_json::json!({"dataset": "ring"}), &t);
+        let (net2, meta, t2) = decode(&bytes).unwrap();
+        assert_eq!((net2.clone(), t2.clone(), meta["dataset"].as_str()), (net.clone(), t.clone(), Some("ring")));
+        let m = Model::new(net2, meta, &t2).unwrap();
+        let x: Vec<f32> = (0..12).map(|i| i as f32 / 12.0).collect();
+        let got = m.predict_nodes(&ring(), Features::Dense { values: &x, cols: 3 }).unwrap();
+        // dense reference: every node of the ring has degree 3 with its loop, so Â = (A + I) / 3
+        let (Data::F32(w0), Data::F32(b0), Data::F32(w1), Data::F32(b1)) = (&t["w0"].1, &t["b0"].1, &t["w1"].1, &t["b1"].1) else { unreachable!() };
+        let nbrs = [[0, 1, 3], [0, 1, 2], [1, 2, 3], [0, 2, 3]];
+        let lin = |x: &[f32], w: &[f32], k: usize, o: usize| {
+            (0..4).flat_map(|r| (0..o).map(move |j| (0..k).map(|c| x[r * k + c] * w[j * k + c]).sum::<f32>()).collect::<Vec<_>>()).collect::<Vec<f32>>()
+        };
+        let prop = |h: &[f32], o: usize, b: &[f32]| {
+            (0..4).flat_map(|r| (0..o).map(move |j| nbrs[r].iter().map(|&s| h[s * o + j]).sum::<f32>() / 3.0 + b[j]).collect::<Vec<_>>()).collect::<Vec<f32>>()
+        };
+        let h1: Vec<f32> = prop(&lin(&x, w0, 3, 4), 4, b0).into_iter().map(|v| v.max(0.0)).collect();
+        let want = prop(&lin(&h1, w1, 4, 2), 2, b1);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+        // int8: close to float, smaller file, and its own round trip
+        let mut calib = Calibration::default();
+        m.node_scores(&ring(), Features::Dense { values: &x, cols: 3 }, Some(&mut calib)).unwrap();
+        let (qn, qt) = quantize(&net, &t, &calib, ActScheme::Static).unwrap();
+        let qbytes = encode(&qn, &serde_json::json!({}), &qt);
+        let q = Model::from_bytes(&qbytes).unwrap();
+        assert!(q.is_int8());
+        let qgot = q.predict_nodes(&ring(), Features::Dense { values: &x, cols: 3 }).unwrap();
+        for (a, b) in qgot.iter().zip(&got) {
+            assert!((a - b).abs() < 0.05, "{qgot:?} vs {got:?}");
+        }
+        // a feature matrix of the wrong width or with a NaN is an input error
+        assert!(q.predict_nodes(&ring(), Features::Dense { values: &x[..8], cols: 2 }).unwrap_err().to_string().contains("takes 3 features"));
+        let mut nan = x.clone();
+        nan[0] = f32::NAN;
+        assert!(q.predict_nodes(&ring(), Features::Dense { values: &nan, cols: 3 }).unwrap_err().to_string().contains("finite"));
+    }
+
+    #[test]
+    fn damaged_files_are_format_errors() {
+        let (net, t) = tiny();
+        let bytes = encode(&net, &serde_json::json!({}), &t);
+        assert!(matches!(decode(b"PK\x03\x04 a zip file"), Err(Error::Format(m)) if m.contains("magic")));
+        assert!(matches!(decode(&bytes[..bytes.len() - 1]), Err(Error::Format(m)) if m.contains("checksum")));
+        assert!(matches!(decode(&bytes[..10]), Err(Error::Format(m)) if m.contains("truncated")));
+        let mut v2 = bytes.clone();
+        v2[4] = 2;
+        assert_eq!(decode(&v2).unwrap_err(), Error::Version { found: 2, supported: 1 });
+        // a header naming a tensor the data does not hold (checksum recomputed, so only the structure is wrong)
+        let mut t2 = t.clone();
+        t2.remove("b1");
+        let missing = encode(&net, &serde_json::json!({}), &t2);
+        let (n, m, tt) = decode(&missing).unwrap();
+        assert!(Model::new(n, m, &tt).unwrap_err().to_string().contains("b1 is missing"));
+    }
+}

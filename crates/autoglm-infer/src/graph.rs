@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Graph {
     ptr: Vec<usize>,
     nbr: Vec<usize>,
+    /// Edge weights in CSR order (GCN uses them; the other layers do not).
+    weight: Option<Vec<f32>>,
 }
 
 impl Graph {
@@ -26,7 +28,19 @@ impl Graph {
         if let Some(&s) = nbr.iter().find(|&&s| s >= n) {
             return Err(Error::Input(format!("edge source {s} is out of range: the graph has {n} nodes (ids 0..{n})")));
         }
-        Ok(Graph { ptr, nbr })
+        Ok(Graph { ptr, nbr, weight: None })
+    }
+
+    /// The graph with edge weights (CSR order), as GCN propagates them.
+    ///
+    /// # Errors
+    /// [`Error::Input`] when there is not one finite weight per edge.
+    pub fn with_weights(mut self, w: Vec<f32>) -> Result<Graph> {
+        if w.len() != self.nbr.len() || w.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Input(format!("edge weights: need one finite weight per edge ({}), got {}", self.nbr.len(), w.len())));
+        }
+        self.weight = Some(w);
+        Ok(self)
     }
 
     /// A graph of `n` nodes from `(source, target)` pairs (duplicates kept).
@@ -46,7 +60,7 @@ impl Graph {
         for i in 0..n {
             ptr[i + 1] += ptr[i];
         }
-        Ok(Graph { ptr, nbr: sorted.into_iter().map(|(_, s)| s).collect() })
+        Ok(Graph { ptr, nbr: sorted.into_iter().map(|(_, s)| s).collect(), weight: None })
     }
 
     /// Number of nodes.
@@ -70,40 +84,63 @@ impl Graph {
     /// (PyG's `add_remaining_self_loops` on an unweighted graph, as GCN and
     /// GAT use it).
     pub fn with_self_loops(&self) -> Graph {
+        self.loops_weighted().0
+    }
+
+    /// [`Graph::with_self_loops`] and, for a weighted graph, the weights: a
+    /// node's loop keeps the weight of its (last) existing loop, else 1.
+    fn loops_weighted(&self) -> (Graph, Vec<f32>) {
         let n = self.num_nodes();
         let mut ptr = Vec::with_capacity(n + 1);
         let mut nbr = Vec::with_capacity(self.nbr.len() + n);
+        let mut w = Vec::with_capacity(if self.weight.is_some() { self.nbr.len() + n } else { 0 });
+        let wt = |p: usize| self.weight.as_ref().map_or(1.0, |w| w[p]);
         ptr.push(0);
         for i in 0..n {
-            let row = &self.nbr[self.ptr[i]..self.ptr[i + 1]];
+            let (lo, hi) = (self.ptr[i], self.ptr[i + 1]);
+            let loop_w = (lo..hi).filter(|&p| self.nbr[p] == i).last().map_or(1.0, wt);
             let mut placed = false;
-            for &s in row {
+            for p in lo..hi {
+                let s = self.nbr[p];
                 if s == i {
                     continue;
                 }
                 if s > i && !placed {
                     nbr.push(i);
+                    w.push(loop_w);
                     placed = true;
                 }
                 nbr.push(s);
+                w.push(wt(p));
             }
             if !placed {
                 nbr.push(i);
+                w.push(loop_w);
             }
             ptr.push(nbr.len());
         }
-        Graph { ptr, nbr }
+        (Graph { ptr, nbr, weight: None }, w)
     }
 
     /// GCN's propagation: the graph with self loops and the coefficient
-    /// `1 / sqrt(d_src d_dst)` of every edge (`d` the in-degree with the loop).
+    /// `w / sqrt(d_src d_dst)` of every edge (`d` the weighted in-degree
+    /// with the loop; PyG's `gcn_norm`).
     pub fn gcn_norm(&self) -> (Graph, Vec<f32>) {
-        let g = self.with_self_loops();
-        let dinv: Vec<f32> = g.ptr.windows(2).map(|w| if w[1] > w[0] { 1.0 / ((w[1] - w[0]) as f32).sqrt() } else { 0.0 }).collect();
+        let (g, w) = self.loops_weighted();
+        let dinv: Vec<f32> = (0..g.num_nodes())
+            .map(|i| {
+                let d: f32 = w[g.ptr[i]..g.ptr[i + 1]].iter().sum();
+                if d > 0.0 {
+                    1.0 / d.sqrt()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         let mut coef = Vec::with_capacity(g.nbr.len());
         for i in 0..g.num_nodes() {
             for p in g.ptr[i]..g.ptr[i + 1] {
-                coef.push(dinv[g.nbr[p]] * dinv[i]);
+                coef.push(dinv[g.nbr[p]] * w[p] * dinv[i]);
             }
         }
         (g, coef)

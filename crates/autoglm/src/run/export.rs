@@ -308,16 +308,12 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
             let (n, t) = node_net(&src, &cfg.model, meta.in_dim, classes)?;
             let ds = load_node_dataset(&dir, &meta.dataset)?;
             let (graph, x) = NodeData::inputs(&ds, cfg.normalize_features)?;
-            if graph.edge_weight().is_some() && cfg.model.model == ModelKind::Gcn {
-                return Err(Error::config("export", "a weighted graph", "the inference path propagates unweighted graphs only so far"));
-            }
             let split = ds.split.clone().unwrap_or_default();
             let params = Params::new(cfg.seed);
             let model = cfg.model.init(meta.in_dim, classes, &params)?;
             ck.load_into(&params)?;
             let reference = model.forward(&graph, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
-            let ig = autoglm_infer::Graph::from_csr(graph.row_ptr().to_vec(), graph.col_idx().to_vec())
-                .map_err(|e| Error::config("export", "graph", e.to_string()))?;
+            let ig = infer_graph(&graph)?;
             let owned = match &x {
                 NodeInput::Sparse(s) => {
                     let m = s.matrix();
@@ -363,8 +359,7 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
             let fold = folds.get(k).ok_or_else(|| Error::config("fold", k, "the checkpoint's fold is not among the dataset's folds"))?;
             let to_infer = |idx: &[usize]| -> Result<(autoglm_infer::GraphBatch, Vec<f32>, crate::data::GraphBatch)> {
                 let b = crate::data::loader::collate(&ds, idx)?;
-                let g = autoglm_infer::Graph::from_csr(b.batch.graph.row_ptr().to_vec(), b.batch.graph.col_idx().to_vec())
-                    .map_err(|e| Error::config("export", "graph", e.to_string()))?;
+                let g = infer_graph(&b.batch.graph)?;
                 Ok((autoglm_infer::GraphBatch { graph: g, node_ptr: b.batch.node_ptr.clone() }, b.x.clone(), b))
             };
             let (train_b, train_x, _) = to_infer(&fold.train)?;
@@ -470,6 +465,16 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
     }))
 }
 
+/// The inference crate's form of a graph (CSR arrays and edge weights).
+fn infer_graph(g: &crate::graph::Graph) -> Result<autoglm_infer::Graph> {
+    let bad = |e: autoglm_infer::Error| Error::config("graph", "CSR", e.to_string());
+    let ig = autoglm_infer::Graph::from_csr(g.row_ptr().to_vec(), g.col_idx().to_vec()).map_err(bad)?;
+    match g.edge_weight() {
+        Some(w) => ig.with_weights(w.to_vec()).map_err(bad),
+        None => Ok(ig),
+    }
+}
+
 /// Whether `path` is an `.agx` export (by its magic bytes).
 pub fn is_export(path: &Path) -> bool {
     use std::io::Read;
@@ -502,7 +507,7 @@ pub fn predict_export(spec: &super::PredictSpec, env: &mut RunEnv) -> Result<ser
             let normalize = meta["train"]["normalize_features"].as_bool().unwrap_or(false);
             let ds = load_node_dataset(&dir, &dataset)?;
             let (graph, x) = NodeData::inputs(&ds, normalize)?;
-            let g = autoglm_infer::Graph::from_csr(graph.row_ptr().to_vec(), graph.col_idx().to_vec()).map_err(fail)?;
+            let g = infer_graph(&graph)?;
             let scores = match &x {
                 NodeInput::Sparse(s) => {
                     let m = s.matrix();
@@ -525,7 +530,7 @@ pub fn predict_export(spec: &super::PredictSpec, env: &mut RunEnv) -> Result<ser
             let (ds, _) = crate::data::tu::load_tu_encoded(&dir, &name, &cfg.features, encoding.as_ref())?;
             let all: Vec<usize> = (0..ds.graphs.len()).collect();
             let b = crate::data::loader::collate(&ds, &all)?;
-            let g = autoglm_infer::Graph::from_csr(b.batch.graph.row_ptr().to_vec(), b.batch.graph.col_idx().to_vec()).map_err(fail)?;
+            let g = infer_graph(&b.batch.graph)?;
             let batch = autoglm_infer::GraphBatch { graph: g, node_ptr: b.batch.node_ptr.clone() };
             let scores = model.predict_graphs(&batch, Features::Dense { values: &b.x, cols: ds.num_node_features }).map_err(fail)?;
             let pred = autoglm_infer::argmax_rows(&scores, classes);
