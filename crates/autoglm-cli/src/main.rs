@@ -69,6 +69,8 @@ enum Command {
     Predict(PredictArgs),
     /// Export a checkpoint to a compact inference model (`.agx`, float or int8).
     Export(ExportArgs),
+    /// Iterative magnitude pruning of a node classifier with fine-tuning between rounds.
+    Prune(PruneArgs),
     /// Link prediction under edge noise: inject or drop training edges, retrain, compare metrics.
     Robustness(RobustnessArgs),
     /// Time training epochs against the figures of PyTorch Geometric.
@@ -504,6 +506,28 @@ pub struct ExportArgs {
     pub data: DataArgs,
 }
 
+/// Arguments of `autoglm prune`.
+#[derive(Args, Clone, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Pruning rounds after the dense model.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// Share of the remaining weights removed each round.
+    #[arg(long, default_value_t = 0.2)]
+    pub rate: f64,
+    /// `global` (one magnitude threshold over all weight matrices) or `per-layer`.
+    #[arg(long, default_value = "global")]
+    pub scope: String,
+    /// Restart every round from the dense model's initial weights (lottery-ticket rewinding) instead of fine-tuning.
+    #[arg(long)]
+    pub rewind: bool,
+    /// Save the last round's model of the first seed here (a node checkpoint, ready for `autoglm export`).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
 /// Arguments of `autoglm robustness`.
 #[derive(Args, Clone, Debug)]
 pub struct RobustnessArgs {
@@ -688,6 +712,24 @@ fn run() -> Result<()> {
                 output::write_json(p, &out)?;
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Prune(args) => {
+            install_interrupt_handler();
+            let mut job = job_spec(&args.job)?;
+            job.task = Some("node".into());
+            job.checkpoint = args.checkpoint.clone();
+            if let Some(p) = &job.checkpoint {
+                autoglm::checkpoint::check_writable(p, "checkpoint")?;
+            }
+            let spec = autoglm::run::prune::PruneSpec { job, rounds: args.rounds, rate: args.rate, scope: args.scope.parse()?, rewind: args.rewind };
+            let mut progress = output::Bars::new(args.job.quiet);
+            let mut env = RunEnv { stop: Some(&STOP), ..RunEnv::new(&mut progress, &models) };
+            let report = autoglm::run::prune::prune(&spec, &mut env)?;
+            output::print_report(&report);
+            if let Some(out) = &spec.job.out {
+                output::write_json(out, &report.json)?;
+            }
             Ok(())
         }
         Command::Robustness(args) => {

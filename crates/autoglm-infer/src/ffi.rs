@@ -6,7 +6,9 @@
 //! reads an `.agx` file's bytes and a request `{"graphs": [PostedGraph]}`,
 //! writes `{"scores": [[...]], "labels": [...]}` (or `{"error": "..."}`) into
 //! `out`, and returns the length written, or the negated length needed when
-//! `out_cap` is too small.
+//! `out_cap` is too small. `agx_alloc` / `agx_free` give a host buffers in
+//! the module's memory (what a wasm32 embedder writes its inputs into);
+//! `scripts/wasm_smoke.mjs` runs an exported model in Node.js this way.
 
 use crate::{argmax_rows, Features, GraphBatch, Model, PostedGraph};
 
@@ -48,4 +50,22 @@ pub unsafe extern "C" fn agx_predict_graphs(model: *const u8, model_len: usize, 
     // SAFETY: `out` has room for `out_cap >= answer.len()` bytes.
     unsafe { std::ptr::copy_nonoverlapping(answer.as_ptr(), out, answer.len()) };
     answer.len() as isize
+}
+
+/// A buffer of `len` bytes in this module's memory, for a host (a wasm32
+/// embedder) to write the model and request into; release it with [`agx_free`].
+#[no_mangle]
+pub extern "C" fn agx_alloc(len: usize) -> *mut u8 {
+    let mut v = std::mem::ManuallyDrop::new(vec![0u8; len]);
+    v.as_mut_ptr()
+}
+
+/// Release a buffer from [`agx_alloc`].
+///
+/// # Safety
+/// `ptr` and `len` must be a pointer and length [`agx_alloc`] returned, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn agx_free(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller's contract: the allocation came from `agx_alloc(len)`.
+    drop(unsafe { Vec::from_raw_parts(ptr, len, len) });
 }

@@ -148,7 +148,7 @@ pub fn decode(bytes: &[u8]) -> Result<(NetSpec, serde_json::Value, Tensors)> {
         .ok_or_else(|| Error::Format(format!("the header length {hlen} runs past the end of the file")))?;
     // the header inflates to at most 64 MiB (a bound for damaged files)
     let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&bytes[16..hend], 64 << 20)
-        .map_err(|e| Error::Format(format!("the header does not inflate ({e:?})")))?;
+        .map_err(|e| Error::Format(format!("the header does not inflate ({:?}): the file is damaged; export it again", e.status)))?;
     let header: Header = serde_json::from_slice(&json).map_err(|e| Error::Format(format!("the header is not valid: {e}")))?;
     let data =
         body.get(hend.div_ceil(ALIGN) * ALIGN..).ok_or_else(|| Error::Format("the data section is missing: the file is truncated; export it again".into()))?;
@@ -191,7 +191,7 @@ mod tests {
             act: Act::Relu,
         };
         let mut t = Tensors::new();
-        let vals = |n: usize, k: f32| (0..n).map(|i| ((i as f32 * 0.37 + k).sin())).collect::<Vec<f32>>();
+        let vals = |n: usize, k: f32| (0..n).map(|i| (i as f32 * 0.37 + k).sin()).collect::<Vec<f32>>();
         t.insert("w0".into(), (vec![4, 3], Data::F32(vals(12, 0.1))));
         t.insert("b0".into(), (vec![4], Data::F32(vals(4, 0.2))));
         t.insert("w1".into(), (vec![2, 4], Data::F32(vals(8, 0.3))));

@@ -98,7 +98,7 @@ impl Graph {
         ptr.push(0);
         for i in 0..n {
             let (lo, hi) = (self.ptr[i], self.ptr[i + 1]);
-            let loop_w = (lo..hi).filter(|&p| self.nbr[p] == i).last().map_or(1.0, wt);
+            let loop_w = (lo..hi).rev().find(|&p| self.nbr[p] == i).map_or(1.0, wt);
             let mut placed = false;
             for p in lo..hi {
                 let s = self.nbr[p];

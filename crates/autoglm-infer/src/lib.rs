@@ -1,6 +1,6 @@
 //! Inference for exported Open-AutoGLM models, without candle, autodiff or
 //! the training code: [`Model::from_bytes`] reads an `.agx` file (float or
-//! int8 weights; layout in [`format`]), [`Model::predict_nodes`] and
+//! int8 weights; layout in [`mod@format`]), [`Model::predict_nodes`] and
 //! [`Model::predict_graphs`] run it on a graph given as CSR arrays
 //! ([`Graph`]) with dense or sparse node features ([`Features`]). The
 //! kernels are those of `autoglm-kernels`, the same the training library

@@ -76,7 +76,7 @@ pub enum NetSpec {
     Node { in_dim: usize, classes: usize, layers: Vec<LayerSpec>, act: Act },
     /// Graph classification: optional input map (+ReLU), layers each followed
     /// by ReLU, pooling of every layer's output (input included), the head.
-    Graph { in_dim: usize, classes: usize, input: Option<DenseSpec>, convs: Vec<LayerSpec>, pooling: Pool, head: HeadSpec },
+    Graph { in_dim: usize, classes: usize, input: Option<Box<DenseSpec>>, convs: Vec<LayerSpec>, pooling: Pool, head: HeadSpec },
 }
 
 impl NetSpec {
@@ -157,11 +157,7 @@ impl ActScheme {
     /// The schemes in order of preference (most static first).
     pub const ALL: [ActScheme; 3] = [ActScheme::Static, ActScheme::ReadoutPerRow, ActScheme::PerRow];
     fn per_row(self, role: Role) -> bool {
-        match (self, role) {
-            (_, Role::Input) | (ActScheme::PerRow, _) => true,
-            (ActScheme::ReadoutPerRow, Role::Readout) => true,
-            _ => false,
-        }
+        matches!((self, role), (_, Role::Input) | (ActScheme::PerRow, _) | (ActScheme::ReadoutPerRow, Role::Readout))
     }
 }
 
@@ -238,12 +234,12 @@ enum Layer {
 
 enum Head {
     PerLayer(Vec<Dense>),
-    Mlp(Dense, Dense, bool),
+    Mlp(Box<(Dense, Dense)>, bool),
 }
 
 enum Net {
     Node { layers: Vec<Layer>, act: Act },
-    Graph { input: Option<Dense>, convs: Vec<Layer>, pooling: Pool, head: Head },
+    Graph { input: Option<Box<Dense>>, convs: Vec<Layer>, pooling: Pool, head: Head },
 }
 
 /// A loaded model, ready to predict.
@@ -481,7 +477,7 @@ impl Model {
                 Net::Node { layers: built, act: *act }
             }
             NetSpec::Graph { in_dim, classes, input, convs, pooling, head } => {
-                let input = input.as_ref().map(|d| build_dense(tensors, d)).transpose()?;
+                let input = input.as_ref().map(|d| build_dense(tensors, d).map(Box::new)).transpose()?;
                 let mut widths = vec![input.as_ref().map_or(*in_dim, |d| d.out_dim)];
                 let mut built = vec![];
                 for l in convs {
@@ -501,7 +497,7 @@ impl Model {
                         if l1.in_dim != want || l2.in_dim != l1.out_dim || l2.out_dim != *classes {
                             return Err(Error::Format("the head MLP does not match the readout width and classes".into()));
                         }
-                        Head::Mlp(build_dense(tensors, l1)?, build_dense(tensors, l2)?, *concat)
+                        Head::Mlp(Box::new((build_dense(tensors, l1)?, build_dense(tensors, l2)?)), *concat)
                     }
                 };
                 Net::Graph { input, convs: built, pooling: *pooling, head }
@@ -616,7 +612,8 @@ impl Model {
                 }
                 score
             }
-            Head::Mlp(l1, l2, concat) => {
+            Head::Mlp(maps, concat) => {
+                let (l1, l2) = (&maps.0, &maps.1);
                 let r = if *concat {
                     let total: usize = pooled.iter().map(|(_, w)| w).sum();
                     let mut r = vec![0f32; ng * total];

@@ -203,7 +203,7 @@ fn graph_net(src: &Source, cfg: &GraphClassifierConfig, in_dim: usize, classes: 
         Pooling::Attention => return Err(unsupported("attention pooling")),
     };
     let mut b = Builder::default();
-    let input = if cfg.input_mlp { Some(b.dense(src, "input.0", Some("input.0.bias"), Some("input.1"))?) } else { None };
+    let input = if cfg.input_mlp { Some(Box::new(b.dense(src, "input.0", Some("input.0.bias"), Some("input.1"))?)) } else { None };
     let mut convs = vec![];
     for k in 0..cfg.num_conv_layers() {
         let p = format!("convs.{k}");
@@ -271,6 +271,130 @@ fn median_ms(repeats: usize, mut f: impl FnMut()) -> Option<f64> {
     Some(t[t.len() / 2])
 }
 
+/// A model's forward pass on fixed inputs.
+type Runner = Box<dyn Fn(&Model) -> Result<Vec<f32>>>;
+
+/// Everything an export needs from its task: the float net, the
+/// calibration, the test evaluation, and how to run each path.
+struct Prepared {
+    net: NetSpec,
+    tensors: Tensors,
+    calib: Calibration,
+    eval: Eval,
+    /// The checkpoint's own forward pass (the library, candle).
+    run_ref: Box<dyn Fn() -> Result<()>>,
+    run_test: Runner,
+    run_val: Runner,
+    /// Rows of `run_val`'s scores that are validation data.
+    val_rows: Vec<usize>,
+}
+
+/// Node features owned, in the inference crate's two forms.
+enum OwnedFeatures {
+    Dense { values: Vec<f32>, cols: usize },
+    Csr { ptr: Vec<usize>, col: Vec<usize>, val: Vec<f32>, cols: usize },
+}
+
+impl OwnedFeatures {
+    fn of(x: &NodeInput) -> Result<OwnedFeatures> {
+        Ok(match x {
+            NodeInput::Sparse(s) => {
+                let m = s.matrix();
+                OwnedFeatures::Csr { ptr: m.row_ptr.clone(), col: m.col_idx.clone(), val: m.values.clone(), cols: m.num_cols }
+            }
+            other => OwnedFeatures::Dense { values: other.to_tensor()?.flatten_all()?.to_vec1::<f32>()?, cols: other.dim() },
+        })
+    }
+    fn view(&self) -> Features<'_> {
+        match self {
+            OwnedFeatures::Dense { values, cols } => Features::Dense { values, cols: *cols },
+            OwnedFeatures::Csr { ptr, col, val, cols } => Features::Csr { ptr, col, val, cols: *cols },
+        }
+    }
+}
+
+fn infer_err(what: &'static str) -> impl Fn(autoglm_infer::Error) -> Error {
+    move |e| Error::config("export", what, e.to_string())
+}
+
+fn prepare_node(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Path) -> Result<Prepared> {
+    let classes = meta.num_classes.unwrap_or(0);
+    let cfg: crate::tasks::node::NodeTrainConfig = meta.train_config(src.path)?;
+    let (net, tensors) = node_net(src, &cfg.model, meta.in_dim, classes)?;
+    let ds = load_node_dataset(dir, &meta.dataset)?;
+    let (graph, x) = NodeData::inputs(&ds, cfg.normalize_features)?;
+    let split = ds.split.clone().unwrap_or_default();
+    let params = Params::new(cfg.seed);
+    let model = cfg.model.init(meta.in_dim, classes, &params)?;
+    ck.load_into(&params)?;
+    let reference = model.forward(&graph, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
+    let inputs = std::sync::Arc::new((infer_graph(&graph)?, OwnedFeatures::of(&x)?));
+    // calibrate the float export on the training nodes' rows
+    let mut calib = Calibration { rows: Some(split.train.clone()), ..Default::default() };
+    let float = Model::new(net.clone(), json!({}), &tensors).map_err(infer_err("model"))?;
+    float.node_scores(&inputs.0, inputs.1.view(), Some(&mut calib)).map_err(infer_err("calibration"))?;
+    let runner = |i: std::sync::Arc<(autoglm_infer::Graph, OwnedFeatures)>| -> Runner {
+        Box::new(move |m: &Model| m.predict_nodes(&i.0, i.1.view()).map_err(infer_err("predict")))
+    };
+    Ok(Prepared {
+        net,
+        tensors,
+        calib,
+        eval: Eval { reference, labels: split.test.iter().map(|&i| ds.y[i]).collect(), rows: split.test.clone(), classes },
+        run_ref: Box::new(move || {
+            model.forward(&graph, &x, &mut Ctx::eval())?;
+            Ok(())
+        }),
+        run_test: runner(inputs.clone()),
+        run_val: runner(inputs),
+        val_rows: split.val,
+    })
+}
+
+fn prepare_graph(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Path) -> Result<Prepared> {
+    let classes = meta.num_classes.unwrap_or(0);
+    let cfg: crate::tasks::graph::GraphTrainConfig = meta.train_config(src.path)?;
+    let (net, tensors) = graph_net(src, &cfg.model, meta.in_dim, classes)?;
+    let encoding: Option<crate::data::TuEncoding> = meta.encoding.get("tu_encoding").and_then(|v| serde_json::from_value(v.clone()).ok());
+    let (ds, _) = crate::data::tu::load_tu_encoded(dir, &meta.dataset, &cfg.features, encoding.as_ref())?;
+    let folds = crate::tasks::graph::prepare_folds(&ds, &cfg)?.1;
+    let k = meta.encoding["fold"].as_u64().unwrap_or(0) as usize;
+    let fold = folds.get(k).ok_or_else(|| Error::config("fold", k, "the checkpoint's fold is not among the dataset's folds"))?;
+    let cols = meta.in_dim;
+    let to_infer = |idx: &[usize]| -> Result<(autoglm_infer::GraphBatch, crate::data::GraphBatch)> {
+        let b = crate::data::loader::collate(&ds, idx)?;
+        Ok((autoglm_infer::GraphBatch { graph: infer_graph(&b.batch.graph)?, node_ptr: b.batch.node_ptr.clone() }, b))
+    };
+    let runner = |(ib, b): (autoglm_infer::GraphBatch, crate::data::GraphBatch)| -> Runner {
+        Box::new(move |m: &Model| m.predict_graphs(&ib, Features::Dense { values: &b.x, cols }).map_err(infer_err("predict")))
+    };
+    // calibrate the float export on the fold's training graphs
+    let (train_ib, train_b) = to_infer(&fold.train)?;
+    let mut calib = Calibration::default();
+    let float = Model::new(net.clone(), json!({}), &tensors).map_err(infer_err("model"))?;
+    float.graph_scores(&train_ib, Features::Dense { values: &train_b.x, cols }, Some(&mut calib)).map_err(infer_err("calibration"))?;
+    let test = to_infer(&fold.test)?;
+    let params = Params::new(0);
+    let model = cfg.model.init(meta.in_dim, classes, &params)?;
+    ck.load_into(&params)?;
+    let lib_b = test.1.clone();
+    let lx = NodeInput::Dense(candle_core::Tensor::from_vec(lib_b.x.clone(), (lib_b.batch.graph.num_nodes(), cols), &candle_core::Device::Cpu)?);
+    let reference = model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(Prepared {
+        net,
+        tensors,
+        calib,
+        eval: Eval { reference, labels: lib_b.y.clone(), rows: (0..fold.test.len()).collect(), classes },
+        run_ref: Box::new(move || {
+            model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?;
+            Ok(())
+        }),
+        run_test: runner(test),
+        run_val: runner(to_infer(&fold.val)?),
+        val_rows: (0..fold.val.len()).collect(),
+    })
+}
+
 /// Export `spec.checkpoint` to `spec.out`.
 ///
 /// # Errors
@@ -286,112 +410,16 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
     let dir = crate::data::data_dir(spec.data_dir.as_deref());
     let classes = meta.num_classes.unwrap_or(0);
     let entry = env.models.for_task(&meta.model, &meta.task)?;
-    if entry.builtin.is_none() && meta.task == "node" {
+    if entry.builtin.is_none() {
         return Err(unsupported(&meta.model));
     }
     let repeats = spec.time_repeats;
-    // The float net, the calibration, the evaluation, and how to run each path.
-    type Runner = Box<dyn Fn(&Model) -> Result<Vec<f32>>>;
-    let (net, tensors, mut calib, eval, run_ref, run_with, run_val, val_rows): (
-        NetSpec,
-        Tensors,
-        Calibration,
-        Eval,
-        Box<dyn Fn() -> Result<()>>,
-        Runner,
-        Runner,
-        Vec<usize>,
-    );
-    match meta.task.as_str() {
-        "node" => {
-            let cfg: crate::tasks::node::NodeTrainConfig = meta.train_config(path)?;
-            let (n, t) = node_net(&src, &cfg.model, meta.in_dim, classes)?;
-            let ds = load_node_dataset(&dir, &meta.dataset)?;
-            let (graph, x) = NodeData::inputs(&ds, cfg.normalize_features)?;
-            let split = ds.split.clone().unwrap_or_default();
-            let params = Params::new(cfg.seed);
-            let model = cfg.model.init(meta.in_dim, classes, &params)?;
-            ck.load_into(&params)?;
-            let reference = model.forward(&graph, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
-            let ig = infer_graph(&graph)?;
-            let owned = match &x {
-                NodeInput::Sparse(s) => {
-                    let m = s.matrix();
-                    (m.row_ptr.clone(), m.col_idx.clone(), m.values.clone(), m.num_cols, true)
-                }
-                other => (vec![], vec![], other.to_tensor()?.flatten_all()?.to_vec1::<f32>()?, meta.in_dim, false),
-            };
-            let labels = split.test.iter().map(|&i| ds.y[i]).collect();
-            eval = Eval { reference, labels, rows: split.test.clone(), classes };
-            calib = Calibration { rows: Some(split.train.clone()), ..Default::default() };
-            let owned = std::sync::Arc::new((ig, owned));
-            let runner = |o2: std::sync::Arc<_>| -> Runner {
-                Box::new(move |m: &Model| {
-                    let (g, (p, c, v, cols, sparse)): &(autoglm_infer::Graph, (Vec<usize>, Vec<usize>, Vec<f32>, usize, bool)) = &o2;
-                    let f = if *sparse { Features::Csr { ptr: p, col: c, val: v, cols: *cols } } else { Features::Dense { values: v, cols: *cols } };
-                    m.predict_nodes(g, f).map_err(|e| Error::config("export", "predict", e.to_string()))
-                })
-            };
-            run_with = runner(owned.clone());
-            run_val = runner(owned.clone());
-            val_rows = split.val.clone();
-            run_ref = Box::new(move || {
-                model.forward(&graph, &x, &mut Ctx::eval())?;
-                Ok(())
-            });
-            (net, tensors) = (n, t);
-            // calibrate on the float export
-            let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
-            let (g, (p, c, v, cols, sparse)) = &*owned;
-            let f = if *sparse { Features::Csr { ptr: p, col: c, val: v, cols: *cols } } else { Features::Dense { values: v, cols: *cols } };
-            float.node_scores(g, f, Some(&mut calib)).map_err(|e| Error::config("export", "calibration", e.to_string()))?;
-        }
-        "graph" => {
-            let cfg: crate::tasks::graph::GraphTrainConfig = meta.train_config(path)?;
-            if entry.builtin.is_none() {
-                return Err(unsupported(&meta.model));
-            }
-            let (n, t) = graph_net(&src, &cfg.model, meta.in_dim, classes)?;
-            let encoding: Option<crate::data::TuEncoding> = meta.encoding.get("tu_encoding").and_then(|v| serde_json::from_value(v.clone()).ok());
-            let (ds, _) = crate::data::tu::load_tu_encoded(&dir, &meta.dataset, &cfg.features, encoding.as_ref())?;
-            let folds = crate::tasks::graph::prepare_folds(&ds, &cfg)?.1;
-            let k = meta.encoding["fold"].as_u64().unwrap_or(0) as usize;
-            let fold = folds.get(k).ok_or_else(|| Error::config("fold", k, "the checkpoint's fold is not among the dataset's folds"))?;
-            let to_infer = |idx: &[usize]| -> Result<(autoglm_infer::GraphBatch, Vec<f32>, crate::data::GraphBatch)> {
-                let b = crate::data::loader::collate(&ds, idx)?;
-                let g = infer_graph(&b.batch.graph)?;
-                Ok((autoglm_infer::GraphBatch { graph: g, node_ptr: b.batch.node_ptr.clone() }, b.x.clone(), b))
-            };
-            let (train_b, train_x, _) = to_infer(&fold.train)?;
-            let (test_b, test_x, lib_b) = to_infer(&fold.test)?;
-            let (val_b, val_x, _) = to_infer(&fold.val)?;
-            val_rows = (0..fold.val.len()).collect();
-            let params = Params::new(0);
-            let model = cfg.model.init(meta.in_dim, classes, &params)?;
-            ck.load_into(&params)?;
-            let lx = NodeInput::Dense(candle_core::Tensor::from_vec(lib_b.x.clone(), (lib_b.batch.graph.num_nodes(), meta.in_dim), &candle_core::Device::Cpu)?);
-            let reference = model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
-            eval = Eval { reference, labels: lib_b.y.clone(), rows: (0..fold.test.len()).collect(), classes };
-            calib = Calibration::default();
-            (net, tensors) = (n, t);
-            let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
-            let cols = meta.in_dim;
-            float
-                .graph_scores(&train_b, Features::Dense { values: &train_x, cols }, Some(&mut calib))
-                .map_err(|e| Error::config("export", "calibration", e.to_string()))?;
-            run_val = Box::new(move |m: &Model| {
-                m.predict_graphs(&val_b, Features::Dense { values: &val_x, cols }).map_err(|e| Error::config("export", "predict", e.to_string()))
-            });
-            run_with = Box::new(move |m: &Model| {
-                m.predict_graphs(&test_b, Features::Dense { values: &test_x, cols }).map_err(|e| Error::config("export", "predict", e.to_string()))
-            });
-            run_ref = Box::new(move || {
-                model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?;
-                Ok(())
-            });
-        }
+    let Prepared { net, tensors, calib, eval, run_ref, run_test, run_val, val_rows } = match meta.task.as_str() {
+        "node" => prepare_node(&src, &ck, &meta, &dir)?,
+        "graph" => prepare_graph(&src, &ck, &meta, &dir)?,
         other => return Err(unsupported(format!("a {other} checkpoint"))),
-    }
+    };
+    let run_with = &run_test;
     let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
     // Int8: the activation scheme that best keeps the float model's
     // predictions on the validation rows (ties: the more static one).
@@ -508,14 +536,7 @@ pub fn predict_export(spec: &super::PredictSpec, env: &mut RunEnv) -> Result<ser
             let ds = load_node_dataset(&dir, &dataset)?;
             let (graph, x) = NodeData::inputs(&ds, normalize)?;
             let g = infer_graph(&graph)?;
-            let scores = match &x {
-                NodeInput::Sparse(s) => {
-                    let m = s.matrix();
-                    model.predict_nodes(&g, Features::Csr { ptr: &m.row_ptr, col: &m.col_idx, val: &m.values, cols: m.num_cols })
-                }
-                other => model.predict_nodes(&g, Features::Dense { values: &other.to_tensor()?.flatten_all()?.to_vec1::<f32>()?, cols: x.dim() }),
-            }
-            .map_err(fail)?;
+            let scores = model.predict_nodes(&g, OwnedFeatures::of(&x)?.view()).map_err(fail)?;
             let pred = autoglm_infer::argmax_rows(&scores, classes);
             let test = ds.split.as_ref().map(|s| s.test.clone()).unwrap_or_default();
             let acc = (!test.is_empty() && ds.has_labels()).then(|| test.iter().filter(|&&i| pred[i] == ds.y[i]).count() as f64 / test.len() as f64);

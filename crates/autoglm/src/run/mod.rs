@@ -27,6 +27,7 @@ mod link;
 mod meta;
 mod node;
 mod pretrain;
+pub mod prune;
 mod runfile;
 mod threads;
 

@@ -41,7 +41,7 @@ pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrain
     Ok(cfg)
 }
 
-fn build(entry: &ModelEntry, cfg: &NodeTrainConfig, opts: &serde_json::Value, p: &Params, in_dim: usize, out_dim: usize) -> Result<Box<dyn Module>> {
+pub(super) fn build(entry: &ModelEntry, cfg: &NodeTrainConfig, opts: &serde_json::Value, p: &Params, in_dim: usize, out_dim: usize) -> Result<Box<dyn Module>> {
     if entry.builtin.is_some() {
         return Ok(Box::new(cfg.model.init(in_dim, out_dim, p)?));
     }
