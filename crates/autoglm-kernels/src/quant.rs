@@ -317,13 +317,13 @@ pub fn qlinear(x: &[f32], n: usize, act: ActScale, w: &QWeights, bias: Option<&[
         return y;
     }
     const BLOCK: usize = 64;
-    const TILE: usize = 4;
     let vnni = use_vnni();
     for_each_block(&mut y, BLOCK * o, |b, yb| {
-        let rows = yb.len() / o;
         let r0 = b * BLOCK;
         #[cfg(target_arch = "x86_64")]
         if vnni {
+            const TILE: usize = 4;
+            let rows = yb.len() / o;
             let mut acc = vec![0i32; TILE * w.op];
             let mut xu = vec![128u8; TILE * w.kp];
             let mut scales = [1f32; TILE];

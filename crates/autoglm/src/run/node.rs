@@ -41,6 +41,28 @@ pub(super) fn node_config(job: &JobSpec, entry: &ModelEntry) -> Result<NodeTrain
     Ok(cfg)
 }
 
+/// The metadata of a node checkpoint (`encoding`: what else the run knows, such as pruning).
+pub(super) fn checkpoint_meta(
+    entry: &ModelEntry,
+    dataset: &str,
+    data: &NodeData,
+    cfg: &NodeTrainConfig,
+    encoding: serde_json::Value,
+    model_options: serde_json::Value,
+) -> Result<CheckpointMeta> {
+    Ok(CheckpointMeta {
+        version: META_VERSION,
+        task: "node".into(),
+        model: entry.name.clone(),
+        dataset: dataset.to_string(),
+        in_dim: data.x.dim(),
+        num_classes: Some(data.num_classes),
+        train: serde_json::to_value(cfg)?,
+        encoding,
+        model_options,
+    })
+}
+
 pub(super) fn build(entry: &ModelEntry, cfg: &NodeTrainConfig, opts: &serde_json::Value, p: &Params, in_dim: usize, out_dim: usize) -> Result<Box<dyn Module>> {
     if entry.builtin.is_some() {
         return Ok(Box::new(cfg.model.init(in_dim, out_dim, p)?));
@@ -180,17 +202,7 @@ impl Task for NodeTask {
                     env.note(line);
                 }
                 if let Some(path) = job.checkpoint.as_ref().filter(|_| writes) {
-                    let meta = CheckpointMeta {
-                        version: META_VERSION,
-                        task: "node".into(),
-                        model: entry.name.clone(),
-                        dataset: r.dataset.clone(),
-                        in_dim: data.x.dim(),
-                        num_classes: Some(data.num_classes),
-                        train: serde_json::to_value(&cfg)?,
-                        encoding: serde_json::Value::Null,
-                        model_options: job.run_file.model_options()?,
-                    };
+                    let meta = checkpoint_meta(entry, &r.dataset, &data, &cfg, serde_json::Value::Null, job.run_file.model_options()?)?;
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved checkpoint {}", path.display()));
                 }

@@ -8,8 +8,8 @@
 //! counted from the trained weights (entries exactly 0 of the weight
 //! matrices: biases, attention vectors and norms are not pruned).
 
-use super::node::{build, node_config};
-use super::{pct, CheckpointMeta, JobSpec, Report, RunEnv, Table, META_VERSION};
+use super::node::{build, checkpoint_meta, node_config};
+use super::{pct, JobSpec, Report, RunEnv, Table};
 use crate::data::registry::load_node_dataset;
 use crate::nn::Params;
 use crate::tasks::node::{train_module, NodeData};
@@ -186,17 +186,8 @@ pub fn prune(spec: &PruneSpec, env: &mut RunEnv) -> Result<Report> {
             let snap = model.params.snapshot()?;
             if round == spec.rounds && run == 0 {
                 if let Some(path) = &spec.job.checkpoint {
-                    let meta = CheckpointMeta {
-                        version: META_VERSION,
-                        task: "node".into(),
-                        model: entry.name.clone(),
-                        dataset: r.dataset.clone(),
-                        in_dim: data.x.dim(),
-                        num_classes: Some(data.num_classes),
-                        train: serde_json::to_value(&cfg)?,
-                        encoding: json!({"pruning": {"rounds": spec.rounds, "rate": spec.rate, "scope": spec.scope, "sparsity": s}}),
-                        model_options: opts.clone(),
-                    };
+                    let pruning = json!({"pruning": {"rounds": spec.rounds, "rate": spec.rate, "scope": spec.scope, "rewind": spec.rewind, "sparsity": s}});
+                    let meta = checkpoint_meta(entry, &r.dataset, &data, &cfg, pruning, opts.clone())?;
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved the pruned model of seed {seed} ({:.1} % sparse) to {}", s * 100.0, path.display()));
                 }
