@@ -517,7 +517,7 @@ pub struct PruneArgs {
     /// Share of the remaining weights removed each round.
     #[arg(long, default_value_t = 0.2)]
     pub rate: f64,
-    /// `global` (one magnitude threshold over all weight matrices) or `per-layer`.
+    /// `global` (one magnitude threshold over all weight matrices), `per-layer`, or `channels` (whole hidden channels: a narrower GCN).
     #[arg(long, default_value = "global")]
     pub scope: String,
     /// Restart every round from the dense model's initial weights (lottery-ticket rewinding) instead of fine-tuning.

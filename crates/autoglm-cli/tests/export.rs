@@ -152,3 +152,49 @@ fn iterative_pruning_holds_the_pruned_weights_at_zero() {
     let o = autoglm().args(["prune", "--dataset", "karate", "--rate", "1.5", "--data-dir", "/nonexistent"]).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("(0, 1)"));
 }
+
+/// Channel pruning narrows the GCN (16 -> 8 -> 4 hidden channels at 50 %),
+/// and the narrower model exports to a smaller file; GAT is refused.
+#[test]
+fn channel_pruning_gives_a_narrower_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = Path::new("/nonexistent");
+    let out = tmp.path().join("c.json");
+    let ck = tmp.path().join("narrow.safetensors");
+    ok(autoglm()
+        .args([
+            "prune",
+            "--dataset",
+            "karate",
+            "--model",
+            "gcn",
+            "--scope",
+            "channels",
+            "--rounds",
+            "2",
+            "--rate",
+            "0.5",
+            "--epochs",
+            "30",
+            "--quiet",
+            "--data-dir",
+            "/nonexistent",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--checkpoint")
+        .arg(&ck));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let widths: Vec<u64> = r["runs"][0]["rounds"].as_array().unwrap().iter().map(|x| x["hidden_dim"].as_u64().unwrap()).collect();
+    assert_eq!(widths, vec![16, 8, 4]);
+    let dense = tmp.path().join("dense.safetensors");
+    ok(autoglm()
+        .args(["train", "--dataset", "karate", "--model", "gcn", "--epochs", "30", "--quiet", "--data-dir", "/nonexistent", "--checkpoint"])
+        .arg(&dense));
+    let small = export(&ck, &tmp.path().join("n.agx"), "f32", none);
+    let full = export(&dense, &tmp.path().join("d.agx"), "f32", none);
+    assert!(small["bytes"].as_u64().unwrap() < full["bytes"].as_u64().unwrap() / 2, "{small} vs {full}");
+    assert_eq!(small["test"]["agreement_with_checkpoint"], 1.0);
+    let o = autoglm().args(["prune", "--dataset", "karate", "--model", "gat", "--scope", "channels", "--data-dir", "/nonexistent"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("channel pruning narrows plain GCN"));
+}

@@ -30,6 +30,11 @@ pub enum Scope {
     Global,
     /// Each matrix loses the same share.
     PerLayer,
+    /// Structured: whole hidden channels (a row of a layer's weight, its
+    /// bias, and the matching column of the next layer) with the smallest
+    /// L2 norm of their incoming weights; the model gets genuinely narrower
+    /// (GCN stacks).
+    Channels,
 }
 
 impl std::str::FromStr for Scope {
@@ -38,7 +43,8 @@ impl std::str::FromStr for Scope {
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "global" => Ok(Scope::Global),
             "per_layer" | "layer" => Ok(Scope::PerLayer),
-            _ => Err(Error::unknown("scope", s, &["global", "per-layer"])),
+            "channels" | "channel" | "structured" => Ok(Scope::Channels),
+            _ => Err(Error::unknown("scope", s, &["global", "per-layer", "channels"])),
         }
     }
 }
@@ -77,7 +83,7 @@ fn next_masks(weights: &[(String, Vec<f32>)], masks: &Masks, rate: f64, scope: S
     let mut out: Masks = weights.iter().map(|(n, w)| (n.clone(), masks.get(n).cloned().unwrap_or_else(|| vec![1.0; w.len()]))).collect();
     let groups: Vec<Vec<usize>> = match scope {
         Scope::Global => vec![(0..weights.len()).collect()],
-        Scope::PerLayer => (0..weights.len()).map(|i| vec![i]).collect(),
+        Scope::PerLayer | Scope::Channels => (0..weights.len()).map(|i| vec![i]).collect(),
     };
     for group in groups {
         let mut kept: Vec<(f32, usize, usize)> = vec![];
@@ -92,6 +98,41 @@ fn next_masks(weights: &[(String, Vec<f32>)], masks: &Masks, rate: f64, scope: S
         }
     }
     out
+}
+
+/// The snapshot of a GCN stack narrowed to the hidden channels that keep
+/// the largest L2 norm of their incoming weights: `rate` of the `hidden`
+/// channels of every hidden layer go (at least one channel stays). Returns
+/// the new width and the narrowed snapshot.
+fn narrow_channels(snap: &[(String, Tensor)], layers: usize, hidden: usize, rate: f64) -> Result<(usize, Snapshot)> {
+    let drop = ((hidden as f64 * rate).round() as usize).min(hidden - 1);
+    let width = hidden - drop;
+    let get = |n: &str| -> Result<&Tensor> {
+        snap.iter().find(|(k, _)| k == n).map(|(_, t)| t).ok_or_else(|| Error::config("prune", n, "the GCN stack has no such parameter"))
+    };
+    let mut out: Snapshot = snap.to_vec();
+    let set = |out: &mut Snapshot, n: &str, t: Tensor| {
+        if let Some(e) = out.iter_mut().find(|(k, _)| k == n) {
+            e.1 = t;
+        }
+    };
+    for i in 0..layers.saturating_sub(1) {
+        let w = get(&format!("layers.{i}.lin.weight"))?; // [hidden, in]
+        let norms: Vec<f32> = w.sqr()?.sum(1)?.to_vec1::<f32>()?;
+        let mut order: Vec<usize> = (0..hidden).collect();
+        order.sort_by(|&a, &b| norms[b].total_cmp(&norms[a]).then(a.cmp(&b)));
+        let mut keep: Vec<u32> = order[..width].iter().map(|&c| c as u32).collect();
+        keep.sort_unstable();
+        let idx = Tensor::new(keep.as_slice(), w.device())?;
+        set(&mut out, &format!("layers.{i}.lin.weight"), w.index_select(&idx, 0)?);
+        let b = format!("layers.{i}.bias");
+        if let Ok(bt) = get(&b) {
+            set(&mut out, &b, bt.index_select(&idx, 0)?);
+        }
+        let next = format!("layers.{}.lin.weight", i + 1);
+        set(&mut out, &next, get(&next)?.index_select(&idx, 1)?);
+    }
+    Ok((width, out))
 }
 
 /// `(zeros, total)` over the weight matrices of `params`.
@@ -127,11 +168,30 @@ pub fn prune(spec: &PruneSpec, env: &mut RunEnv) -> Result<Report> {
     base.hold_out_validation(&mut data.split, &data.y);
     let opts = spec.job.run_file.model_options()?;
     let first_seed = r.seed.unwrap_or(base.seed);
+    let structured = spec.scope == Scope::Channels;
+    if structured {
+        let m = &base.model;
+        if entry.builtin != Some(crate::models::ModelKind::Gcn) || m.jk != crate::models::flow::Jk::Last || m.residual || m.norm || m.headless {
+            return Err(Error::config(
+                "scope",
+                "channels",
+                "channel pruning narrows plain GCN stacks (--model gcn without jk, residual or norm); use --scope global or per-layer for other models",
+            ));
+        }
+        if spec.rewind {
+            return Err(Error::config(
+                "rewind",
+                true,
+                "channel pruning changes the model's width, so it cannot restart from the dense initial weights; drop --rewind",
+            ));
+        }
+    }
     let mut runs = vec![];
-    let mut table = Table::new(&["seed", "round", "sparsity %", "val acc", "test acc", "epoch"]);
+    let mut table = Table::new(&["seed", "round", "sparsity %", "hidden", "val acc", "test acc", "epoch"]);
     for run in 0..r.runs {
         let seed = first_seed + run;
-        let cfg = crate::tasks::node::NodeTrainConfig { seed, ..base.clone() };
+        let mut cfg = crate::tasks::node::NodeTrainConfig { seed, ..base.clone() };
+        let mut dense_weights = 0usize;
         let mut masks = Masks::new();
         let mut weights: Option<Snapshot> = None;
         let init: Arc<Mutex<Option<Snapshot>>> = Arc::default();
@@ -172,16 +232,21 @@ pub fn prune(spec: &PruneSpec, env: &mut RunEnv) -> Result<Report> {
             let hooks = Hooks { grad_hook: Some(&mut hook), stop: env.stop, ..Hooks::default() };
             let (res, model) = train_module(&data, &cfg, builder, hooks)?;
             let (zeros, total) = sparsity(&model.params)?;
-            let s = zeros as f64 / total.max(1) as f64;
+            if round == 0 {
+                dense_weights = total;
+            }
+            // structured: the share of the dense model's weights that is gone
+            let s = if structured { 1.0 - total as f64 / dense_weights.max(1) as f64 } else { zeros as f64 / total.max(1) as f64 };
             table.rows.push(vec![
                 seed.to_string(),
                 round.to_string(),
                 format!("{:.2}", s * 100.0),
+                cfg.model.hidden_dim.to_string(),
                 pct(res.best_val_acc),
                 pct(res.test_acc),
                 (res.best_epoch + 1).to_string(),
             ]);
-            rounds.push(json!({"round": round, "sparsity": s, "zeros": zeros, "weights": total, "val_acc": res.best_val_acc, "test_acc": res.test_acc, "best_epoch": res.best_epoch}));
+            rounds.push(json!({"round": round, "sparsity": s, "zeros": zeros, "weights": total, "hidden_dim": cfg.model.hidden_dim, "val_acc": res.best_val_acc, "test_acc": res.test_acc, "best_epoch": res.best_epoch}));
             env.progress.step(round as u64 + 1, &format!("round {round}: sparsity {:.1} %, test {}", s * 100.0, pct(res.test_acc)));
             let snap = model.params.snapshot()?;
             if round == spec.rounds && run == 0 {
@@ -191,6 +256,12 @@ pub fn prune(spec: &PruneSpec, env: &mut RunEnv) -> Result<Report> {
                     crate::checkpoint::save(path, &model.params, &meta.to_json())?;
                     env.progress.note(&format!("saved the pruned model of seed {seed} ({:.1} % sparse) to {}", s * 100.0, path.display()));
                 }
+            }
+            if structured {
+                let (width, narrowed) = narrow_channels(&snap, cfg.model.num_layers, cfg.model.hidden_dim, spec.rate)?;
+                cfg.model.hidden_dim = width;
+                weights = Some(narrowed);
+                continue;
             }
             let flat: Vec<(String, Vec<f32>)> =
                 snap.iter().filter(|(n, t)| prunable(n, t)).map(|(n, t)| Ok((n.clone(), t.flatten_all()?.to_vec1::<f32>()?))).collect::<Result<_>>()?;
@@ -243,6 +314,24 @@ pub fn prune(spec: &PruneSpec, env: &mut RunEnv) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_keep_the_largest_rows_and_matching_columns() {
+        let d = &candle_core::Device::Cpu;
+        // 4 hidden channels; row norms 1, 3, 0.5, 2 -> keep channels 1 and 3 at rate 0.5
+        let w0 = Tensor::new(&[[1f32, 0.0], [0.0, 3.0], [0.5, 0.0], [2.0, 0.0]], d).unwrap();
+        let b0 = Tensor::new(&[10f32, 11.0, 12.0, 13.0], d).unwrap();
+        let w1 = Tensor::new(&[[1f32, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], d).unwrap();
+        let snap = vec![("layers.0.lin.weight".to_string(), w0), ("layers.0.bias".to_string(), b0), ("layers.1.lin.weight".to_string(), w1)];
+        let (width, out) = narrow_channels(&snap, 2, 4, 0.5).unwrap();
+        assert_eq!(width, 2);
+        let get = |n: &str| out.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        assert_eq!(get("layers.0.lin.weight").to_vec2::<f32>().unwrap(), vec![vec![0.0, 3.0], vec![2.0, 0.0]]);
+        assert_eq!(get("layers.0.bias").to_vec1::<f32>().unwrap(), vec![11.0, 13.0]);
+        assert_eq!(get("layers.1.lin.weight").to_vec2::<f32>().unwrap(), vec![vec![2.0, 4.0], vec![6.0, 8.0]]);
+        // at least one channel stays
+        assert_eq!(narrow_channels(&snap, 2, 4, 0.99).unwrap().0, 1);
+    }
 
     #[test]
     fn masks_remove_the_smallest_remaining_share() {
