@@ -279,6 +279,8 @@ type Runner = Box<dyn Fn(&Model) -> Result<Vec<f32>>>;
 struct Prepared {
     net: NetSpec,
     tensors: Tensors,
+    /// `net` built over `tensors` (the float export).
+    float: Model,
     calib: Calibration,
     eval: Eval,
     /// The checkpoint's own forward pass (the library, candle).
@@ -339,6 +341,7 @@ fn prepare_node(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Path
     Ok(Prepared {
         net,
         tensors,
+        float,
         calib,
         eval: Eval { reference, labels: split.test.iter().map(|&i| ds.y[i]).collect(), rows: split.test.clone(), classes },
         run_ref: Box::new(move || {
@@ -383,6 +386,7 @@ fn prepare_graph(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Pat
     Ok(Prepared {
         net,
         tensors,
+        float,
         calib,
         eval: Eval { reference, labels: lib_b.y.clone(), rows: (0..fold.test.len()).collect(), classes },
         run_ref: Box::new(move || {
@@ -414,13 +418,11 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
         return Err(unsupported(&meta.model));
     }
     let repeats = spec.time_repeats;
-    let Prepared { net, tensors, calib, eval, run_ref, run_test, run_val, val_rows } = match meta.task.as_str() {
+    let Prepared { net, tensors, float, calib, eval, run_ref, run_test, run_val, val_rows } = match meta.task.as_str() {
         "node" => prepare_node(&src, &ck, &meta, &dir)?,
         "graph" => prepare_graph(&src, &ck, &meta, &dir)?,
         other => return Err(unsupported(format!("a {other} checkpoint"))),
     };
-    let run_with = &run_test;
-    let float = Model::new(net.clone(), json!({}), &tensors).map_err(|e| Error::config("export", "model", e.to_string()))?;
     // Int8: the activation scheme that best keeps the float model's
     // predictions on the validation rows (ties: the more static one).
     let mut schemes = vec![];
@@ -454,8 +456,8 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
     // what a weights-only float file of the same parameters would take
     let float_bytes: usize = ck.tensors.iter().filter(|(n, _)| !ck.buffers.contains(n)).map(|(_, t)| t.elem_count() * 4).sum();
     let ck_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let float_logits = run_with(&float)?;
-    let out_logits = run_with(&exported)?;
+    let float_logits = run_test(&float)?;
+    let out_logits = run_test(&exported)?;
     let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
     let agree = {
         let (a, b) = (autoglm_infer::argmax_rows(&out_logits, classes), autoglm_infer::argmax_rows(&eval.reference, classes));
@@ -465,10 +467,10 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
         let _ = run_ref();
     });
     let t_float = median_ms(repeats, || {
-        let _ = run_with(&float);
+        let _ = run_test(&float);
     });
     let t_out = median_ms(repeats, || {
-        let _ = run_with(&exported);
+        let _ = run_test(&exported);
     });
     let (acc_ref, acc_float, acc_out) = (accuracy(&eval.reference, &eval), accuracy(&float_logits, &eval), accuracy(&out_logits, &eval));
     env.progress.note(&format!(
