@@ -8,6 +8,7 @@ mod distributed;
 mod memory;
 mod output;
 mod plot;
+mod serve;
 
 use anyhow::{Context, Result};
 use autoglm::run::{JobSpec, Overrides, PredictSpec, RobustnessSpec, RunEnv, RunFile};
@@ -91,6 +92,11 @@ enum Command {
     /// Every model on every dataset: test metrics (mean ± std), time per epoch,
     /// prediction latency, parameters and peak memory, as text, JSON and CSV.
     Compare(CompareArgs),
+    /// Serve a model over HTTP (predictions, generation, metrics) and, with a
+    /// broker, long jobs through RabbitMQ.
+    Serve(serve::ServeArgs),
+    /// Take jobs from the RabbitMQ queue, run them, publish their results.
+    Worker(serve::WorkerArgs),
     /// Draw a results JSON: a run's training curves, a comparison's bars, a
     /// search's best-so-far curve (SVG and PNG).
     Plot(PlotArgs),
@@ -695,6 +701,8 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
+        Command::Serve(args) => serve::serve(&args),
+        Command::Worker(args) => serve::worker(&args),
         Command::Export(args) => {
             let spec = autoglm::run::export::ExportSpec {
                 checkpoint: args.checkpoint.clone(),

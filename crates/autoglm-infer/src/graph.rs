@@ -219,6 +219,28 @@ pub struct PostedGraph {
 }
 
 impl GraphBatch {
+    /// Several batches as one (a server joins concurrent requests this way):
+    /// graphs keep their order, node ids are offset, edge weights dropped
+    /// unless every part has them.
+    pub fn concat(parts: &[&GraphBatch]) -> GraphBatch {
+        let (mut ptr, mut nbr, mut node_ptr) = (vec![0usize], Vec::new(), vec![0usize]);
+        let weighted = !parts.is_empty() && parts.iter().all(|b| b.graph.weight.is_some());
+        let mut weight = Vec::new();
+        for b in parts {
+            let base = ptr.len() - 1;
+            let edges = nbr.len();
+            nbr.extend(b.graph.nbr.iter().map(|&s| s + base));
+            ptr.extend(b.graph.ptr[1..].iter().map(|&p| p + edges));
+            if let (true, Some(w)) = (weighted, &b.graph.weight) {
+                weight.extend_from_slice(w);
+            }
+            let nodes = *node_ptr.last().expect("starts with 0");
+            node_ptr.extend(b.node_ptr[1..].iter().map(|&p| p + nodes));
+        }
+        let graph = Graph { ptr, nbr, weight: weighted.then_some(weight) };
+        GraphBatch { graph, node_ptr }
+    }
+
     /// The union of posted graphs, with their features stacked.
     ///
     /// # Errors
@@ -258,6 +280,16 @@ impl GraphBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concat_offsets_nodes_and_edges() {
+        let a = PostedGraph { num_nodes: 2, edges: vec![[0, 1]], features: vec![vec![1.0], vec![2.0]] };
+        let b = PostedGraph { num_nodes: 3, edges: vec![[2, 0], [1, 2]], features: vec![vec![3.0]; 3] };
+        let (ba, _, _) = GraphBatch::from_posted(std::slice::from_ref(&a)).unwrap();
+        let (bb, _, _) = GraphBatch::from_posted(std::slice::from_ref(&b)).unwrap();
+        let (both, _, _) = GraphBatch::from_posted(&[a, b]).unwrap();
+        assert_eq!(GraphBatch::concat(&[&ba, &bb]), both);
+    }
 
     #[test]
     fn edges_to_csr_and_self_loops() {

@@ -292,13 +292,13 @@ struct Prepared {
 }
 
 /// Node features owned, in the inference crate's two forms.
-enum OwnedFeatures {
+pub(super) enum OwnedFeatures {
     Dense { values: Vec<f32>, cols: usize },
     Csr { ptr: Vec<usize>, col: Vec<usize>, val: Vec<f32>, cols: usize },
 }
 
 impl OwnedFeatures {
-    fn of(x: &NodeInput) -> Result<OwnedFeatures> {
+    pub(super) fn of(x: &NodeInput) -> Result<OwnedFeatures> {
         Ok(match x {
             NodeInput::Sparse(s) => {
                 let m = s.matrix();
@@ -307,7 +307,7 @@ impl OwnedFeatures {
             other => OwnedFeatures::Dense { values: other.to_tensor()?.flatten_all()?.to_vec1::<f32>()?, cols: other.dim() },
         })
     }
-    fn view(&self) -> Features<'_> {
+    pub(super) fn view(&self) -> Features<'_> {
         match self {
             OwnedFeatures::Dense { values, cols } => Features::Dense { values, cols: *cols },
             OwnedFeatures::Csr { ptr, col, val, cols } => Features::Csr { ptr, col, val, cols: *cols },
@@ -446,10 +446,7 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
             (n, t, Some(sch))
         }
     };
-    let file_meta = json!({
-        "task": meta.task, "model": meta.model, "dataset": meta.dataset, "classes": classes, "in_dim": meta.in_dim,
-        "precision": spec.quantize, "activation_scheme": scheme, "source": path.display().to_string(), "train": meta.train, "encoding": meta.encoding,
-    });
+    let file_meta = file_meta(&meta, path, spec.quantize, scheme);
     let bytes = autoglm_infer::format::encode(&out_net, &file_meta, &out_tensors);
     let exported = Model::from_bytes(&bytes).map_err(|e| Error::config("export", "the written model", e.to_string()))?;
     crate::checkpoint::write_atomic(&spec.out, &bytes)?;
@@ -495,8 +492,45 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
     }))
 }
 
+/// The metadata an export carries (what `predict_export` and the server read back).
+fn file_meta(meta: &CheckpointMeta, path: &Path, precision: Precision, scheme: Option<autoglm_infer::ActScheme>) -> serde_json::Value {
+    json!({
+        "task": meta.task, "model": meta.model, "dataset": meta.dataset, "classes": meta.num_classes.unwrap_or(0), "in_dim": meta.in_dim,
+        "precision": precision, "activation_scheme": scheme, "source": path.display().to_string(), "train": meta.train, "encoding": meta.encoding,
+    })
+}
+
+/// The inference model of a model file: an `.agx` export as written, or a
+/// node / graph checkpoint's float export built in memory (what `autoglm
+/// export --quantize f32` would write; no data needed).
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a damaged file, one of another version or of a
+/// task without an inference path; [`Error::Config`] for an architecture
+/// export does not support.
+pub fn inference_model(path: &Path, env: &RunEnv) -> Result<Model> {
+    if is_export(path) {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path.to_path_buf(), e))?;
+        return Model::from_bytes(&bytes).map_err(|e| Error::Checkpoint { path: path.into(), msg: e.to_string() });
+    }
+    let ck = crate::checkpoint::load(path)?;
+    let meta = CheckpointMeta::from_checkpoint(path, &ck)?;
+    let entry = env.models.for_task(&meta.model, &meta.task)?;
+    if entry.builtin.is_none() {
+        return Err(unsupported(&meta.model));
+    }
+    let src = Source::new(path, &ck);
+    let classes = meta.num_classes.unwrap_or(0);
+    let (net, tensors) = match meta.task.as_str() {
+        "node" => node_net(&src, &meta.train_config::<crate::tasks::node::NodeTrainConfig>(path)?.model, meta.in_dim, classes)?,
+        "graph" => graph_net(&src, &meta.train_config::<crate::tasks::graph::GraphTrainConfig>(path)?.model, meta.in_dim, classes)?,
+        other => return Err(unsupported(format!("a {other} checkpoint"))),
+    };
+    Model::new(net, file_meta(&meta, path, Precision::F32, None), &tensors).map_err(infer_err("model"))
+}
+
 /// The inference crate's form of a graph (CSR arrays and edge weights).
-fn infer_graph(g: &crate::graph::Graph) -> Result<autoglm_infer::Graph> {
+pub(super) fn infer_graph(g: &crate::graph::Graph) -> Result<autoglm_infer::Graph> {
     let bad = |e: autoglm_infer::Error| Error::config("graph", "CSR", e.to_string());
     let ig = autoglm_infer::Graph::from_csr(g.row_ptr().to_vec(), g.col_idx().to_vec()).map_err(bad)?;
     match g.edge_weight() {

@@ -340,6 +340,19 @@ fn sample_config(spec: &GenerateSpec, g: &LoadedGenerator) -> Result<SampleConfi
     Ok(sc)
 }
 
+impl LoadedGenerator {
+    /// Sample as [`generate`] does from a generator already loaded (a server
+    /// keeps one): one JSON object per graph.
+    ///
+    /// # Errors
+    /// A bad request ([`SampleConfig::validate`]).
+    pub fn sample_lines(&self, spec: &GenerateSpec, env: &mut RunEnv) -> Result<Vec<serde_json::Value>> {
+        let sc = sample_config(spec, self)?;
+        let (samples, _) = sample_with_progress(&self.model, &sc, env, "sampling")?;
+        Ok(samples.iter().map(|s| sample_json(s, self.molecular)).collect())
+    }
+}
+
 /// What [`generate`] returns.
 #[derive(Debug)]
 pub struct Generated {

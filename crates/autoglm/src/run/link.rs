@@ -34,7 +34,7 @@ fn protocol(cfg: &LinkTrainConfig) -> String {
 }
 
 /// A registered (not built-in) model as the link encoder: `in_dim` to `latent_dim`.
-fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig, opts: &serde_json::Value) -> Option<Box<EncoderBuilder<'static>>> {
+pub(super) fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig, opts: &serde_json::Value) -> Option<Box<EncoderBuilder<'static>>> {
     if entry.builtin.is_some() {
         return None;
     }

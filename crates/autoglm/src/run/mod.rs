@@ -29,6 +29,7 @@ mod node;
 mod pretrain;
 pub mod prune;
 mod runfile;
+pub mod serve;
 mod threads;
 
 pub use finetune::{FinetuneMode, MODES as FINETUNE_MODES};
