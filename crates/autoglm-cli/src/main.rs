@@ -505,6 +505,11 @@ pub struct ExportArgs {
     /// Time this many forward passes of the checkpoint, the float export and this export (0: none).
     #[arg(long, default_value_t = 0)]
     pub time: usize,
+    /// One-shot global magnitude pruning first: this share of the weights set
+    /// to 0, without fine-tuning (`autoglm prune` fine-tunes); the zeros are
+    /// stored deflated.
+    #[arg(long)]
+    pub prune: Option<f64>,
     /// Also write the report (sizes, accuracies, timings) here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -710,6 +715,7 @@ fn run() -> Result<()> {
                 quantize: args.quantize.parse()?,
                 data_dir: args.data.data_dir.clone(),
                 time_repeats: args.time,
+                prune: args.prune,
             };
             if let Some(p) = &args.json {
                 autoglm::checkpoint::check_writable(p, "json")?;

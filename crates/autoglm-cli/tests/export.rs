@@ -198,3 +198,32 @@ fn channel_pruning_gives_a_narrower_model() {
     let o = autoglm().args(["prune", "--dataset", "karate", "--model", "gat", "--scope", "channels", "--data-dir", "/nonexistent"]).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("channel pruning narrows plain GCN"));
 }
+
+#[test]
+fn export_prunes_one_shot_and_stores_the_zeros_compactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = Path::new("/nonexistent");
+    let ck = tmp.path().join("gcn.safetensors");
+    ok(autoglm()
+        .args(["train", "--dataset", "karate", "--model", "gcn", "--hidden", "64", "--epochs", "60", "--quiet", "--data-dir", "/nonexistent", "--checkpoint"])
+        .arg(&ck));
+    let dense = export(&ck, &tmp.path().join("dense.agx"), "int8", none);
+    let out = tmp.path().join("p.agx");
+    let s =
+        ok(autoglm().args(["export", "--quantize", "int8", "--prune", "0.9", "--data-dir", "/nonexistent", "--checkpoint"]).arg(&ck).arg("--out").arg(&out));
+    let r: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let p = &r["pruned"];
+    assert_eq!(p["weights"], 34 * 64 + 64 * 2, "{r}");
+    assert_eq!(p["removed"], ((34 * 64 + 64 * 2) as f64 * 0.9).round() as u64, "{r}");
+    assert!(r["bytes"].as_u64().unwrap() * 2 < dense["bytes"].as_u64().unwrap(), "pruned {} vs dense {}", r["bytes"], dense["bytes"]);
+    // the pruned export loads and predicts
+    assert_eq!(predictions(&out, none, &[]).len(), 34);
+    let o = autoglm()
+        .args(["export", "--prune", "1.5", "--data-dir", "/nonexistent", "--checkpoint"])
+        .arg(&ck)
+        .arg("--out")
+        .arg(tmp.path().join("x.agx"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("in [0, 1)"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -387,6 +387,15 @@ fn tokens_guard_a_server_bound_beyond_loopback_and_sigterm_stops_it_cleanly() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--token-file"), "{}", String::from_utf8_lossy(&o.stderr));
+    // a damaged or missing model file is refused at start, with the fix
+    let bytes = std::fs::read(&ck).unwrap();
+    let cut = tmp.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    for (file, needle) in [(cut.clone(), "cut.safetensors"), (tmp.path().join("none.agx"), "does not exist")] {
+        let o = autoglm().args(["serve", "--port", &free_port().to_string(), "--data-dir", "/nonexistent", "--checkpoint"]).arg(&file).output().unwrap();
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{}", String::from_utf8_lossy(&o.stderr));
+    }
     let short = tmp.path().join("short");
     std::fs::write(&short, "abc\n").unwrap();
     let o = autoglm().args(["serve", "--data-dir", "/nonexistent", "--checkpoint"]).arg(&ck).arg("--token-file").arg(&short).output().unwrap();

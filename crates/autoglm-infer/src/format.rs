@@ -3,13 +3,16 @@
 //! ```text
 //! offset  size  field
 //! 0       4     magic  b"AGX\0"
-//! 4       4     format version, u32 little-endian (1)
+//! 4       4     format version, u32 little-endian (2; version 1 files, which
+//!               have no deflated tensors, are read too)
 //! 8       8     header length H, u64 little-endian
 //! 16      H     header: UTF-8 JSON {"net": NetSpec, "meta": {...}, "tensors": [TensorEntry]},
 //!               deflate-compressed (raw deflate, RFC 1951)
 //! ...           zero padding to a multiple of 16
 //! D       ...   tensor data: each tensor at D + entry.offset (a multiple of 16),
-//!               little-endian f32 or i8, row-major
+//!               little-endian f32 or i8, row-major; a tensor whose entry has
+//!               `deflated: N` is stored as N bytes of raw deflate of those
+//!               bytes (written when that halves it: pruned weights)
 //! end-32  32    SHA-256 of every byte before it
 //! ```
 //!
@@ -27,8 +30,10 @@ use std::collections::BTreeMap;
 
 /// The first four bytes of every `.agx` file.
 pub const MAGIC: [u8; 4] = *b"AGX\0";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes (and the newest it reads).
+pub const VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub const OLDEST: u32 = 1;
 const ALIGN: usize = 16;
 
 /// Element type of a stored tensor.
@@ -48,6 +53,9 @@ pub struct TensorEntry {
     pub shape: Vec<usize>,
     /// Byte offset from the start of the data section.
     pub offset: usize,
+    /// Stored as this many bytes of raw deflate (absent: stored plain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflated: Option<usize>,
 }
 
 /// A stored tensor's values.
@@ -86,15 +94,27 @@ struct Header {
 /// The bytes of a file holding `net`, `meta` and `tensors`.
 pub fn encode(net: &NetSpec, meta: &serde_json::Value, tensors: &Tensors) -> Vec<u8> {
     let mut entries = Vec::with_capacity(tensors.len());
+    let mut blobs = Vec::with_capacity(tensors.len());
     let mut off = 0usize;
     for (name, (shape, data)) in tensors {
+        let mut raw = Vec::with_capacity(data.bytes());
+        match data {
+            Data::F32(v) => v.iter().for_each(|x| raw.extend_from_slice(&x.to_le_bytes())),
+            Data::I8(v) => raw.extend(v.iter().map(|&x| x as u8)),
+        }
+        // deflate what it at least halves (mostly zeros: pruned weights)
+        let packed = if raw.len() >= 256 { Some(miniz_oxide::deflate::compress_to_vec(&raw, 9)).filter(|p| 2 * p.len() <= raw.len()) } else { None };
+        let deflated = packed.as_ref().map(Vec::len);
+        let blob = packed.unwrap_or(raw);
         entries.push(TensorEntry {
             name: name.clone(),
             dtype: if matches!(data, Data::F32(_)) { DType::F32 } else { DType::I8 },
             shape: shape.clone(),
             offset: off,
+            deflated,
         });
-        off += data.bytes().div_ceil(ALIGN) * ALIGN;
+        off += blob.len().div_ceil(ALIGN) * ALIGN;
+        blobs.push(blob);
     }
     let json = serde_json::to_vec(&Header { net: net.clone(), meta: meta.clone(), tensors: entries }).expect("the header serialises");
     let header = miniz_oxide::deflate::compress_to_vec(&json, 9);
@@ -104,11 +124,8 @@ pub fn encode(net: &NetSpec, meta: &serde_json::Value, tensors: &Tensors) -> Vec
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&header);
     out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
-    for (_, data) in tensors.values() {
-        match data {
-            Data::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Data::I8(v) => out.extend(v.iter().map(|&x| x as u8)),
-        }
+    for blob in blobs {
+        out.extend_from_slice(&blob);
         out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
     }
     let digest = Sha256::digest(&out);
@@ -133,7 +150,7 @@ pub fn decode(bytes: &[u8]) -> Result<(NetSpec, serde_json::Value, Tensors)> {
         return Err(Error::Format(format!("the file is truncated ({} bytes): export it again", bytes.len())));
     }
     let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if !(OLDEST..=VERSION).contains(&version) {
         return Err(Error::Version { found: version, supported: VERSION });
     }
     let (body, digest) = bytes.split_at(bytes.len() - 32);
@@ -160,9 +177,21 @@ pub fn decode(bytes: &[u8]) -> Result<(NetSpec, serde_json::Value, Tensors)> {
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| Error::Format(format!("tensor {} has an impossible shape {:?}", e.name, e.shape)))?;
         let width = if e.dtype == DType::F32 { 4 } else { 1 };
-        let end = count.checked_mul(width).and_then(|b| b.checked_add(e.offset)).filter(|&end| end <= data.len());
+        let bytes = count.checked_mul(width).ok_or_else(|| Error::Format(format!("tensor {} has an impossible shape {:?}", e.name, e.shape)))?;
+        let stored = e.deflated.unwrap_or(bytes);
+        let end = stored.checked_add(e.offset).filter(|&end| end <= data.len());
         let end = end.ok_or_else(|| Error::Format(format!("tensor {} ({:?}, {:?}) runs past the end of the data", e.name, e.dtype, e.shape)))?;
-        let raw = &data[e.offset..end];
+        let inflated;
+        let raw = match e.deflated {
+            None => &data[e.offset..end],
+            Some(_) => {
+                inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(&data[e.offset..end], bytes)
+                    .ok()
+                    .filter(|v| v.len() == bytes)
+                    .ok_or_else(|| Error::Format(format!("tensor {} does not inflate to its {bytes} bytes: the file is damaged; export it again", e.name)))?;
+                &inflated[..]
+            }
+        };
         let values = match e.dtype {
             DType::F32 => Data::F32(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()),
             DType::I8 => Data::I8(raw.iter().map(|&b| b as i8).collect()),
@@ -251,14 +280,40 @@ mod tests {
         assert!(matches!(decode(b"PK\x03\x04 a zip file"), Err(Error::Format(m)) if m.contains("magic")));
         assert!(matches!(decode(&bytes[..bytes.len() - 1]), Err(Error::Format(m)) if m.contains("checksum")));
         assert!(matches!(decode(&bytes[..10]), Err(Error::Format(m)) if m.contains("truncated")));
-        let mut v2 = bytes.clone();
-        v2[4] = 2;
-        assert_eq!(decode(&v2).unwrap_err(), Error::Version { found: 2, supported: 1 });
+        let mut v3 = bytes.clone();
+        v3[4] = 3;
+        assert_eq!(decode(&v3).unwrap_err(), Error::Version { found: 3, supported: 2 });
         // a header naming a tensor the data does not hold (checksum recomputed, so only the structure is wrong)
         let mut t2 = t.clone();
         t2.remove("b1");
         let missing = encode(&net, &serde_json::json!({}), &t2);
         let (n, m, tt) = decode(&missing).unwrap();
         assert!(Model::new(n, m, &tt).unwrap_err().to_string().contains("b1 is missing"));
+    }
+
+    #[test]
+    fn mostly_zero_tensors_are_stored_deflated_and_read_back() {
+        let (net, mut t) = tiny();
+        let mut sparse = vec![0f32; 4096];
+        sparse[17] = 1.5;
+        sparse[4000] = -2.0;
+        t.insert("extra".into(), (vec![64, 64], Data::F32(sparse.clone())));
+        t.insert("extra_i8".into(), (vec![1024], Data::I8((0..1024).map(|i| if i % 97 == 0 { 5 } else { 0 }).collect())));
+        let bytes = encode(&net, &serde_json::json!({}), &t);
+        assert!(bytes.len() < 2000, "{} bytes: the zeros were not deflated", bytes.len());
+        let (_, _, back) = decode(&bytes).unwrap();
+        assert_eq!(back, t);
+        // a deflated tensor that does not inflate to its size is a format error
+        let mut bad = bytes.clone();
+        let hlen = u64::from_le_bytes(bad[8..16].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&miniz_oxide::inflate::decompress_to_vec(&bad[16..16 + hlen]).unwrap()).unwrap();
+        let entry = header["tensors"].as_array().unwrap().iter().find(|e| e["name"] == "extra").unwrap();
+        assert!(entry["deflated"].as_u64().is_some(), "{entry}");
+        let at = (16 + hlen).div_ceil(ALIGN) * ALIGN + entry["offset"].as_u64().unwrap() as usize;
+        bad[at..at + 8].iter_mut().for_each(|b| *b ^= 0x5a);
+        let n = bad.len() - 32;
+        let digest = Sha256::digest(&bad[..n]);
+        bad[n..].copy_from_slice(&digest);
+        assert!(matches!(decode(&bad), Err(Error::Format(_))));
     }
 }

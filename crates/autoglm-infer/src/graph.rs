@@ -2,16 +2,32 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
 
 /// A directed graph in CSR form by destination: the in-edges of node `i`
 /// are `ptr[i]..ptr[i + 1]`, `nbr[p]` the source of edge `p`, each row
 /// sorted by source (the training library's layout).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Graph {
     ptr: Vec<usize>,
     nbr: Vec<usize>,
     /// Edge weights in CSR order (GCN uses them; the other layers do not).
     weight: Option<Vec<f32>>,
+    /// What layers derive from the graph, built on first use and kept (a
+    /// server answers many requests over one graph).
+    derived: Arc<Derived>,
+}
+
+#[derive(Debug, Default)]
+struct Derived {
+    gcn: OnceLock<(Graph, Vec<f32>)>,
+    loops: OnceLock<Graph>,
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, o: &Graph) -> bool {
+        self.ptr == o.ptr && self.nbr == o.nbr && self.weight == o.weight
+    }
 }
 
 impl Graph {
@@ -28,7 +44,7 @@ impl Graph {
         if let Some(&s) = nbr.iter().find(|&&s| s >= n) {
             return Err(Error::Input(format!("edge source {s} is out of range: the graph has {n} nodes (ids 0..{n})")));
         }
-        Ok(Graph { ptr, nbr, weight: None })
+        Ok(Graph { ptr, nbr, weight: None, derived: Arc::default() })
     }
 
     /// The graph with edge weights (CSR order), as GCN propagates them.
@@ -40,6 +56,7 @@ impl Graph {
             return Err(Error::Input(format!("edge weights: need one finite weight per edge ({}), got {}", self.nbr.len(), w.len())));
         }
         self.weight = Some(w);
+        self.derived = Arc::default();
         Ok(self)
     }
 
@@ -60,7 +77,7 @@ impl Graph {
         for i in 0..n {
             ptr[i + 1] += ptr[i];
         }
-        Ok(Graph { ptr, nbr: sorted.into_iter().map(|(_, s)| s).collect(), weight: None })
+        Ok(Graph { ptr, nbr: sorted.into_iter().map(|(_, s)| s).collect(), weight: None, derived: Arc::default() })
     }
 
     /// Number of nodes.
@@ -119,7 +136,18 @@ impl Graph {
             }
             ptr.push(nbr.len());
         }
-        (Graph { ptr, nbr, weight: None }, w)
+        (Graph { ptr, nbr, weight: None, derived: Arc::default() }, w)
+    }
+
+    /// [`Graph::gcn_norm`], computed once per graph and kept.
+    pub fn gcn_norm_cached(&self) -> (&Graph, &[f32]) {
+        let (g, c) = self.derived.gcn.get_or_init(|| self.gcn_norm());
+        (g, c)
+    }
+
+    /// [`Graph::with_self_loops`], computed once per graph and kept.
+    pub fn self_loops_cached(&self) -> &Graph {
+        self.derived.loops.get_or_init(|| self.with_self_loops())
     }
 
     /// GCN's propagation: the graph with self loops and the coefficient
@@ -237,7 +265,7 @@ impl GraphBatch {
             let nodes = *node_ptr.last().expect("starts with 0");
             node_ptr.extend(b.node_ptr[1..].iter().map(|&p| p + nodes));
         }
-        let graph = Graph { ptr, nbr, weight: weighted.then_some(weight) };
+        let graph = Graph { ptr, nbr, weight: weighted.then_some(weight), derived: Arc::default() };
         GraphBatch { graph, node_ptr }
     }
 

@@ -353,11 +353,11 @@ fn elu(v: &mut [f32]) {
 
 impl Layer {
     /// The layer's output `[n, out]` for input `x`; ReLU fused where the kernel can (`relu`).
-    fn forward(&self, g: &Graph, cache: &mut GraphCache, x: Rows, relu_out: bool, calib: &mut Option<&mut Calibration>, node_rows: bool) -> Vec<f32> {
+    fn forward(&self, g: &Graph, x: Rows, relu_out: bool, calib: &mut Option<&mut Calibration>, node_rows: bool) -> Vec<f32> {
         match self {
             Layer::Gcn { lin } => {
                 let h = lin.apply(x, false, calib, node_rows);
-                let (lg, coef) = cache.gcn(g);
+                let (lg, coef) = g.gcn_norm_cached();
                 sparse::propagate(lg.ptr(), lg.nbr(), Some(coef), &h, lin.out_dim, None, lin.bias.as_deref(), relu_out)
             }
             Layer::Gat { lin, att_src, att_dst, bias, heads, channels, concat, slope } => {
@@ -366,7 +366,7 @@ impl Layer {
                 let xp = lin.apply(x, false, calib, node_rows);
                 let s_src = sparse::head_dot(&xp, n, att_src, h, c);
                 let s_dst = sparse::head_dot(&xp, n, att_dst, h, c);
-                let lg = cache.loops(g);
+                let lg = g.self_loops_cached();
                 let alpha = sparse::gat_attention(lg.ptr(), lg.nbr(), &s_src, &s_dst, h, *slope);
                 let out = sparse::spmm(lg.ptr(), lg.nbr(), None, Some(&alpha), h, &xp, h * c, 0.0);
                 let mut out = if *concat {
@@ -410,23 +410,6 @@ impl Layer {
                 z
             }
         }
-    }
-}
-
-/// Derived structure of the graph, built once per prediction.
-#[derive(Default)]
-struct GraphCache {
-    gcn: Option<(Graph, Vec<f32>)>,
-    loops: Option<Graph>,
-}
-
-impl GraphCache {
-    fn gcn(&mut self, g: &Graph) -> (&Graph, &[f32]) {
-        let (lg, c) = self.gcn.get_or_insert_with(|| g.gcn_norm());
-        (lg, c)
-    }
-    fn loops(&mut self, g: &Graph) -> &Graph {
-        self.loops.get_or_insert_with(|| g.with_self_loops())
     }
 }
 
@@ -546,12 +529,11 @@ impl Model {
         };
         x.check(g.num_nodes(), self.spec.in_dim())?;
         let mut calib = calib;
-        let mut cache = GraphCache::default();
         let mut h: Vec<f32> = vec![];
         for (i, layer) in layers.iter().enumerate() {
             let last = i + 1 == layers.len();
             let input = if i == 0 { Rows::Features(x) } else { Rows::Dense(&h) };
-            let mut y = layer.forward(g, &mut cache, input, !last && *act == Act::Relu, &mut calib, true);
+            let mut y = layer.forward(g, input, !last && *act == Act::Relu, &mut calib, true);
             if !last && *act == Act::Elu {
                 elu(&mut y);
             }
@@ -582,7 +564,6 @@ impl Model {
         }
         x.check(g.num_nodes(), self.spec.in_dim())?;
         let mut calib = calib;
-        let mut cache = GraphCache::default();
         let mut pooled = vec![];
         let mut h = match input {
             Some(d) => {
@@ -596,7 +577,7 @@ impl Model {
         pooled.push((pool(*pooling, &batch.node_ptr, &h, width), width));
         for (k, conv) in convs.iter().enumerate() {
             let rows = if k == 0 && input.is_none() { Rows::Features(x) } else { Rows::Dense(&h) };
-            let y = conv.forward(g, &mut cache, rows, true, &mut calib, false);
+            let y = conv.forward(g, rows, true, &mut calib, false);
             width = y.len() / g.num_nodes().max(1);
             pooled.push((pool(*pooling, &batch.node_ptr, &y, width), width));
             h = y;

@@ -60,6 +60,10 @@ pub struct ExportSpec {
     pub data_dir: Option<PathBuf>,
     /// Timed forward passes of each path (default 0: no timing).
     pub time_repeats: usize,
+    /// One-shot global magnitude pruning before quantisation: this share of
+    /// the weight matrices' entries set to 0 (default: none). Without
+    /// fine-tuning; `autoglm prune` fine-tunes between rounds.
+    pub prune: Option<f64>,
 }
 
 /// Float tensors of a checkpoint by name.
@@ -282,6 +286,8 @@ struct Prepared {
     /// `net` built over `tensors` (the float export).
     float: Model,
     calib: Calibration,
+    /// Calibrate a model of this net on the training rows (again after pruning).
+    calibrate: Box<dyn Fn(&Model) -> Result<Calibration>>,
     eval: Eval,
     /// The checkpoint's own forward pass (the library, candle).
     run_ref: Box<dyn Fn() -> Result<()>>,
@@ -332,9 +338,14 @@ fn prepare_node(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Path
     let reference = model.forward(&graph, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?;
     let inputs = std::sync::Arc::new((infer_graph(&graph)?, OwnedFeatures::of(&x)?));
     // calibrate the float export on the training nodes' rows
-    let mut calib = Calibration { rows: Some(split.train.clone()), ..Default::default() };
+    let (ci, train_rows) = (inputs.clone(), split.train.clone());
+    let calibrate: Box<dyn Fn(&Model) -> Result<Calibration>> = Box::new(move |m: &Model| {
+        let mut calib = Calibration { rows: Some(train_rows.clone()), ..Default::default() };
+        m.node_scores(&ci.0, ci.1.view(), Some(&mut calib)).map_err(infer_err("calibration"))?;
+        Ok(calib)
+    });
     let float = Model::new(net.clone(), json!({}), &tensors).map_err(infer_err("model"))?;
-    float.node_scores(&inputs.0, inputs.1.view(), Some(&mut calib)).map_err(infer_err("calibration"))?;
+    let calib = calibrate(&float)?;
     let runner = |i: std::sync::Arc<(autoglm_infer::Graph, OwnedFeatures)>| -> Runner {
         Box::new(move |m: &Model| m.predict_nodes(&i.0, i.1.view()).map_err(infer_err("predict")))
     };
@@ -343,6 +354,7 @@ fn prepare_node(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Path
         tensors,
         float,
         calib,
+        calibrate,
         eval: Eval { reference, labels: split.test.iter().map(|&i| ds.y[i]).collect(), rows: split.test.clone(), classes },
         run_ref: Box::new(move || {
             model.forward(&graph, &x, &mut Ctx::eval())?;
@@ -373,9 +385,13 @@ fn prepare_graph(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Pat
     };
     // calibrate the float export on the fold's training graphs
     let (train_ib, train_b) = to_infer(&fold.train)?;
-    let mut calib = Calibration::default();
+    let calibrate: Box<dyn Fn(&Model) -> Result<Calibration>> = Box::new(move |m: &Model| {
+        let mut calib = Calibration::default();
+        m.graph_scores(&train_ib, Features::Dense { values: &train_b.x, cols }, Some(&mut calib)).map_err(infer_err("calibration"))?;
+        Ok(calib)
+    });
     let float = Model::new(net.clone(), json!({}), &tensors).map_err(infer_err("model"))?;
-    float.graph_scores(&train_ib, Features::Dense { values: &train_b.x, cols }, Some(&mut calib)).map_err(infer_err("calibration"))?;
+    let calib = calibrate(&float)?;
     let test = to_infer(&fold.test)?;
     let params = Params::new(0);
     let model = cfg.model.init(meta.in_dim, classes, &params)?;
@@ -388,6 +404,7 @@ fn prepare_graph(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Pat
         tensors,
         float,
         calib,
+        calibrate,
         eval: Eval { reference, labels: lib_b.y.clone(), rows: (0..fold.test.len()).collect(), classes },
         run_ref: Box::new(move || {
             model.forward(&lib_b.batch, &lx, &mut Ctx::eval())?;
@@ -418,10 +435,28 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
         return Err(unsupported(&meta.model));
     }
     let repeats = spec.time_repeats;
-    let Prepared { net, tensors, float, calib, eval, run_ref, run_test, run_val, val_rows } = match meta.task.as_str() {
+    if let Some(r) = spec.prune {
+        if !(0.0..1.0).contains(&r) {
+            return Err(Error::config("prune", r, "give the share of weights to remove, in [0, 1), for example 0.9"));
+        }
+    }
+    let Prepared { net, mut tensors, mut float, mut calib, calibrate, eval, run_ref, run_test, run_val, val_rows } = match meta.task.as_str() {
         "node" => prepare_node(&src, &ck, &meta, &dir)?,
         "graph" => prepare_graph(&src, &ck, &meta, &dir)?,
         other => return Err(unsupported(format!("a {other} checkpoint"))),
+    };
+    let pruned = match spec.prune {
+        Some(rate) if rate > 0.0 => {
+            let (removed, total) = prune_weights(&mut tensors, rate);
+            float = Model::new(net.clone(), json!({}), &tensors).map_err(infer_err("model"))?;
+            calib = calibrate(&float)?;
+            env.progress.note(&format!(
+                "pruned {removed} of {total} weight-matrix entries ({:.2} %) by global magnitude, without fine-tuning",
+                100.0 * removed as f64 / total.max(1) as f64
+            ));
+            Some(json!({"rate": rate, "removed": removed, "weights": total, "sparsity": removed as f64 / total.max(1) as f64}))
+        }
+        _ => None,
     };
     // Int8: the activation scheme that best keeps the float model's
     // predictions on the validation rows (ties: the more static one).
@@ -488,8 +523,51 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
         "timing_ms": {"repeats": repeats, "checkpoint_library": t_ref, "float_export": t_float, "export": t_out,
                       "speedup_vs_fastest_float": match (t_ref, t_float, t_out) { (Some(a), Some(b), Some(c)) => Some(a.min(b) / c), _ => None }},
         "calibration_rows": calib.rows.as_ref().map(|r| r.len()),
-        "activation_scheme": scheme, "schemes_on_validation": schemes, "validation_rows": val_rows.len(),
+        "activation_scheme": scheme, "schemes_on_validation": schemes, "validation_rows": val_rows.len(), "pruned": pruned,
     }))
+}
+
+/// Zero the `rate` share of the weight matrices' entries with the smallest
+/// magnitude, over all matrices at once (biases and vectors kept). Returns
+/// (entries zeroed, entries considered).
+fn prune_weights(tensors: &mut Tensors, rate: f64) -> (usize, usize) {
+    let is_matrix = |name: &str, shape: &[usize]| name.ends_with(".weight") && shape.len() == 2;
+    let mut mags: Vec<f32> = tensors
+        .iter()
+        .filter(|(n, (shape, _))| is_matrix(n, shape))
+        .flat_map(|(_, (_, d))| match d {
+            Data::F32(v) => v.iter().map(|x| x.abs()).collect::<Vec<_>>(),
+            Data::I8(_) => vec![],
+        })
+        .collect();
+    let total = mags.len();
+    let k = ((rate * total as f64).round() as usize).min(total);
+    if k == 0 {
+        return (0, total);
+    }
+    mags.sort_unstable_by(f32::total_cmp);
+    let threshold = mags[k - 1];
+    // zero everything below the threshold, and entries equal to it until k are gone
+    let mut at_threshold = k - mags.partition_point(|&m| m < threshold);
+    let mut removed = 0;
+    for (name, (shape, d)) in tensors.iter_mut() {
+        if !is_matrix(name, shape) {
+            continue;
+        }
+        if let Data::F32(v) = d {
+            for x in v.iter_mut() {
+                let m = x.abs();
+                if m < threshold || (m == threshold && at_threshold > 0) {
+                    if m == threshold {
+                        at_threshold -= 1;
+                    }
+                    *x = 0.0;
+                    removed += 1;
+                }
+            }
+        }
+    }
+    (removed, total)
 }
 
 /// The metadata an export carries (what `predict_export` and the server read back).
