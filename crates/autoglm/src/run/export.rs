@@ -277,6 +277,8 @@ fn median_ms(repeats: usize, mut f: impl FnMut()) -> Option<f64> {
 
 /// A model's forward pass on fixed inputs.
 type Runner = Box<dyn Fn(&Model) -> Result<Vec<f32>>>;
+/// A model's calibration on the training rows.
+type Calibrator = Box<dyn Fn(&Model) -> Result<Calibration>>;
 
 /// Everything an export needs from its task: the float net, the
 /// calibration, the test evaluation, and how to run each path.
@@ -287,7 +289,7 @@ struct Prepared {
     float: Model,
     calib: Calibration,
     /// Calibrate a model of this net on the training rows (again after pruning).
-    calibrate: Box<dyn Fn(&Model) -> Result<Calibration>>,
+    calibrate: Calibrator,
     eval: Eval,
     /// The checkpoint's own forward pass (the library, candle).
     run_ref: Box<dyn Fn() -> Result<()>>,
@@ -339,7 +341,7 @@ fn prepare_node(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Path
     let inputs = std::sync::Arc::new((infer_graph(&graph)?, OwnedFeatures::of(&x)?));
     // calibrate the float export on the training nodes' rows
     let (ci, train_rows) = (inputs.clone(), split.train.clone());
-    let calibrate: Box<dyn Fn(&Model) -> Result<Calibration>> = Box::new(move |m: &Model| {
+    let calibrate: Calibrator = Box::new(move |m: &Model| {
         let mut calib = Calibration { rows: Some(train_rows.clone()), ..Default::default() };
         m.node_scores(&ci.0, ci.1.view(), Some(&mut calib)).map_err(infer_err("calibration"))?;
         Ok(calib)
@@ -385,7 +387,7 @@ fn prepare_graph(src: &Source, ck: &Checkpoint, meta: &CheckpointMeta, dir: &Pat
     };
     // calibrate the float export on the fold's training graphs
     let (train_ib, train_b) = to_infer(&fold.train)?;
-    let calibrate: Box<dyn Fn(&Model) -> Result<Calibration>> = Box::new(move |m: &Model| {
+    let calibrate: Calibrator = Box::new(move |m: &Model| {
         let mut calib = Calibration::default();
         m.graph_scores(&train_ib, Features::Dense { values: &train_b.x, cols }, Some(&mut calib)).map_err(infer_err("calibration"))?;
         Ok(calib)
