@@ -83,7 +83,9 @@ enum Command {
     /// Fine-tune, probe or score a pretrained encoder on a node, link or graph task.
     Finetune(FinetuneArgs),
     /// Evaluate a checkpoint; for a generator: sample, then score the samples
-    /// (validity, uniqueness, novelty for molecules; MMDs otherwise).
+    /// (validity, uniqueness, novelty for molecules; MMDs otherwise); for a
+    /// node or graph model with `--quantize int8`: every linear map in int8
+    /// against the float model on the test data.
     Eval(EvalArgs),
     /// Recognise the task, search a space that fits the data (TPE or random
     /// proposals, successive halving on epochs, validation only), retrain the
@@ -312,6 +314,14 @@ pub struct EvalArgs {
     /// The node ordering of the test likelihood (bfs, dfs, degree, random, smiles; default: the training ordering).
     #[arg(long)]
     pub ordering: Option<String>,
+    /// Node and graph checkpoints: `int8` runs every linear map of the model
+    /// in int8 and compares it with the float model on the test data (any
+    /// architecture, the graph transformer included).
+    #[arg(long)]
+    pub quantize: Option<String>,
+    /// With --quantize: time this many forward passes of each.
+    #[arg(long, default_value_t = 0)]
+    pub time: usize,
 }
 
 /// Where datasets live.
@@ -846,8 +856,28 @@ fn run() -> Result<()> {
         }
         Command::Eval(args) => {
             let task = autoglm::run::task_by_name(&args.task)?;
+            if let Some(q) = &args.quantize {
+                if q.parse::<autoglm::run::export::Precision>()? != autoglm::run::export::Precision::Int8 || !matches!(task.name(), "node" | "graph") {
+                    anyhow::bail!("--quantize int8 checks node and graph checkpoints (--task node or --task graph)");
+                }
+                if let Some(out) = &args.out {
+                    autoglm::checkpoint::check_writable(out, "out")?;
+                }
+                let spec = autoglm::run::export::Int8CheckSpec {
+                    checkpoint: args.sample.checkpoint.clone(),
+                    data_dir: args.sample.data.data_dir.clone(),
+                    time_repeats: args.time,
+                };
+                let mut progress = output::Bars::new(args.sample.quiet);
+                let out = autoglm::run::export::int8_check(&spec, &mut RunEnv::new(&mut progress, &models))?;
+                if let Some(p) = &args.out {
+                    output::write_json(p, &out)?;
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
             if task.name() != "generate" {
-                anyhow::bail!("`autoglm eval` scores generator checkpoints (--task generate); a {} model is evaluated by `autoglm train` (test metrics) or `autoglm predict`", task.name());
+                anyhow::bail!("`autoglm eval` scores generator checkpoints (--task generate), or checks a node or graph checkpoint in int8 (--quantize int8); a {} model is evaluated by `autoglm train` (test metrics) or `autoglm predict`", task.name());
             }
             if let Some(out) = &args.out {
                 autoglm::checkpoint::check_writable(out, "out")?;

@@ -227,3 +227,23 @@ fn export_prunes_one_shot_and_stores_the_zeros_compactly() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("in [0, 1)"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn any_architecture_is_checked_in_int8_through_the_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("gt.safetensors");
+    ok(autoglm().args(["train", "--dataset", "karate", "--model", "gt", "--epochs", "30", "--quiet", "--data-dir", "/nonexistent", "--checkpoint"]).arg(&ck));
+    // the transformer has no .agx path ...
+    let o = autoglm().args(["export", "--data-dir", "/nonexistent", "--checkpoint"]).arg(&ck).arg("--out").arg(tmp.path().join("gt.agx")).output().unwrap();
+    assert!(!o.status.success());
+    // ... but runs in int8 through the library
+    let s =
+        ok(autoglm().args(["eval", "--task", "node", "--quantize", "int8", "--time", "2", "--quiet", "--data-dir", "/nonexistent", "--checkpoint"]).arg(&ck));
+    let r: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(r["model"], "gt");
+    assert!(r["test"]["agreement"].as_f64().unwrap() >= 0.8, "{r}");
+    assert!(r["test"]["max_abs_logit_diff"].as_f64().unwrap() > 0.0, "{r}: the int8 path did not run");
+    assert!(r["timing_ms"]["int8"].as_f64().is_some());
+    let o = autoglm().args(["eval", "--task", "generate", "--quantize", "int8", "--checkpoint"]).arg(&ck).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("node and graph checkpoints"), "{}", String::from_utf8_lossy(&o.stderr));
+}

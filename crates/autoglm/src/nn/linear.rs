@@ -3,6 +3,35 @@
 use super::{Init, NodeInput, Params};
 use crate::{Error, Result};
 use candle_core::Tensor;
+use std::cell::Cell;
+
+thread_local! {
+    static INT8: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with every [`Linear`] on this thread computed in int8: weights
+/// quantised per output channel (symmetric), activations per row, the
+/// products in i32 (`autoglm_kernels::quant`, AVX-512 VNNI where the CPU has
+/// it), the result dequantised to f32 with the bias added. Evaluation only:
+/// there is no gradient through the int8 products. This is how a model
+/// without an `.agx` export path (the graph transformer, any registered
+/// model built from `Linear`) is run and checked in int8
+/// (`autoglm eval --quantize int8`).
+pub fn with_int8_linears<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            INT8.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(INT8.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether [`with_int8_linears`] is in force on this thread.
+pub fn int8_linears() -> bool {
+    INT8.with(Cell::get)
+}
 
 /// How [`Linear`] weights are initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -77,6 +106,9 @@ impl Linear {
         if x.dim() != in_dim {
             return Err(Error::Shape { op: "linear", expected: format!("[num_nodes, {in_dim}]"), got: vec![x.num_rows(), x.dim()] });
         }
+        if int8_linears() {
+            return self.forward_int8(x, true);
+        }
         if let NodeInput::Hidden(h) = x {
             return Ok(crate::ops::linear(h, &self.weight, self.bias.as_ref())?);
             // one op, closed-form backward
@@ -89,6 +121,9 @@ impl Linear {
     }
     /// `x Wᵀ` without the bias.
     pub fn forward_no_bias(&self, x: &NodeInput) -> Result<Tensor> {
+        if int8_linears() {
+            return self.forward_int8(x, false);
+        }
         if let NodeInput::Hidden(h) = x {
             return Ok(crate::ops::linear(h, &self.weight, None)?);
         }
@@ -112,6 +147,35 @@ impl Linear {
         };
         Ok(Linear { weight: Tensor::cat(&ws, 0)?.contiguous()?, bias })
     }
+    /// The int8 forward pass of [`with_int8_linears`] (dense inputs as rows,
+    /// sparse inputs row by row).
+    fn forward_int8(&self, x: &NodeInput, with_bias: bool) -> Result<Tensor> {
+        use autoglm_kernels::quant;
+        let (o, k) = self.weight.dims2()?;
+        // quantised at every call (o * k work, small beside the n * o * k
+        // product), so a model trained further is never run on stale weights
+        let w = quant::QWeights::quantize(&self.weight.flatten_all()?.to_vec1::<f32>()?, o, k);
+        let bias = match (&self.bias, with_bias) {
+            (Some(b), true) => Some(b.to_vec1::<f32>()?),
+            _ => None,
+        };
+        let (y, shape) = match x {
+            NodeInput::Sparse(s) => {
+                let m = s.matrix();
+                (quant::qlinear_csr(&m.row_ptr, &m.col_idx, &m.values, &w, bias.as_deref()), vec![m.num_rows, o])
+            }
+            other => {
+                let t = other.to_tensor()?;
+                let mut shape = t.dims().to_vec();
+                let n = t.elem_count() / k.max(1);
+                let y = quant::qlinear(&t.flatten_all()?.to_vec1::<f32>()?, n, quant::ActScale::PerRow, &w, bias.as_deref());
+                *shape.last_mut().expect("at least one axis") = o;
+                (y, shape)
+            }
+        };
+        Ok(Tensor::from_vec(y, shape, self.weight.device())?)
+    }
+
     /// The bias, if any.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()

@@ -15,7 +15,7 @@ mod params;
 
 pub use conv::*;
 pub use input::{Ctx, MaskedInput, NodeInput};
-pub use linear::{Linear, LinearConfig, LinearInit};
+pub use linear::{int8_linears, with_int8_linears, Linear, LinearConfig, LinearInit};
 pub use mlp::{Mlp, MlpConfig};
 pub use module::{Module, Sequential};
 pub use norm::{BatchNorm, BatchNormConfig};

@@ -230,3 +230,34 @@ fn local_attention_matches_pyg_transformer_conv() {
         }
     }
 }
+
+#[test]
+fn int8_linears_are_close_to_float_and_scoped() {
+    let p = Params::new(3);
+    let lin = LinearConfig::new(24, 10).init(&p).unwrap();
+    let x = rand_tensor(&[50, 24], 9);
+    let float = vec(&lin.forward(&x).unwrap());
+    assert!(!int8_linears());
+    let q = with_int8_linears(|| {
+        assert!(int8_linears());
+        vec(&lin.forward(&x).unwrap())
+    });
+    assert!(!int8_linears(), "the flag is reset after the closure");
+    assert_ne!(q, float, "the int8 path ran");
+    // per-row activations and per-channel weights: error well below 1 % of the outputs' range
+    let range = float.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (a, b) in q.iter().zip(&float) {
+        assert!((a - b).abs() < 0.02 * range, "{a} vs {b}");
+    }
+    // the same product for a sparse input, and with no bias
+    let csr = crate::graph::sparse::CsrMatrix::from_dense(50, 24, &vec(&x));
+    let sparse = with_int8_linears(|| vec(&lin.forward_input(&NodeInput::Sparse(crate::ops::SparseInput::new(csr))).unwrap()));
+    assert_close(&sparse, &q, 0.02, "sparse vs dense int8");
+    let nb = with_int8_linears(|| vec(&lin.forward_no_bias(&NodeInput::Hidden(x.clone())).unwrap()));
+    let b = vec(lin.bias().unwrap());
+    for (r, row) in nb.chunks(10).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            assert!((v + b[c] - q[r * 10 + c]).abs() < 1e-4);
+        }
+    }
+}

@@ -277,6 +277,8 @@ fn median_ms(repeats: usize, mut f: impl FnMut()) -> Option<f64> {
 
 /// A model's forward pass on fixed inputs.
 type Runner = Box<dyn Fn(&Model) -> Result<Vec<f32>>>;
+/// The library's forward pass on fixed test inputs (flat logits).
+type Forward = Box<dyn Fn() -> Result<Vec<f32>>>;
 /// A model's calibration on the training rows.
 type Calibrator = Box<dyn Fn(&Model) -> Result<Calibration>>;
 
@@ -676,4 +678,90 @@ pub fn predict_export(spec: &super::PredictSpec, env: &mut RunEnv) -> Result<ser
             Ok(json!({"task": "graph", "graphs": name, "model": meta["model"], "precision": meta["precision"], "predictions": pred, "accuracy": acc}))
         }
     }
+}
+
+/// An int8 check of a checkpoint of any architecture (`autoglm eval
+/// --quantize int8`): the library's own forward pass with every `Linear`
+/// in int8 ([`crate::nn::with_int8_linears`]) against the float forward, on
+/// the test data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Int8CheckSpec {
+    pub checkpoint: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// Timed forward passes of each (default 0: no timing).
+    pub time_repeats: usize,
+}
+
+/// Run [`Int8CheckSpec`]: test accuracy in float and in int8, their agreement
+/// and largest logit difference, and both forward passes timed.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a checkpoint of another task (node and graph
+/// checkpoints are checked); data errors.
+pub fn int8_check(spec: &Int8CheckSpec, env: &mut RunEnv) -> Result<serde_json::Value> {
+    let path = spec.checkpoint.as_path();
+    let ck = crate::checkpoint::load(path)?;
+    let meta = CheckpointMeta::from_checkpoint(path, &ck)?;
+    let dir = crate::data::data_dir(spec.data_dir.as_deref());
+    let classes = meta.num_classes.unwrap_or(0);
+    let entry = env.models.for_task(&meta.model, &meta.task)?;
+    // the forward pass on the test data, and the test rows' labels
+    let (forward, rows, labels): (Forward, Vec<usize>, Vec<usize>) = match meta.task.as_str() {
+        "node" => {
+            let cfg: crate::tasks::node::NodeTrainConfig = meta.train_config(path)?;
+            let ds = load_node_dataset(&dir, &meta.dataset)?;
+            let (graph, x) = NodeData::inputs(&ds, cfg.normalize_features)?;
+            let params = Params::new(cfg.seed);
+            let model = super::node::build(entry, &cfg, &meta.model_options, &params, meta.in_dim, classes)?;
+            ck.load_into(&params)?;
+            let test = ds.split.clone().unwrap_or_default().test;
+            let labels = test.iter().map(|&i| ds.y[i]).collect();
+            (Box::new(move || Ok(model.forward(&graph, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?)), test, labels)
+        }
+        "graph" => {
+            let cfg: crate::tasks::graph::GraphTrainConfig = meta.train_config(path)?;
+            let encoding: Option<crate::data::TuEncoding> = meta.encoding.get("tu_encoding").and_then(|v| serde_json::from_value(v.clone()).ok());
+            let (ds, _) = crate::data::tu::load_tu_encoded(&dir, &meta.dataset, &cfg.features, encoding.as_ref())?;
+            let folds = crate::tasks::graph::prepare_folds(&ds, &cfg)?.1;
+            let k = meta.encoding["fold"].as_u64().unwrap_or(0) as usize;
+            let fold = folds.get(k).ok_or_else(|| Error::config("fold", k, "the checkpoint's fold is not among the dataset's folds"))?;
+            let b = crate::data::loader::collate(&ds, &fold.test)?;
+            let x = NodeInput::Dense(candle_core::Tensor::from_vec(b.x.clone(), (b.batch.graph.num_nodes(), meta.in_dim), &candle_core::Device::Cpu)?);
+            let params = Params::new(0);
+            let model = super::graph::build(entry, &cfg, &meta.model_options, &params, meta.in_dim, classes)?;
+            ck.load_into(&params)?;
+            let (labels, rows) = (b.y.clone(), (0..fold.test.len()).collect());
+            (Box::new(move || Ok(model.forward(&b.batch, &x, &mut Ctx::eval())?.flatten_all()?.to_vec1::<f32>()?)), rows, labels)
+        }
+        other => return Err(unsupported(format!("a {other} checkpoint"))),
+    };
+    let float = forward()?;
+    let int8 = crate::nn::with_int8_linears(&forward)?;
+    let eval = Eval { reference: float.clone(), labels, rows, classes };
+    let (pf, pq) = (autoglm_infer::argmax_rows(&float, classes), autoglm_infer::argmax_rows(&int8, classes));
+    let agree = eval.rows.iter().filter(|&&r| pf[r] == pq[r]).count() as f64 / eval.rows.len().max(1) as f64;
+    let max_diff = float.iter().zip(&int8).fold(0f32, |m, (a, b)| m.max((a - b).abs())) as f64;
+    let t_float = median_ms(spec.time_repeats, || {
+        let _ = forward();
+    });
+    let t_int8 = median_ms(spec.time_repeats, || {
+        let _ = crate::nn::with_int8_linears(&forward);
+    });
+    let (acc_f, acc_q) = (accuracy(&float, &eval), accuracy(&int8, &eval));
+    env.progress.note(&format!(
+        "{} {} on {}: test accuracy float {}, int8 linears {}; {:.2} % of test predictions agree",
+        meta.task,
+        meta.model,
+        meta.dataset,
+        pct(acc_f),
+        pct(acc_q),
+        agree * 100.0
+    ));
+    Ok(json!({
+        "task": meta.task, "model": meta.model, "dataset": meta.dataset, "checkpoint": path.display().to_string(),
+        "what": "every Linear of the model in int8 (weights per output channel, activations per row, i32 products); message passing, attention and norms in f32",
+        "test": {"rows": eval.rows.len(), "accuracy_float": acc_f, "accuracy_int8": acc_q, "agreement": agree, "max_abs_logit_diff": max_diff},
+        "timing_ms": {"repeats": spec.time_repeats, "float": t_float, "int8": t_int8, "speedup": t_float.zip(t_int8).map(|(a, b)| a / b)},
+    }))
 }

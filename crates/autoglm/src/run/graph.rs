@@ -49,7 +49,14 @@ fn graph_config(job: &JobSpec, entry: &ModelEntry, seed: Option<u64>) -> Result<
 
 /// The classifier of `entry`: the GIN-paper classifier for the built-in
 /// convolutions, or the same readout and head around a registered encoder.
-fn build(entry: &ModelEntry, cfg: &GraphTrainConfig, opts: &serde_json::Value, p: &Params, in_dim: usize, classes: usize) -> Result<GraphClassifier> {
+pub(super) fn build(
+    entry: &ModelEntry,
+    cfg: &GraphTrainConfig,
+    opts: &serde_json::Value,
+    p: &Params,
+    in_dim: usize,
+    classes: usize,
+) -> Result<GraphClassifier> {
     if entry.builtin.is_some() {
         return cfg.model.init(in_dim, classes, p);
     }
