@@ -34,7 +34,7 @@ fn protocol(cfg: &LinkTrainConfig) -> String {
 }
 
 /// A registered (not built-in) model as the link encoder: `in_dim` to `latent_dim`.
-pub(super) fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig, opts: &serde_json::Value) -> Option<Box<EncoderBuilder<'static>>> {
+fn registered_encoder(entry: &ModelEntry, cfg: &LinkTrainConfig, opts: &serde_json::Value) -> Option<Box<EncoderBuilder<'static>>> {
     if entry.builtin.is_some() {
         return None;
     }
@@ -235,26 +235,8 @@ impl Task for LinkTask {
         if spec.graphs.is_some() {
             return Err(Error::config("graphs", "given", "is for graph checkpoints; this is a link checkpoint: pass --pairs FILE"));
         }
-        let cfg: LinkTrainConfig = meta.train_config(path)?;
-        let dataset = spec.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
         let pairs_path = spec.pairs.as_ref().ok_or_else(|| Error::config("pairs", "missing", "pass --pairs FILE: a CSV of `src,dst` node pairs to score"))?;
-        let dir = crate::data::data_dir(spec.data_dir.as_deref());
-        let ds = load_node_dataset(&dir, &dataset)?;
-        // The same seeded split as in training: the encoder sees the same training graph.
-        let data = LinkData::prepare(&ds, &cfg)?;
-        if data.x.dim() != meta.in_dim {
-            return Err(Error::inconsistent(
-                format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim),
-                meta.in_dim,
-                data.x.dim(),
-            ));
-        }
-        let entry = env.models.for_task(&meta.model, "link")?;
-        let model = match registered_encoder(entry, &cfg, &meta.model_options) {
-            Some(b) => LinkModel::with_encoder(&cfg.model_config(), meta.in_dim, cfg.seed, &*b)?,
-            None => LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?,
-        };
-        ck.load_into(&model.params)?;
+        let (model, data, dataset) = load_link_model(path, ck, meta, spec.dataset.as_deref(), spec.data_dir.as_deref(), env)?;
         let pairs = read_pairs_csv(pairs_path, data.split.num_nodes)?;
         let scores = model.score_pairs(&data.split.train_graph, &data.x, &pairs)?;
         let out_pairs: Vec<_> = pairs
@@ -265,6 +247,42 @@ impl Task for LinkTask {
         env.progress.note(&format!("{dataset}: scored {} node pairs with {}", pairs.len(), meta.model));
         Ok(json!({"task": "link", "dataset": dataset, "model": meta.model, "pairs": out_pairs}))
     }
+}
+
+/// A link checkpoint's model with its data: the dataset (`dataset`, default
+/// the training one) split by the checkpoint's own seeded split, so the
+/// encoder sees the graph it was trained on. Returns the model, the data and
+/// the dataset's name.
+///
+/// # Errors
+/// Data errors; [`Error::Inconsistent`] when the features do not have the
+/// checkpoint's width; the checkpoint's load errors.
+pub(super) fn load_link_model(
+    path: &Path,
+    ck: &Checkpoint,
+    meta: &CheckpointMeta,
+    dataset: Option<&str>,
+    data_dir: Option<&Path>,
+    env: &RunEnv,
+) -> Result<(LinkModel, LinkData, String)> {
+    let cfg: LinkTrainConfig = meta.train_config(path)?;
+    let dataset = dataset.map_or_else(|| meta.dataset.clone(), String::from);
+    let ds = load_node_dataset(&crate::data::data_dir(data_dir), &dataset)?;
+    let data = LinkData::prepare(&ds, &cfg)?;
+    if data.x.dim() != meta.in_dim {
+        return Err(Error::inconsistent(
+            format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim),
+            meta.in_dim,
+            data.x.dim(),
+        ));
+    }
+    let entry = env.models.for_task(&meta.model, "link")?;
+    let model = match registered_encoder(entry, &cfg, &meta.model_options) {
+        Some(b) => LinkModel::with_encoder(&cfg.model_config(), meta.in_dim, cfg.seed, &*b)?,
+        None => LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?,
+    };
+    ck.load_into(&model.params)?;
+    Ok((model, data, dataset))
 }
 
 /// An edge-noise robustness study.

@@ -19,7 +19,7 @@
 use super::export::{infer_graph, inference_model, OwnedFeatures};
 use super::{CheckpointMeta, GenerateSpec, LoadedGenerator, RunEnv};
 use crate::data::registry::load_node_dataset;
-use crate::tasks::link::{LinkData, LinkModel, LinkTrainConfig};
+use crate::tasks::link::LinkModel;
 use crate::tasks::node::NodeData;
 use crate::{Error, Result};
 use autoglm_infer::{Features, GraphBatch, Model, PostedGraph};
@@ -210,27 +210,8 @@ impl Served {
     }
 
     fn load_link(spec: &ServeSpec, ck: &crate::checkpoint::Checkpoint, meta: &CheckpointMeta, env: &mut RunEnv) -> Result<Served> {
-        let path = spec.checkpoint.as_path();
-        let cfg: LinkTrainConfig = meta.train_config(path)?;
-        let dataset = spec.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
-        let dir = crate::data::data_dir(spec.data_dir.as_deref());
-        env.progress.note(&format!("loading {dataset} ..."));
-        let ds = load_node_dataset(&dir, &dataset)?;
-        // the same seeded split as in training: the encoder sees the same graph
-        let data = LinkData::prepare(&ds, &cfg)?;
-        if data.x.dim() != meta.in_dim {
-            return Err(Error::inconsistent(
-                format!("features per node of {dataset} (the checkpoint was trained with {})", meta.in_dim),
-                meta.in_dim,
-                data.x.dim(),
-            ));
-        }
-        let entry = env.models.for_task(&meta.model, "link")?;
-        let model = match super::link::registered_encoder(entry, &cfg, &meta.model_options) {
-            Some(b) => LinkModel::with_encoder(&cfg.model_config(), meta.in_dim, cfg.seed, &*b)?,
-            None => LinkModel::new(&cfg.model_config(), meta.in_dim, cfg.seed)?,
-        };
-        ck.load_into(&model.params)?;
+        env.progress.note("loading the link model's graph ...");
+        let (model, data, dataset) = super::link::load_link_model(&spec.checkpoint, ck, meta, spec.dataset.as_deref(), spec.data_dir.as_deref(), env)?;
         let graph = data.split.train_graph.clone();
         let z = model.embed(&graph, &data.x)?;
         Ok(Served {
