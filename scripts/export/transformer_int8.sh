@@ -23,7 +23,7 @@ one() { # name task seed config
   rm -f "$out/$name-$seed.safetensors"
   echo "$name seed $seed done"
 }
-for s in 0 1 2 3 4 5 6 7 8 9; do one cora_gt node "$s" configs/gt_cora.toml; done
+for s in 0 1 2 3 4 5 6 7 8 9; do [ -f "$out/cora_gt-$s.json" ] || one cora_gt node "$s" configs/gt_cora.toml; done
 for s in 0 1 2; do one proteins_gt graph "$s" scripts/export/gt_proteins_fold0.toml; done
 python3 - "$out" <<'PY'
 import glob, json, math, sys
