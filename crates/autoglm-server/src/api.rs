@@ -143,6 +143,9 @@ async fn posted(s: &AppState, graphs: Vec<PostedGraph>) -> Result<serde_json::Va
         BatchError::Busy => ApiError::unavailable("the prediction queue is full; retry shortly"),
         BatchError::Model(m) => ApiError::invalid(m),
         BatchError::Stopped => ApiError::unavailable("the server is shutting down"),
+        BatchError::Internal => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the forward pass failed inside the server; please report it with the request")
+        }
     })?;
     Ok(json!({"model": s.served.model, "graphs": answers}))
 }
@@ -345,33 +348,50 @@ async fn guarded(s: &AppState, ip: IpAddr, endpoint: &str, req: Request, next: N
             Err(Denied::Wrong) => return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the bearer token is not accepted").into_response(),
         }
     }
-    {
-        let mut m = s.per_client.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(ip).or_insert(0);
-        if *n >= s.config.per_client_concurrency {
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                format!("{ip} already has {} requests in flight (--per-client); wait for answers before sending more", s.config.per_client_concurrency),
-            )
-            .into_response();
-        }
-        *n += 1;
-    }
+    let Some(_slot) = InFlight::take(&s.per_client, ip, s.config.per_client_concurrency) else {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("{ip} already has {} requests in flight (--per-client); wait for answers before sending more", s.config.per_client_concurrency),
+        )
+        .into_response();
+    };
     let r = tokio::time::timeout(s.config.timeout, next.run(req)).await;
-    {
-        let mut m = s.per_client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&ip);
-            }
-        }
-    }
     match r {
         Ok(r) => r,
         Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", format!("the request took longer than {:?} (--timeout)", s.config.timeout))
             .into_response(),
+    }
+}
+
+/// A client's slot among its requests in flight, given back when dropped
+/// (also when the request is cancelled or its handler panics).
+struct InFlight<'a> {
+    map: &'a Mutex<HashMap<IpAddr, usize>>,
+    ip: IpAddr,
+}
+
+impl<'a> InFlight<'a> {
+    fn take(map: &'a Mutex<HashMap<IpAddr, usize>>, ip: IpAddr, limit: usize) -> Option<InFlight<'a>> {
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(InFlight { map, ip })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub enum BatchError {
     Model(String),
     /// The batcher stopped (shutting down).
     Stopped,
+    /// The forward pass panicked (a bug; the server keeps serving).
+    Internal,
 }
 
 impl Batcher {
@@ -61,7 +63,7 @@ impl Batcher {
         match rx.await {
             Ok(Ok(a)) => Ok(a),
             Ok(Err(m)) => Err(BatchError::Model(m)),
-            Err(_) => Err(BatchError::Stopped),
+            Err(_) => Err(BatchError::Internal),
         }
     }
 }

@@ -23,8 +23,9 @@
 //! stops a job at `max_job_seconds` (default 25 minutes, under the broker's
 //! default) and reports it failed; for longer training raise both together,
 //! `consumer_timeout` in `rabbitmq.conf` first (see the README's serving
-//! section). Training jobs that write `save_state` can be resubmitted with
-//! `resume`.
+//! section). A training job that names a `save_state` file and is delivered
+//! again after its worker died continues from that state (the worker sets
+//! `resume`; the result says `resumed_from`).
 //!
 //! Paths in posted jobs are relative: data paths to the data folder, model
 //! and output paths to the models folder, each configured on the server and
@@ -235,6 +236,20 @@ impl Work {
             }
             other => return Err(format!("unknown job kind {other:?}; known: {}", KINDS.join(", "))),
         })
+    }
+
+    /// A redelivered training job (its worker died) continues from its
+    /// training state when the spec asks for one (`save_state`) and the
+    /// file is there: `resume` is set to it. Returns the state file used.
+    pub fn resume_from_saved_state(&mut self) -> Option<PathBuf> {
+        let Work::Train(j) = self else { return None };
+        match (&j.save_state, &j.resume) {
+            (Some(state), None) if state.is_file() => {
+                j.resume = Some(state.clone());
+                Some(state.clone())
+            }
+            _ => None,
+        }
     }
 
     /// Run the job (blocking). `stop` is raised to end it after the current epoch.
@@ -637,11 +652,20 @@ pub async fn work(config: WorkerConfig) -> Result<(), String> {
         let work = req.and_then(|r| Work::parse(&r, &config.queue.data_dir, &config.queue.models_dir));
         let outcome = match work {
             Err(msg) => Err(Failure { retry: false, message: msg }),
-            Ok(w) => {
+            Ok(mut w) => {
+                // only a redelivery continues a state file; a first delivery starts afresh
+                let resumed = if attempt > 1 { w.resume_from_saved_state() } else { None };
                 send_event(&broker, &ev("started", None, None)).await?;
                 let stop = Arc::new(AtomicBool::new(false));
                 let s2 = stop.clone();
-                let task = tokio::task::spawn_blocking(move || w.run(&s2));
+                let task = tokio::task::spawn_blocking(move || {
+                    w.run(&s2).map(|mut r| {
+                        if let (Some(p), Some(o)) = (&resumed, r.as_object_mut()) {
+                            o.insert("resumed_from".into(), json!(p));
+                        }
+                        r
+                    })
+                });
                 tokio::pin!(task);
                 let limit = tokio::time::sleep(Duration::from_secs(config.max_job_seconds));
                 tokio::pin!(limit);
@@ -729,6 +753,19 @@ mod tests {
             assert!(check_id(bad).is_err(), "{bad}");
         }
         assert_ne!(new_id(), new_id());
+    }
+
+    #[test]
+    fn a_redelivered_training_job_resumes_from_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = json!({"dataset": "karate", "save_state": "run.state"});
+        let mut w = Work::parse(&req("train", spec.clone()), dir.path(), dir.path()).unwrap();
+        assert_eq!(w.resume_from_saved_state(), None, "no state yet: a fresh start");
+        std::fs::write(dir.path().join("run.state"), "{}").unwrap();
+        let mut w = Work::parse(&req("train", spec), dir.path(), dir.path()).unwrap();
+        assert_eq!(w.resume_from_saved_state(), Some(dir.path().join("run.state")));
+        let Work::Train(j) = w else { panic!() };
+        assert_eq!(j.resume, Some(dir.path().join("run.state")));
     }
 
     #[test]
