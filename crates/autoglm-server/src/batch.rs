@@ -87,7 +87,8 @@ async fn run(mut rx: mpsc::Receiver<Item>, served: Arc<Served>, metrics: Arc<Met
         metrics.batch_graphs.observe(graphs as f64);
         metrics.batch_requests.observe(items.len() as f64);
         let served = served.clone();
-        let done = tokio::task::spawn_blocking(move || {
+        // a panic in the forward pass drops its requests' senders: they get an error
+        let _ = tokio::task::spawn_blocking(move || {
             let parts: Vec<&PostedBatch> = items.iter().map(|i| &i.batch).collect();
             let answers: Vec<Reply> = match served.run_posted(&parts) {
                 Ok(a) => a.into_iter().map(Ok).collect(),
@@ -98,9 +99,5 @@ async fn run(mut rx: mpsc::Receiver<Item>, served: Arc<Served>, metrics: Arc<Met
             }
         })
         .await;
-        if done.is_err() {
-            // a panic in the forward pass: its requests' senders were dropped and they get an error
-            continue;
-        }
     }
 }

@@ -572,10 +572,13 @@ pub async fn consume_results(config: QueueConfig, store: Arc<Store>, metrics: Ar
                 match serde_json::from_slice::<Event>(&d.data) {
                     Ok(ev) => {
                         let s = store.clone();
-                        let ev2 = ev.clone();
-                        tokio::task::spawn_blocking(move || s.apply(&ev2)).await.map_err(|e| e.to_string())??;
-                        let kind = store.get(&ev.id).ok().flatten().map(|r| r.kind).unwrap_or_default();
-                        metrics.job(&kind, &ev.event);
+                        let id = ev.id.clone();
+                        let event = ev.event.clone();
+                        // the store is SQLite: off the async threads, and the job's kind (for the metric) in the same visit
+                        let kind = tokio::task::spawn_blocking(move || s.apply(&ev).map(|()| s.get(&id).ok().flatten().map(|r| r.kind)))
+                            .await
+                            .map_err(|e| e.to_string())??;
+                        metrics.job(&kind.unwrap_or_default(), &event);
                     }
                     Err(e) => eprintln!("autoglm serve: ignoring a malformed event on {}: {e}", config.results_queue()),
                 }

@@ -532,39 +532,23 @@ pub fn export(spec: &ExportSpec, env: &mut RunEnv) -> Result<serde_json::Value> 
 }
 
 /// Zero the `rate` share of the weight matrices' entries with the smallest
-/// magnitude, over all matrices at once (biases and vectors kept). Returns
-/// (entries zeroed, entries considered).
+/// magnitude, over all matrices at once (biases and vectors kept): one round
+/// of `autoglm prune`'s global masks. Returns (entries zeroed, entries considered).
 fn prune_weights(tensors: &mut Tensors, rate: f64) -> (usize, usize) {
-    let is_matrix = |name: &str, shape: &[usize]| name.ends_with(".weight") && shape.len() == 2;
-    let mut mags: Vec<f32> = tensors
+    let weights: Vec<(String, Vec<f32>)> = tensors
         .iter()
-        .filter(|(n, (shape, _))| is_matrix(n, shape))
-        .flat_map(|(_, (_, d))| match d {
-            Data::F32(v) => v.iter().map(|x| x.abs()).collect::<Vec<_>>(),
-            Data::I8(_) => vec![],
+        .filter_map(|(n, (shape, d))| match d {
+            Data::F32(v) if n.ends_with(".weight") && shape.len() == 2 => Some((n.clone(), v.clone())),
+            _ => None,
         })
         .collect();
-    let total = mags.len();
-    let k = ((rate * total as f64).round() as usize).min(total);
-    if k == 0 {
-        return (0, total);
-    }
-    mags.sort_unstable_by(f32::total_cmp);
-    let threshold = mags[k - 1];
-    // zero everything below the threshold, and entries equal to it until k are gone
-    let mut at_threshold = k - mags.partition_point(|&m| m < threshold);
-    let mut removed = 0;
-    for (name, (shape, d)) in tensors.iter_mut() {
-        if !is_matrix(name, shape) {
-            continue;
-        }
-        if let Data::F32(v) = d {
-            for x in v.iter_mut() {
-                let m = x.abs();
-                if m < threshold || (m == threshold && at_threshold > 0) {
-                    if m == threshold {
-                        at_threshold -= 1;
-                    }
+    let masks = super::prune::next_masks(&weights, &Default::default(), rate, super::prune::Scope::Global);
+    let (mut removed, mut total) = (0, 0);
+    for (name, mask) in masks {
+        if let Some((_, Data::F32(v))) = tensors.get_mut(&name) {
+            for (x, m) in v.iter_mut().zip(&mask) {
+                total += 1;
+                if *m == 0.0 {
                     *x = 0.0;
                     removed += 1;
                 }
@@ -597,18 +581,26 @@ pub fn inference_model(path: &Path, env: &RunEnv) -> Result<Model> {
     }
     let ck = crate::checkpoint::load(path)?;
     let meta = CheckpointMeta::from_checkpoint(path, &ck)?;
+    float_model(path, &ck, &meta, env)
+}
+
+/// A loaded node / graph checkpoint's float export, built in memory.
+///
+/// # Errors
+/// As [`inference_model`].
+pub(super) fn float_model(path: &Path, ck: &Checkpoint, meta: &CheckpointMeta, env: &RunEnv) -> Result<Model> {
     let entry = env.models.for_task(&meta.model, &meta.task)?;
     if entry.builtin.is_none() {
         return Err(unsupported(&meta.model));
     }
-    let src = Source::new(path, &ck);
+    let src = Source::new(path, ck);
     let classes = meta.num_classes.unwrap_or(0);
     let (net, tensors) = match meta.task.as_str() {
         "node" => node_net(&src, &meta.train_config::<crate::tasks::node::NodeTrainConfig>(path)?.model, meta.in_dim, classes)?,
         "graph" => graph_net(&src, &meta.train_config::<crate::tasks::graph::GraphTrainConfig>(path)?.model, meta.in_dim, classes)?,
         other => return Err(unsupported(format!("a {other} checkpoint"))),
     };
-    Model::new(net, file_meta(&meta, path, Precision::F32, None), &tensors).map_err(infer_err("model"))
+    Model::new(net, file_meta(meta, path, Precision::F32, None), &tensors).map_err(infer_err("model"))
 }
 
 /// The inference crate's form of a graph (CSR arrays and edge weights).

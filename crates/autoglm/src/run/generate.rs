@@ -304,6 +304,14 @@ pub struct LoadedGenerator {
 pub fn load_generator(path: &Path) -> Result<LoadedGenerator> {
     let ck = crate::checkpoint::load(path)?;
     let meta = CheckpointMeta::from_checkpoint(path, &ck)?;
+    generator_of(path, &ck, meta)
+}
+
+/// The generator of a loaded checkpoint (`path` for messages).
+///
+/// # Errors
+/// As [`load_generator`].
+pub(super) fn generator_of(path: &Path, ck: &crate::checkpoint::Checkpoint, meta: CheckpointMeta) -> Result<LoadedGenerator> {
     if meta.task != "generate" {
         return Err(Error::Checkpoint {
             path: path.into(),

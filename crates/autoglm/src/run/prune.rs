@@ -67,7 +67,7 @@ pub struct PruneSpec {
 }
 
 /// Masks by parameter name: 1 kept, 0 pruned.
-type Masks = BTreeMap<String, Vec<f32>>;
+pub(super) type Masks = BTreeMap<String, Vec<f32>>;
 
 /// Named parameter values (a snapshot).
 type Snapshot = Vec<(String, Tensor)>;
@@ -79,7 +79,7 @@ fn prunable(name: &str, t: &Tensor) -> bool {
 
 /// The masks after removing `rate` of the weights still kept (smallest `|w|`
 /// first; ties in parameter and position order, so exactly the share goes).
-fn next_masks(weights: &[(String, Vec<f32>)], masks: &Masks, rate: f64, scope: Scope) -> Masks {
+pub(super) fn next_masks(weights: &[(String, Vec<f32>)], masks: &Masks, rate: f64, scope: Scope) -> Masks {
     let mut out: Masks = weights.iter().map(|(n, w)| (n.clone(), masks.get(n).cloned().unwrap_or_else(|| vec![1.0; w.len()]))).collect();
     let groups: Vec<Vec<usize>> = match scope {
         Scope::Global => vec![(0..weights.len()).collect()],

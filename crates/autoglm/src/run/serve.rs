@@ -163,27 +163,30 @@ impl Served {
     /// another task), an architecture without an inference path, data errors.
     pub fn load(spec: &ServeSpec, env: &mut RunEnv) -> Result<Served> {
         let path = spec.checkpoint.as_path();
-        if !super::export::is_export(path) {
+        // the file is read (and its checksum verified) once
+        let model = if super::export::is_export(path) {
+            inference_model(path, env)?
+        } else {
             let ck = crate::checkpoint::load(path)?;
             let meta = CheckpointMeta::from_checkpoint(path, &ck)?;
             match meta.task.as_str() {
                 "link" => return Self::load_link(spec, &ck, &meta, env),
                 "generate" => {
-                    let g = super::load_generator(path)?;
+                    let (model, dataset) = (meta.model.clone(), meta.dataset.clone());
+                    let g = super::generate::generator_of(path, &ck, meta)?;
                     return Ok(Served {
                         task: "generate".into(),
-                        model: meta.model.clone(),
-                        dataset: meta.dataset.clone(),
+                        model,
+                        dataset,
                         precision: "f32-library".into(),
                         num_nodes: 0,
                         in_dim: 0,
                         kind: Kind::Generator(Box::new(Mutex::new(g))),
                     });
                 }
-                _ => {}
+                _ => super::export::float_model(path, &ck, &meta, env)?,
             }
-        }
-        let model = inference_model(path, env)?;
+        };
         let meta = model.meta().clone();
         let text = |k: &str| meta[k].as_str().unwrap_or_default().to_string();
         let (task, in_dim) = (model.spec().task().to_string(), model.spec().in_dim());
