@@ -9,7 +9,10 @@ Prints one JSON line per comparison made:
   (needs pyg-lib or torch-sparse; skipped with a message when neither imports);
 - "our_blocks": SAGEConv on the blocks our sampler wrote to DIR (node ids,
   seeds first, and the sampled edges), features gathered by index as
-  NeighborLoader does; the sampling itself is not timed on this side.
+  NeighborLoader does; the sampling itself is not timed on this side;
+- "our_blocks_trimmed": the same with PyG's own `trim_to_layer` before every
+  layer (the blocks' nodes and edges are ordered by hop, as NeighborLoader's
+  are), as PyG's BasicGNN does when given the per-hop counts.
 Both: 2-layer SAGEConv (mean), hidden 128, 10 classes, ReLU, Adam lr 0.01,
 loss on the seed nodes, 3 untimed warm-up batches, then BATCHES timed ones.
 """
@@ -49,6 +52,19 @@ def step(convs, opt, xb, ei, seeds, yb):
     loss.backward(); opt.step()
 
 
+def step_trimmed(convs, opt, xb, ei, seeds, yb, nodes_per_hop, edges_per_hop):
+    from torch_geometric.utils import trim_to_layer
+    opt.zero_grad()
+    h = xb
+    for i, c in enumerate(convs):
+        h, ei, _ = trim_to_layer(i, nodes_per_hop, edges_per_hop, h, ei)
+        h = c(h, ei)
+        if i + 1 < len(convs):
+            h = F.relu(h)
+    loss = F.cross_entropy(h[:seeds], yb)
+    loss.backward(); opt.step()
+
+
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -80,17 +96,29 @@ if a.blocks:
     k = 0
     while os.path.exists(os.path.join(a.blocks, f"block_{k}.bin")):
         raw = np.fromfile(os.path.join(a.blocks, f"block_{k}.bin"), dtype="<u4")
-        nn_, ns, ne = (int(v) for v in raw[:3])
-        ids = torch.from_numpy(raw[3:3 + nn_].astype(np.int64))
-        src = torch.from_numpy(raw[3 + nn_:3 + nn_ + ne].astype(np.int64)); dst = torch.from_numpy(raw[3 + nn_ + ne:3 + nn_ + 2 * ne].astype(np.int64))
-        blocks.append((ids, ns, torch.stack([src, dst])))
+        nn_, ns, ne, hops = (int(v) for v in raw[:4])
+        # cumulative nodes within h hops (h = 0..hops), then edges per hop
+        at = [int(v) for v in raw[4:5 + hops]]
+        eph = [int(v) for v in raw[5 + hops:5 + 2 * hops]]
+        nph = [at[0]] + [at[h] - at[h - 1] for h in range(1, hops + 1)]
+        o = 5 + 2 * hops
+        ids = torch.from_numpy(raw[o:o + nn_].astype(np.int64))
+        src = torch.from_numpy(raw[o + nn_:o + nn_ + ne].astype(np.int64)); dst = torch.from_numpy(raw[o + nn_ + ne:o + nn_ + 2 * ne].astype(np.int64))
+        blocks.append((ids, ns, torch.stack([src, dst]), nph, eph))
         k += 1
     if len(blocks) < 1:
         sys.exit(f"no blocks in {a.blocks}")
     convs, opt = model()
-    for ids, ns, ei in blocks[:WARMUP]:
+    for ids, ns, ei, _, _ in blocks[:WARMUP]:
         step(convs, opt, x[ids], ei, ns, y[ids[:ns]])
     t = time.perf_counter()
-    for ids, ns, ei in blocks:
+    for ids, ns, ei, _, _ in blocks:
         step(convs, opt, x[ids], ei, ns, y[ids[:ns]])
     report("SAGEConv on our sampled blocks (gather + fwd + bwd + Adam; sampling not timed)", (time.perf_counter() - t) * 1e3 / len(blocks), {"mode": "our_blocks", "blocks": len(blocks)})
+    convs, opt = model()
+    for ids, ns, ei, nph, eph in blocks[:WARMUP]:
+        step_trimmed(convs, opt, x[ids], ei, ns, y[ids[:ns]], nph, eph)
+    t = time.perf_counter()
+    for ids, ns, ei, nph, eph in blocks:
+        step_trimmed(convs, opt, x[ids], ei, ns, y[ids[:ns]], nph, eph)
+    report("the same with PyG's trim_to_layer before every layer", (time.perf_counter() - t) * 1e3 / len(blocks), {"mode": "our_blocks_trimmed", "blocks": len(blocks)})

@@ -6,6 +6,7 @@
 #     of 140 seeds (all training nodes, one step per epoch) against 2 ranks
 #     of 70 seeds each (the same global batch), the same three exchanges.
 # Needs a build with --features mpi. Usage: scripts/dist/cora_paired.sh [BIN] [OUT]
+# (PAIRS="sage" runs only the second part.)
 set -euo pipefail
 BIN=${1:-target/release/autoglm}
 OUT=${2:-bench_results/dist}
@@ -25,5 +26,9 @@ pair() { # name "one-process flags" "per-rank flags"
     python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comm"]; print("bytes sent %d, dense %d, ratio %.1fx, per step %.0f" % (c["bytes_sent"], c["bytes_dense"], c["ratio"], c["bytes_per_step"]))' "$OUT/${name}_$f.json"
   done
 }
-pair cora "--model gcn" "--model gcn"
-pair sage "--model sage --fanouts 10,10 --batch-size 140" "--model sage --fanouts 10,10 --batch-size 70"
+for p in ${PAIRS:-cora sage}; do
+  case $p in
+    cora) pair cora "--model gcn" "--model gcn" ;;
+    sage) pair sage "--model sage --fanouts 10,10 --batch-size 140" "--model sage --fanouts 10,10 --batch-size 70" ;;
+  esac
+done

@@ -621,8 +621,10 @@ fn run_job(job: &JobSpec, quiet: bool, models: &autoglm::models::registry::Model
 /// [`run_job`] as one rank of a data-parallel job: only rank 0 prints and writes.
 fn run_job_as(job: &JobSpec, quiet: bool, models: &autoglm::models::registry::ModelRegistry, dist: Option<autoglm::run::Distributed<'_>>) -> Result<()> {
     install_interrupt_handler();
-    let mut progress = output::Bars::new(quiet);
-    let mut env = RunEnv { stop: Some(&STOP), dist, ..RunEnv::new(&mut progress, models) };
+    // ranks other than 0 stay silent: rank 0 speaks for the run (errors still surface on every rank)
+    let (mut bars, mut silent) = (output::Bars::new(quiet), autoglm::run::Silent);
+    let progress: &mut dyn autoglm::run::Progress = if dist.is_some_and(|d| !d.writes()) { &mut silent } else { &mut bars };
+    let mut env = RunEnv { stop: Some(&STOP), dist, ..RunEnv::new(progress, models) };
     let report = autoglm::run::execute_with(job, &mut env).map_err(|e| interrupted_hint(e, job))?;
     if dist.is_some_and(|d| !d.writes()) {
         return Ok(());

@@ -88,3 +88,36 @@ fn distributed_without_a_launcher_says_how_to_launch() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("mpirun -np 2"), "{err}");
 }
+
+#[test]
+fn two_mpi_ranks_split_the_graph_tasks_global_batches() {
+    let Some(data) = autoglm::testing::shared_datasets("MUTAG") else { return };
+    let Some(mut mpi) = mpirun() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // no batch norm, no dropout: the same global batch gives the same curve
+    let cfg = dir.path().join("mutag.toml");
+    std::fs::write(&cfg, "[train]\nfold_index = 0\n[train.model]\nbatch_norm = false\ndropout = 0.0\n").unwrap();
+    let train = |batch: &str, out: &Path| -> Vec<String> {
+        let mut a: Vec<String> =
+            ["train", "--task", "graph", "--dataset", "MUTAG", "--model", "gin", "--epochs", "6", "--quiet", "--batch-size", batch].map(String::from).to_vec();
+        a.extend(["--data-dir".into(), data.display().to_string(), "--config".into(), cfg.display().to_string(), "--out".into(), out.display().to_string()]);
+        a
+    };
+    let (one, two) = (dir.path().join("one.json"), dir.path().join("two.json"));
+    assert!(run({
+        let mut c = Command::new(BIN);
+        c.args(train("32", &one));
+        c
+    })
+    .status
+    .success());
+    mpi.args(["-np", "2", BIN]).args(train("16", &two)).arg("--distributed");
+    assert!(run(mpi).status.success());
+    let curve = |v: &serde_json::Value| -> Vec<f64> { v["folds"][0]["history"].as_array().unwrap().iter().map(|e| e["loss"].as_f64().unwrap()).collect() };
+    let (a, b) = (json(&one), json(&two));
+    assert_eq!(curve(&a).len(), 6);
+    for (e, (x, y)) in curve(&a).iter().zip(&curve(&b)).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "epoch {e}: one process {x}, two ranks {y}");
+    }
+    assert_eq!(b["distributed"]["global_batch"], 32);
+}

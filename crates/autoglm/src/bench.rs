@@ -329,7 +329,7 @@ pub fn bench_sampled(data: &NodeData, cfg: &GnnConfig, sampling: &crate::train::
         edges += b.graph.num_edges();
         seen += 1;
         let x = data.x.select_rows(&b.nodes)?;
-        let logits = model.forward(&b.graph, &x, ctx)?.narrow(0, 0, b.num_seeds)?;
+        let logits = b.seed_output(&model, &x, sampling.trim, ctx)?;
         let y: Vec<usize> = b.nodes[..b.num_seeds].iter().map(|&i| data.y[i]).collect();
         Ok((cross_entropy(&logits, &y, 0.0)?, b.num_seeds as f64))
     };

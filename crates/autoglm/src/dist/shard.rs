@@ -5,6 +5,28 @@
 //! a rank whose part is empty (the last, short global batch) still takes part
 //! with weight 0, so no collective waits on it.
 
+/// Which share of each global mini-batch this process trains on
+/// (data-parallel training; one process: rank 0 of 1): the node task's
+/// sampled seeds, the graph task's graphs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shard<'a> {
+    pub rank: usize,
+    /// Number of ranks (0 or 1: one process).
+    pub ranks: usize,
+    /// Set before every step's backward to this rank's share of the step's
+    /// global batch (f32 bits), for the gradient hook's weighting.
+    pub step_weight: Option<&'a std::sync::atomic::AtomicU32>,
+}
+
+impl Shard<'_> {
+    /// Store `mine / global` as this step's weight.
+    pub fn set_step_weight(&self, mine: usize, global: usize) {
+        if let Some(w) = self.step_weight {
+            w.store((mine as f32 / global.max(1) as f32).to_bits(), std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// Optimiser steps of an epoch over `n` items in global batches of `global_batch`.
 pub fn steps(n: usize, global_batch: usize) -> usize {
     n.div_ceil(global_batch.max(1))

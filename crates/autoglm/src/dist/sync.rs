@@ -123,6 +123,33 @@ impl<'c> GradSync<'c> {
         Ok(())
     }
 
+    /// Average buffers that training updates outside the gradient (batch
+    /// norm's running statistics) over the ranks, weighted as the gradients:
+    /// every step, or with the parameters every `period` steps. Call it after
+    /// [`GradSync::on_grads`] of the same step; the bytes are counted (the
+    /// same in `bytes_sent` and `bytes_dense`: buffers are never compressed).
+    /// Afterwards every rank evaluates with the same statistics.
+    ///
+    /// # Errors
+    /// A communication error; a tensor error.
+    pub fn sync_buffers(&mut self, buffers: &[Var]) -> Result<()> {
+        if buffers.is_empty() {
+            return Ok(());
+        }
+        if let SyncMode::Periodic { period } = self.mode {
+            if self.steps == 0 || !((self.steps - 1).is_multiple_of(period.max(1) as u64) && self.steps > 1) {
+                return Ok(());
+            }
+        }
+        let mut flat = flatten(buffers.iter().map(|v| Some(v.as_tensor().clone())), buffers)?;
+        flat.iter_mut().for_each(|p| *p *= self.weight);
+        let before = self.comm.bytes_sent();
+        self.comm.all_reduce_sum(&mut flat)?;
+        self.stats.bytes_sent += self.comm.bytes_sent() - before;
+        self.stats.bytes_dense += self.comm.bytes_sent() - before;
+        unflatten_into_vars(&flat, buffers)
+    }
+
     fn exchange(&mut self, flat: &mut [f32], dense: bool) -> Result<()> {
         let before = self.comm.bytes_sent();
         if dense {

@@ -12,6 +12,7 @@
 mod batch;
 mod builder;
 pub mod encodings;
+mod mfg;
 pub mod pattern;
 pub mod small;
 pub mod sparse;
@@ -19,6 +20,7 @@ pub mod transform;
 
 pub use batch::Batch;
 pub use builder::GraphBuilder;
+pub use mfg::Mfg;
 pub use pattern::Pattern;
 pub use small::SmallGraph;
 

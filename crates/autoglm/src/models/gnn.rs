@@ -1,7 +1,7 @@
 //! [`Gnn`]: a stack of message-passing layers with dropout and activations
 //! between them, in the recipes of the GCN, GAT, GraphSAGE and GIN papers.
 
-use crate::graph::Graph;
+use crate::graph::{Graph, Mfg};
 use crate::models::flow::{Jk, JumpingKnowledge};
 use crate::nn::{
     BatchNorm, BatchNormConfig, Ctx, GatConvConfig, GcnConvConfig, GinConvConfig, Init, Linear, LinearConfig, MlpConfig, Module, NodeInput, Params, SageAggr,
@@ -249,15 +249,43 @@ impl std::fmt::Debug for Gnn {
 impl Module for Gnn {
     /// Output of the last layer, `[num_nodes, out_dim]`.
     fn forward(&self, g: &Graph, x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
-        let mut outs = self.forward_all(g, x, ctx)?;
-        match (&self.jk, &self.jk_out) {
-            (Some(jk), Some(lin)) => {
-                let z = ctx.dropout(&jk.forward(&outs)?, self.cfg.dropout)?;
-                lin.forward(&z)
-            }
-            (Some(jk), None) => jk.forward(&outs),
-            _ => Ok(outs.pop().expect("at least one layer")),
+        let outs = self.forward_all(g, x, ctx)?;
+        self.head(outs, ctx)
+    }
+    /// Layer `l` runs on `layers[l]` and writes only its destination rows,
+    /// the rows layer `l + 1` reads: the seed rows of the last layer are the
+    /// same as [`Module::forward`] on the whole block gives (up to float
+    /// rounding; a trimmed layer draws its own dropout masks). GCN runs
+    /// every layer on the whole block instead: its coefficients depend on
+    /// the degrees of source nodes, which a trimmed layer graph does not
+    /// hold (PyG's `trim_to_layer` renormalises on the trimmed graph).
+    fn forward_block(&self, layers: &[Mfg], x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
+        if layers.len() != self.layers.len() {
+            return Err(Error::config(
+                "block.layers",
+                layers.len(),
+                format!("a block for this {}-layer model needs one layer graph per layer (sample with {} fanouts)", self.layers.len(), self.layers.len()),
+            ));
         }
+        let mut rows = x.num_rows();
+        for m in layers {
+            if m.num_src() != rows {
+                return Err(Error::Shape {
+                    op: "gnn forward_block",
+                    expected: format!("a layer graph over the {rows} rows the previous layer wrote"),
+                    got: vec![m.num_src(), m.num_dst],
+                });
+            }
+            rows = m.num_dst;
+        }
+        let graphs: Vec<(&Graph, usize)> = if self.cfg.model == ModelKind::Gcn {
+            layers.iter().map(|_| (&layers[0].graph, layers[0].num_src())).collect()
+        } else {
+            layers.iter().map(|m| (&m.graph, m.num_dst)).collect()
+        };
+        let seeds = rows;
+        let y = self.head(self.stack(&graphs, x, ctx)?, ctx)?;
+        Ok(if y.dims()[0] == seeds { y } else { y.narrow(0, 0, seeds)? })
     }
 }
 
@@ -272,18 +300,40 @@ impl Gnn {
                 got: vec![x.num_rows(), x.dim()],
             });
         }
+        self.stack(&vec![(g, g.num_nodes()); self.layers.len()], x, ctx)
+    }
+
+    /// The last layer's output, or the jumping-knowledge combination of all.
+    fn head(&self, mut outs: Vec<Tensor>, ctx: &mut Ctx) -> Result<Tensor> {
+        match (&self.jk, &self.jk_out) {
+            (Some(jk), Some(lin)) => {
+                let z = ctx.dropout(&jk.forward(&outs)?, self.cfg.dropout)?;
+                lin.forward(&z)
+            }
+            (Some(jk), None) => jk.forward(&outs),
+            _ => Ok(outs.pop().expect("at least one layer")),
+        }
+    }
+
+    /// Run layer `i` on `graphs[i] = (graph, destination rows)`; every output
+    /// keeps the last layer's destination rows (all of them when untrimmed).
+    fn stack(&self, graphs: &[(&Graph, usize)], x: &NodeInput, ctx: &mut Ctx) -> Result<Vec<Tensor>> {
+        let keep = graphs.last().map_or(0, |&(_, d)| d);
         let mut h = ctx.dropout_input(x, self.cfg.dropout)?;
         let mut outs = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
+        for (i, (layer, &(g, num_dst))) in self.layers.iter().zip(graphs).enumerate() {
             let hidden = i + 1 < self.layers.len() || self.jk.is_some() || self.cfg.headless;
             let skip = self.cfg.residual && hidden && self.widths[i].0 == self.widths[i].1;
-            let h_in = if skip { Some(h.to_tensor()?) } else { None };
+            let h_in = if skip { Some(h.head_rows(num_dst)?.to_tensor()?) } else { None };
             let relu = hidden && self.cfg.activation == Activation::Relu;
+            let full = num_dst == g.num_nodes();
             let mut y = match self.norms.get(i) {
-                Some(bn) if hidden && relu => layer.forward_norm_relu(g, &h, bn, ctx)?,
-                Some(bn) if hidden => bn.forward(&layer.forward(g, &h, ctx)?, ctx)?,
-                _ if relu => layer.forward_relu(g, &h, ctx)?,
-                _ => layer.forward(g, &h, ctx)?,
+                Some(bn) if hidden && relu && full => layer.forward_norm_relu(g, &h, bn, ctx)?,
+                Some(bn) if hidden && relu => bn.forward_relu(&layer.forward_dst(g, num_dst, &h, false, ctx)?, ctx)?,
+                Some(bn) if hidden => bn.forward(&layer.forward_dst(g, num_dst, &h, false, ctx)?, ctx)?,
+                _ if full && relu => layer.forward_relu(g, &h, ctx)?,
+                _ if full => layer.forward(g, &h, ctx)?,
+                _ => layer.forward_dst(g, num_dst, &h, relu, ctx)?,
             };
             if hidden {
                 match self.cfg.activation {
@@ -297,7 +347,7 @@ impl Gnn {
                 if let Some(r) = h_in {
                     y = (y + r)?;
                 }
-                outs.push(y.clone());
+                outs.push(if y.dims()[0] == keep { y.clone() } else { y.narrow(0, 0, keep)? });
                 h = NodeInput::Hidden(ctx.dropout(&y, self.cfg.dropout)?);
             } else {
                 outs.push(y);

@@ -142,6 +142,21 @@ impl NodeInput {
             NodeInput::Masked(_) => candle_core::bail!("rows of a masked input are not selected: sampled training takes constant features"),
         })
     }
+    /// The first `n` rows, keeping the variant (a trimmed layer's destinations).
+    ///
+    /// # Errors
+    /// `n` above the row count; masked input.
+    pub fn head_rows(&self, n: usize) -> Result<NodeInput> {
+        if n == self.num_rows() {
+            return Ok(self.clone());
+        }
+        Ok(match self {
+            NodeInput::Hidden(t) => NodeInput::Hidden(t.narrow(0, 0, n)?),
+            NodeInput::Dense(t) => NodeInput::Dense(t.narrow(0, 0, n)?),
+            NodeInput::Sparse(_) => self.select_rows(&(0..n).collect::<Vec<_>>())?,
+            NodeInput::Masked(_) => candle_core::bail!("rows of a masked input are not selected: sampled training takes constant features"),
+        })
+    }
     /// Inverted dropout, keeping the variant (sparse stays sparse).
     pub fn dropout(&self, p: f64, rng: &mut GlmRng) -> Result<NodeInput> {
         if p <= 0.0 {

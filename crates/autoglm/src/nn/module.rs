@@ -21,7 +21,7 @@
 //! # Ok::<(), autoglm::Error>(())
 //! ```
 
-use crate::graph::Graph;
+use crate::graph::{Graph, Mfg};
 use crate::nn::{BatchNorm, Ctx, NodeInput};
 use crate::Result;
 use candle_core::Tensor;
@@ -49,6 +49,33 @@ pub trait Module: Send + Sync {
         norm.forward_relu(&y, ctx)
     }
 
+    /// Output rows of the first `num_dst` nodes only, `[num_dst, out_dim]`,
+    /// ReLU applied when `relu`: one layer of a trimmed sampled block, whose
+    /// graph `g` has in-edges only into those nodes ([`Mfg`]). The default
+    /// computes every row and keeps the first `num_dst`; a layer whose cost
+    /// is per output row overrides it.
+    fn forward_dst(&self, g: &Graph, num_dst: usize, x: &NodeInput, relu: bool, ctx: &mut Ctx) -> Result<Tensor> {
+        let y = if relu { self.forward_relu(g, x, ctx)? } else { self.forward(g, x, ctx)? };
+        Ok(if num_dst == g.num_nodes() { y } else { y.narrow(0, 0, num_dst)? })
+    }
+
+    /// Output rows of a sampled block's seeds, `[layers.last().num_dst,
+    /// out_dim]`, given the block's layer graphs (first layer first; see
+    /// [`Mfg::layers`]). The default runs [`Module::forward`] on the first
+    /// layer's graph, the whole block, and keeps the seed rows; a stack of
+    /// layers overrides it to run each layer only where the next one reads.
+    ///
+    /// # Errors
+    /// An empty `layers`; as [`Module::forward`].
+    fn forward_block(&self, layers: &[Mfg], x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
+        let (first, last) = match (layers.first(), layers.last()) {
+            (Some(f), Some(l)) => (f, l),
+            _ => return Err(crate::Error::config("block.layers", 0, "a sampled block has one layer graph per hop")),
+        };
+        let y = self.forward(&first.graph, x, ctx)?;
+        Ok(if last.num_dst == first.num_src() { y } else { y.narrow(0, 0, last.num_dst)? })
+    }
+
     /// Notes on how the module runs on `g` (for example which attention form
     /// each head group uses there), for the run's output. None by default.
     ///
@@ -68,6 +95,12 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn forward_norm_relu(&self, g: &Graph, x: &NodeInput, norm: &BatchNorm, ctx: &mut Ctx) -> Result<Tensor> {
         (**self).forward_norm_relu(g, x, norm, ctx)
+    }
+    fn forward_dst(&self, g: &Graph, num_dst: usize, x: &NodeInput, relu: bool, ctx: &mut Ctx) -> Result<Tensor> {
+        (**self).forward_dst(g, num_dst, x, relu, ctx)
+    }
+    fn forward_block(&self, layers: &[Mfg], x: &NodeInput, ctx: &mut Ctx) -> Result<Tensor> {
+        (**self).forward_block(layers, x, ctx)
     }
     fn describe(&self, g: &Graph) -> Result<Vec<String>> {
         (**self).describe(g)

@@ -135,6 +135,12 @@ impl Params {
         s.vars.iter().filter(|(k, _)| self.owns(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
+    /// Buffers (batch-norm running statistics and the like) under this view, by name.
+    pub fn buffers(&self) -> Vec<(String, Var)> {
+        let s = self.lock();
+        s.vars.iter().filter(|(k, _)| s.buffers.contains(*k) && self.owns(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// Names of buffers in the store.
     pub fn buffer_names(&self) -> Vec<String> {
         self.lock().buffers.iter().cloned().collect()

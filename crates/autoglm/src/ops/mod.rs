@@ -59,10 +59,10 @@ pub(crate) use norm::column_sums;
 pub use norm::{batch_norm_relu_train, batch_norm_train, bias_add, BatchNormOutput};
 pub use pattern_attention::pattern_attention;
 pub use pool::segment_rows_softmax;
-pub use propagate::propagate;
+pub use propagate::{propagate, propagate_rows};
 pub use segment::{neighbor_max, segment_broadcast, segment_reduce, Reduce, Segments};
 pub use softmax::segment_softmax;
-pub use spmm::{gin_aggregate, sddmm, spmm, spmm_const, spmm_t};
+pub use spmm::{gin_aggregate, sddmm, spmm, spmm_const, spmm_const_rows, spmm_t};
 
 use candle_core::{CpuStorage, Layout, Result, Tensor};
 

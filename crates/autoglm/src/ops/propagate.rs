@@ -14,6 +14,8 @@ struct Propagate {
     relu: bool,
     has_root: bool,
     has_bias: bool,
+    /// Output rows: the first `dst_rows` nodes (see [`propagate_rows`]).
+    dst_rows: usize,
 }
 
 impl CustomOp3 for Propagate {
@@ -21,9 +23,9 @@ impl CustomOp3 for Propagate {
         "propagate"
     }
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
-        let n = self.g.num_nodes();
+        let n = self.dst_rows;
         let h = f32_slice(s1, l1, "propagate")?;
-        let f = dims2(l1, n, "propagate", "h")?;
+        let f = dims2(l1, self.g.num_nodes(), "propagate", "h")?;
         let root = if self.has_root {
             dims2(l2, n, "propagate", "root")?;
             if l2.dims()[1] != f {
@@ -43,13 +45,13 @@ impl CustomOp3 for Propagate {
             None
         };
         let coef = self.coef.as_deref().map(|v| v.as_slice());
-        let out = autoglm_kernels::sparse::propagate(self.g.row_ptr(), self.g.col_idx(), coef, h, f, root, bias, self.relu);
+        let out = autoglm_kernels::sparse::propagate(&self.g.row_ptr()[..=n], self.g.col_idx(), coef, h, f, root, bias, self.relu);
         Ok((CpuStorage::F32(out), Shape::from((n, f))))
     }
     fn bwd(&self, _h: &Tensor, _r: &Tensor, _b: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = prep(grad)?;
         let gp = if self.relu { Tensor::apply_op2_no_bwd(&grad, res, &ReluMask)? } else { grad };
-        let gh = spmm_const_t(&self.g, self.coef.clone(), &gp)?;
+        let gh = spmm_const_t(&self.g, self.dst_rows, self.coef.clone(), &gp)?;
         let gb = if self.has_bias { Some(gp.apply_op1_no_bwd(&ColSum)?) } else { None };
         let gr = if self.has_root { Some(gp) } else { None };
         Ok((Some(gh), gr, gb))
@@ -108,6 +110,26 @@ impl CustomOp1 for ColSum {
 /// `root`: optional `[num_nodes, F]` added per node; `bias`: optional `[F]`.
 /// Gradients flow to `h`, `root` and `bias`.
 pub fn propagate(g: &Graph, coef: Option<Arc<Vec<f32>>>, h: &Tensor, root: Option<&Tensor>, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    propagate_rows(g, g.num_nodes(), coef, h, root, bias, relu)
+}
+
+/// [`propagate`] into the first `dst_rows` nodes only: `h` is `[num_nodes, F]`,
+/// `root` `[dst_rows, F]`, the output `[dst_rows, F]`. For a trimmed layer of
+/// a sampled block, whose graph `g` has in-edges only into nodes `< dst_rows`;
+/// the gradient of `h` covers all `num_nodes` rows.
+///
+/// # Errors
+/// When `g` has an in-edge into a node at or above `dst_rows`; shapes as [`propagate`].
+pub fn propagate_rows(
+    g: &Graph,
+    dst_rows: usize,
+    coef: Option<Arc<Vec<f32>>>,
+    h: &Tensor,
+    root: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    relu: bool,
+) -> Result<Tensor> {
+    super::spmm::check_dst_rows(g, dst_rows, "propagate")?;
     if let Some(c) = &coef {
         if c.len() != g.num_edges() {
             candle_core::bail!("propagate: {} coefficients for {} edges", c.len(), g.num_edges());
@@ -122,6 +144,6 @@ pub fn propagate(g: &Graph, coef: Option<Arc<Vec<f32>>>, h: &Tensor, root: Optio
         Some(b) => prep(b)?,
         None => dummy()?,
     };
-    let op = Propagate { g: g.clone(), coef, relu, has_root: root.is_some(), has_bias: bias.is_some() };
+    let op = Propagate { g: g.clone(), coef, relu, has_root: root.is_some(), has_bias: bias.is_some(), dst_rows };
     prep(h)?.apply_op3(&r, &b, op)
 }

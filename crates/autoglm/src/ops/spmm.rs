@@ -63,6 +63,10 @@ struct SpmmConst {
     heads: usize,
     /// Coefficient of the node's own row (0: plain SpMM; `1 + ε`: GIN).
     self_scale: f32,
+    /// Destination rows: the first `dst_rows` nodes (every node, or a trimmed
+    /// layer's destinations when `g` has in-edges only into nodes below it).
+    /// Forward maps `[num_nodes, F]` to `[dst_rows, F]`, the transpose back.
+    dst_rows: usize,
 }
 
 impl CustomOp1 for SpmmConst {
@@ -71,15 +75,29 @@ impl CustomOp1 for SpmmConst {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, "spmm")?;
-        let f = dims2(l, self.g.num_nodes(), "spmm", "x")?;
+        let (rows_in, rows_out) = match self.dir {
+            Dir::Forward => (self.g.num_nodes(), self.dst_rows),
+            Dir::Transpose => (self.dst_rows, self.g.num_nodes()),
+        };
+        let f = dims2(l, rows_in, "spmm", "x")?;
         if f % self.heads != 0 {
             candle_core::bail!("spmm: feature dim {f} is not a multiple of heads {}", self.heads);
         }
-        let out = spmm_kernel(&self.g, self.dir, self.w.as_deref().map(|v| v.as_slice()), self.heads, x, f, self.self_scale);
-        Ok((CpuStorage::F32(out), Shape::from((self.g.num_nodes(), f))))
+        let out = if rows_out == self.g.num_nodes() && rows_in == rows_out {
+            spmm_kernel(&self.g, self.dir, self.w.as_deref().map(|v| v.as_slice()), self.heads, x, f, self.self_scale)
+        } else {
+            // A trimmed layer (no self term: `dst_rows` is checked at construction).
+            let w = self.w.as_deref().map(|v| v.as_slice());
+            match self.dir {
+                Dir::Forward => autoglm_kernels::sparse::spmm(&self.g.row_ptr()[..=self.dst_rows], self.g.col_idx(), None, w, self.heads, x, f, 0.0),
+                Dir::Transpose => spmm_kernel(&self.g, Dir::Transpose, w, self.heads, x, f, 0.0),
+            }
+        };
+        Ok((CpuStorage::F32(out), Shape::from((rows_out, f))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let op = SpmmConst { g: self.g.clone(), dir: self.dir.flip(), w: self.w.clone(), heads: self.heads, self_scale: self.self_scale };
+        let op =
+            SpmmConst { g: self.g.clone(), dir: self.dir.flip(), w: self.w.clone(), heads: self.heads, self_scale: self.self_scale, dst_rows: self.dst_rows };
         Ok(Some(prep(grad)?.apply_op1_no_bwd(&op)?))
     }
 }
@@ -192,7 +210,35 @@ pub fn spmm_const(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Ten
             candle_core::bail!("spmm_const: {} coefficients for {} edges", w.len(), g.num_edges());
         }
     }
-    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w, heads: 1, self_scale: 0.0 })
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w, heads: 1, self_scale: 0.0, dst_rows: g.num_nodes() })
+}
+
+/// [`spmm_const`] into the first `dst_rows` nodes only, `[num_nodes, F] ->
+/// [dst_rows, F]`: a trimmed layer of a sampled block, where `g` has in-edges
+/// only into nodes `< dst_rows` (the gradient flows back to all `num_nodes` rows).
+///
+/// # Errors
+/// When `g` has an in-edge into a node at or above `dst_rows`, or a
+/// coefficient count other than the edge count.
+pub fn spmm_const_rows(g: &Graph, dst_rows: usize, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Tensor> {
+    check_dst_rows(g, dst_rows, "spmm_const_rows")?;
+    if let Some(w) = &w {
+        if w.len() != g.num_edges() {
+            candle_core::bail!("spmm_const_rows: {} coefficients for {} edges", w.len(), g.num_edges());
+        }
+    }
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w, heads: 1, self_scale: 0.0, dst_rows })
+}
+
+/// `g` has in-edges only into its first `dst_rows` nodes.
+pub(crate) fn check_dst_rows(g: &Graph, dst_rows: usize, op: &str) -> Result<()> {
+    if dst_rows > g.num_nodes() || g.row_ptr()[dst_rows] != g.num_edges() {
+        candle_core::bail!(
+            "{op}: {dst_rows} destination rows, but the graph of {} nodes has in-edges into later nodes (a trimmed layer's graph holds only the edges into its destinations)",
+            g.num_nodes()
+        );
+    }
+    Ok(())
 }
 
 /// GIN aggregation in one pass: `out_i = Σ_{j→i} x_j + self_scale · x_i`
@@ -200,7 +246,7 @@ pub fn spmm_const(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Ten
 /// `spmm_const(g, None, x) + self_scale * x` with one kernel and one backward
 /// node instead of three; the backward is the same op on the transposed graph.
 pub fn gin_aggregate(g: &Graph, x: &Tensor, self_scale: f32) -> Result<Tensor> {
-    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w: None, heads: 1, self_scale })
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Forward, w: None, heads: 1, self_scale, dst_rows: g.num_nodes() })
 }
 
 /// Per-edge, per-head dot products `out[e, h] = <a_{dst(e), h}, b_{src(e), h}>`
@@ -210,6 +256,7 @@ pub fn sddmm(g: &Graph, a: &Tensor, b: &Tensor, heads: usize) -> Result<Tensor> 
 }
 
 /// The transpose of [`spmm_const`] (`out_j = Σ_{e: j→i} c_e x_i`); differentiable in `x`.
-pub(crate) fn spmm_const_t(g: &Graph, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Tensor> {
-    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Transpose, w, heads: 1, self_scale: 0.0 })
+/// `x` has `dst_rows` rows (all nodes, or a trimmed layer's destinations).
+pub(crate) fn spmm_const_t(g: &Graph, dst_rows: usize, w: Option<Arc<Vec<f32>>>, x: &Tensor) -> Result<Tensor> {
+    prep(x)?.apply_op1(SpmmConst { g: g.clone(), dir: Dir::Transpose, w, heads: 1, self_scale: 0.0, dst_rows })
 }

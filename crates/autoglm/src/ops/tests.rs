@@ -196,6 +196,39 @@ fn propagate_matches_unfused_and_gradients() {
     check_grad(&[h], |v| propagate(&g, None, &v[0], None, None, false), 1e-2, 2e-3);
 }
 
+/// A trimmed layer's graph: the edges of a random graph on 7 nodes into its first 4.
+fn layer_graph(seed: u64) -> Graph {
+    let g = random_graph(7, 24, seed);
+    Graph::from_edges(7, &g.edges().filter(|&(_, d)| d < 4).collect::<Vec<_>>()).unwrap()
+}
+
+#[test]
+fn trimmed_rows_match_dense_and_gradients() {
+    let g = layer_graph(40);
+    assert!(g.num_edges() > 4, "the fixture has edges into the destinations");
+    let x = rand_tensor(&[7, 3], 41);
+    let c = Arc::new(vec(&rand_tensor(&[g.num_edges()], 42)));
+    let dense = dense_adj(&g, &c).matmul(&x).unwrap().narrow(0, 0, 4).unwrap();
+    let got = spmm_const_rows(&g, 4, Some(c.clone()), &x).unwrap();
+    assert_eq!(got.dims(), &[4, 3]);
+    assert_close(&vec(&got), &vec(&dense), 1e-5, "spmm_const_rows");
+    check_grad(std::slice::from_ref(&x), |v| spmm_const_rows(&g, 4, Some(c.clone()), &v[0]), 1e-2, 2e-3);
+    check_grad(std::slice::from_ref(&x), |v| spmm_const_rows(&g, 4, None, &v[0]), 1e-2, 2e-3);
+    let r = rand_tensor(&[4, 3], 43);
+    let b = rand_tensor(&[3], 44);
+    let want = (dense + &r).unwrap().broadcast_add(&b).unwrap().relu().unwrap();
+    let got = propagate_rows(&g, 4, Some(c.clone()), &x, Some(&r), Some(&b), true).unwrap();
+    assert_close(&vec(&got), &vec(&want), 1e-6, "propagate_rows");
+    check_grad(&[x.clone(), r, b], |v| propagate_rows(&g, 4, Some(c.clone()), &v[0], Some(&v[1]), Some(&v[2]), true), 1e-3, 5e-3);
+    // all rows: the square ops
+    let full = spmm_const_rows(&g, 7, Some(c.clone()), &x).unwrap();
+    assert_close(&vec(&full), &vec(&spmm_const(&g, Some(c.clone()), &x).unwrap()), 0.0, "spmm_const_rows over every row");
+    // an edge into a row past the destinations is refused, with the reason
+    let err = spmm_const_rows(&g, 2, None, &x).unwrap_err().to_string();
+    assert!(err.contains("in-edges into later nodes"), "{err}");
+    assert!(propagate_rows(&g, 3, None, &x, None, None, false).is_err());
+}
+
 #[test]
 fn head_dot_and_gat_attention() {
     let x = rand_tensor(&[5, 6], 40);

@@ -9,12 +9,13 @@
 use super::{pct, CheckpointMeta, JobSpec, PredictSpec, Report, Resolved, RunEnv, Table, Targets, Task, META_VERSION};
 use crate::checkpoint::Checkpoint;
 use crate::data::tu::{load_tu_encoded, TuEncoding};
+use crate::dist::shard::Shard;
 use crate::models::graph_classifier::GraphClassifier;
 use crate::models::registry::{ModelArgs, ModelEntry};
 use crate::models::ModelKind;
 use crate::nn::Params;
-use crate::tasks::graph::{prepare_folds, summarize, train_fold_module, FoldResult, GraphModel, GraphTrainConfig, Protocol};
-use crate::train::Hooks;
+use crate::tasks::graph::{prepare_folds, summarize, train_fold_module_sharded, training_graphs, FoldResult, GraphModel, GraphTrainConfig, Protocol};
+use crate::train::batches::GraphMiniBatches;
 use crate::{Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -128,6 +129,22 @@ impl Task for GraphTask {
                 env.note(line);
             }
         }
+        // Data-parallel: each rank trains on every ranks-th graph of each
+        // global batch; its gradient is weighted by its share of the batch.
+        let dist = env.dist;
+        if let Some(d) = dist {
+            crate::dist::check_same_config(d.comm, &format!("{job:?}{cfg:?}"))?;
+            let ranks = d.comm.size();
+            env.note(format!(
+                "distributed over {ranks} ranks ({} compression, {}): the global batch is {} graphs per step ({} per rank, a strided share of each global batch); batch norm normalises with each rank's own batch statistics (as PyTorch's DistributedDataParallel without SyncBatchNorm) and its running statistics are averaged over the ranks every step, so every rank evaluates the same model; dropout masks are drawn per rank",
+                d.compression,
+                super::sync_words(&d),
+                cfg.batch_size * ranks,
+                cfg.batch_size
+            ));
+        }
+        let writes = dist.is_none_or(|d| d.writes());
+        let mut comm_runs: Vec<crate::dist::CommStats> = vec![];
         let num_folds = folds.len();
         let mut results: Vec<FoldResult> = Vec::with_capacity(num_folds);
         if let Some(f) = cfg.fold_index {
@@ -143,9 +160,36 @@ impl Task for GraphTask {
                 let val = log.val_acc.map(|v| format!(" val {}", pct(Some(v)))).unwrap_or_default();
                 progress.step(log.epoch as u64 + 1, &format!("loss {:.4}{val} test {}", log.loss, pct(Some(log.test_acc))));
             };
-            let hooks = Hooks { on_epoch: Some(&mut on_epoch), stop: env.stop, ..Hooks::default() };
-            let (res, model): (FoldResult, GraphModel) = train_fold_module(&ds, fold, k, protocol, &cfg, |p, d, c| build(entry, &cfg, &opts, p, d, c), hooks)?;
+            let step_weight = std::sync::atomic::AtomicU32::new(1f32.to_bits());
+            let shard = match dist {
+                Some(d) => Shard { rank: d.comm.rank(), ranks: d.comm.size(), step_weight: Some(&step_weight) },
+                None => Shard::default(),
+            };
+            let share = GraphMiniBatches::new(&ds, training_graphs(fold, protocol), cfg.batch_size, cfg.iters_per_epoch, 0)?.with_shard(shard)?.epoch_share();
+            // batch norm's running statistics, averaged with the gradients
+            let buffers = std::sync::OnceLock::<Vec<candle_core::Var>>::new();
+            let mut sync = dist.map(|d| super::rank_sync(&d, share));
+            let mut grad_hook = |g: &mut candle_core::backprop::GradStore, v: &[candle_core::Var]| {
+                sync.as_mut().map_or(Ok(()), |s| {
+                    s.set_weight(f32::from_bits(step_weight.load(std::sync::atomic::Ordering::SeqCst)));
+                    s.on_grads(g, v)?;
+                    s.sync_buffers(buffers.get().map_or(&[], |b| b.as_slice()))
+                })
+            };
+            let agreed = std::sync::atomic::AtomicBool::new(false);
+            let asked = env.stop;
+            let mut epoch_loss = |l: f64| -> Result<f64> { dist.map_or(Ok(l), |d| super::agreed_epoch_loss(&d, share, asked, &agreed, l)) };
+            let hooks = super::run_hooks(job, dist.is_some(), writes, env.stop, &mut on_epoch, &mut grad_hook, &mut epoch_loss, &agreed);
+            let build_rank = |p: &Params, d, c| {
+                let m = build(entry, &cfg, &opts, p, d, c)?;
+                buffers.get_or_init(|| p.buffers().into_iter().map(|(_, v)| v).collect());
+                Ok(m)
+            };
+            let (res, model): (FoldResult, GraphModel) = train_fold_module_sharded(&ds, fold, k, protocol, &cfg, build_rank, hooks, shard)?;
             env.progress.finish();
+            if let Some(s) = &sync {
+                comm_runs.push(s.stats());
+            }
             env.progress.note(&format!(
                 "fold {}/{num_folds}: test {} (epoch {}){}, {:.1} ms/epoch",
                 k + 1,
@@ -155,7 +199,7 @@ impl Task for GraphTask {
                 res.epoch_ms
             ));
             if results.is_empty() {
-                if let Some(path) = &job.checkpoint {
+                if let Some(path) = job.checkpoint.as_ref().filter(|_| writes) {
                     let encoding_json = json!({"tu_encoding": encoding, "class_labels": encoding.class_values, "protocol": protocol, "fold": k, "selected_epoch": res.selected_epoch});
                     let meta = CheckpointMeta {
                         version: META_VERSION,
@@ -233,6 +277,14 @@ impl Task for GraphTask {
             "summary": {"accuracy_mean": s.mean, "accuracy_std": s.std, "best_epoch": s.best_epoch, "fold_accuracy": s.fold_acc, "folds": s.num_folds, "epoch_ms_mean": ms, "mean_test_curve": s.mean_curve},
             "folds": results,
         });
+        let mut json = json;
+        if let Some(d) = dist {
+            json["distributed"] = json!({
+                "ranks": d.comm.size(), "rank": d.comm.rank(), "compression": d.compression.to_string(),
+                "global_batch": cfg.batch_size * d.comm.size(), "rank_batch": cfg.batch_size,
+            });
+            json["comm"] = super::comm_json(&comm_runs);
+        }
         Ok(Report { json, tables: vec![table], headline, notes: vec![] })
     }
 

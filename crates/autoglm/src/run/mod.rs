@@ -530,11 +530,11 @@ pub fn execute(job: &JobSpec, progress: &mut dyn Progress) -> Result<Report> {
 pub fn execute_with(job: &JobSpec, env: &mut RunEnv) -> Result<Report> {
     let resolved = job.resolve()?;
     let task = task_by_name(&resolved.task)?;
-    if env.dist.is_some() && (!matches!(task.name(), "node" | "link") || job.finetune.is_some()) {
+    if env.dist.is_some() && (!matches!(task.name(), "node" | "link" | "graph") || job.finetune.is_some()) {
         return Err(Error::config(
             "distributed",
             if job.finetune.is_some() { "finetune" } else { task.name() },
-            "data-parallel training shards node classification and link prediction only so far (--task node or link); run this task in one process (without mpirun and --distributed)",
+            "data-parallel training shards node classification, link prediction and graph classification (--task node, link or graph); run this one in one process (without mpirun and --distributed)",
         ));
     }
     let mut report = if job.finetune.is_some() { finetune::finetune(job, &resolved, env)? } else { task.train(job, &resolved, env)? };

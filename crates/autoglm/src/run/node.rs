@@ -152,7 +152,7 @@ impl Task for NodeTask {
                     data.split.train = mine;
                 }
                 Some(smp) => env.note(format!(
-                    "distributed over {ranks} ranks ({} compression, {how}): the global batch is {} seed nodes per step ({} per rank, every {ranks}-th seed of the shuffled global batch), {} steps per epoch on every rank",
+                    "distributed over {ranks} ranks ({} compression, {how}): the global batch is {} seed nodes per step ({} per rank, a strided share of each shuffled global batch), {} steps per epoch on every rank",
                     d.compression,
                     smp.batch_size * ranks,
                     smp.batch_size,

@@ -42,6 +42,7 @@ use crate::data::folds::{load_errica_folds, stratified_kfold, validate_folds, Fo
 use crate::data::loader::{collate, GraphBatch};
 use crate::data::tu::TuOptions;
 use crate::data::GraphDataset;
+use crate::dist::shard::Shard;
 pub use crate::eval::cv::{errica_summary, gin_protocol_summary, CvSummary, Protocol};
 use crate::eval::metrics::{accuracy, argmax_rows};
 use crate::models::graph_classifier::{GraphClassifier, GraphClassifierConfig};
@@ -329,6 +330,19 @@ impl EvalSet {
     }
 }
 
+/// The graphs a fold trains on: GIN's protocol trains on `train ∪ val`
+/// (sorted), Errica's on `train`.
+pub fn training_graphs(fold: &Fold, protocol: Protocol) -> Vec<usize> {
+    match protocol {
+        Protocol::Gin => {
+            let mut t: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
+            t.sort_unstable();
+            t
+        }
+        Protocol::Errica => fold.train.clone(),
+    }
+}
+
 /// The seed of fold `fold` of a run seeded `seed`.
 pub fn fold_seed(seed: u64, fold: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(fold as u64)
@@ -369,15 +383,29 @@ pub fn train_fold_module(
     build: impl FnOnce(&Params, usize, usize) -> Result<GraphClassifier>,
     hooks: Hooks<'_, EpochLog>,
 ) -> Result<(FoldResult, GraphModel)> {
+    train_fold_module_sharded(ds, fold, fold_index, protocol, cfg, build, hooks, Shard::default())
+}
+
+/// [`train_fold_module`] for one rank of a data-parallel run: every global
+/// batch of `batch_size * shard.ranks` training graphs is split across the
+/// ranks ([`GraphMiniBatches::with_shard`]); every rank evaluates the whole
+/// validation and test folds with its replica.
+///
+/// # Errors
+/// As [`train_fold`]; fewer training graphs than ranks.
+#[allow(clippy::too_many_arguments)]
+pub fn train_fold_module_sharded(
+    ds: &GraphDataset,
+    fold: &Fold,
+    fold_index: usize,
+    protocol: Protocol,
+    cfg: &GraphTrainConfig,
+    build: impl FnOnce(&Params, usize, usize) -> Result<GraphClassifier>,
+    hooks: Hooks<'_, EpochLog>,
+    shard: Shard<'_>,
+) -> Result<(FoldResult, GraphModel)> {
     cfg.validate()?;
-    let train: Vec<usize> = match protocol {
-        Protocol::Gin => {
-            let mut t: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
-            t.sort_unstable();
-            t
-        }
-        Protocol::Errica => fold.train.clone(),
-    };
+    let train = training_graphs(fold, protocol);
     let shown = fold_index + 1;
     if train.is_empty() {
         return Err(Error::config(format!("fold {shown}"), "no training graphs", "every fold needs training graphs"));
@@ -395,7 +423,7 @@ pub fn train_fold_module(
     let model = GraphModel { config: cfg.clone(), params, classifier };
     let vars = model.params.trainable();
     let mut opt = cfg.optimizer.build(cfg.optimizer.groups_by_prefix(vars, &cfg.param_groups))?;
-    let mut batches = GraphMiniBatches::new(ds, train.clone(), cfg.batch_size, cfg.iters_per_epoch, seed)?;
+    let mut batches = GraphMiniBatches::new(ds, train.clone(), cfg.batch_size, cfg.iters_per_epoch, seed)?.with_shard(shard)?;
     let test_set = EvalSet::new(ds, &fold.test)?;
     let val_set = if protocol == Protocol::Errica { Some(EvalSet::new(ds, &fold.val)?) } else { None };
     let mut ctx = Ctx::train(derive(seed, 1));
@@ -504,6 +532,51 @@ mod tests {
             })
             .collect();
         GraphDataset { name: "toy".into(), graphs, num_node_features: 1, num_classes: 2, source: "memory".into(), folds_file: None }
+    }
+
+    #[test]
+    fn sharded_batches_split_every_global_batch() {
+        use crate::train::Batches;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let ds = toy(23);
+        let idx: Vec<usize> = (0..23).collect();
+        let steps = |rank: usize, ranks: usize, bs: usize, iters: Option<usize>| -> (Vec<(Vec<usize>, f32)>, f32) {
+            let w = AtomicU32::new(0);
+            let mut b = GraphMiniBatches::new(&ds, idx.clone(), bs, iters, 3).unwrap().with_shard(Shard { rank, ranks, step_weight: Some(&w) }).unwrap();
+            let share = b.epoch_share();
+            let mut out = vec![];
+            b.for_each(0, &mut |gb| {
+                out.push((gb.indices.clone(), f32::from_bits(w.load(Ordering::SeqCst))));
+                Ok(())
+            })
+            .unwrap();
+            (out, share)
+        };
+        for iters in [None, Some(4)] {
+            let (one, whole) = steps(0, 1, 8, iters);
+            let (r0, s0) = steps(0, 2, 4, iters);
+            let (r1, s1) = steps(1, 2, 4, iters);
+            assert_eq!(whole, 1.0);
+            assert_eq!((one.len(), r0.len(), r1.len()), if iters.is_some() { (4, 4, 4) } else { (3, 3, 3) });
+            let (mut n0, mut all) = (0, 0);
+            for ((o, a), b) in one.iter().zip(&r0).zip(&r1) {
+                // the two shares are the one-process batch, weighted by their sizes
+                let mut both: Vec<usize> = a.0.iter().chain(&b.0).copied().collect();
+                both.sort_unstable();
+                let mut want = o.0.clone();
+                want.sort_unstable();
+                assert_eq!(both, want, "{iters:?}");
+                assert!((a.1 + b.1 - 1.0).abs() < 1e-6 && (a.1 - a.0.len() as f32 / o.0.len() as f32).abs() < 1e-6);
+                n0 += a.0.len();
+                all += o.0.len();
+            }
+            assert!((s0 - n0 as f32 / all as f32).abs() < 1e-6 && (s0 + s1 - 1.0).abs() < 1e-6, "epoch shares {s0} {s1}");
+        }
+        // a last global batch with fewer graphs than ranks is dropped on every rank
+        let (r0, _) = steps(0, 3, 7, None);
+        assert_eq!(r0.len(), 1, "23 graphs in global batches of 21: the 2 left over are fewer than 3 ranks");
+        let err = GraphMiniBatches::new(&ds, vec![0], 4, None, 0).unwrap().with_shard(Shard { rank: 0, ranks: 2, step_weight: None }).err().unwrap();
+        assert!(err.to_string().contains("run fewer ranks"), "{err}");
     }
 
     fn small_cfg(epochs: usize) -> GraphTrainConfig {

@@ -416,17 +416,7 @@ pub fn train_module<M: Module>(
     train_module_sharded(data, cfg, build, hooks, Shard::default())
 }
 
-/// Which share of each sampled global batch this process trains on
-/// (data-parallel training; one process: rank 0 of 1).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Shard<'a> {
-    pub rank: usize,
-    /// Number of ranks (0 or 1: one process).
-    pub ranks: usize,
-    /// Set before every sampled step's backward to this rank's share of the
-    /// step's global batch (f32 bits), for the gradient hook's weighting.
-    pub step_weight: Option<&'a std::sync::atomic::AtomicU32>,
-}
+pub use crate::dist::shard::Shard;
 
 /// [`train_module`] for one rank of a data-parallel run: with
 /// [`NodeTrainConfig::sampling`], every global batch of `batch_size * ranks`
@@ -506,15 +496,13 @@ pub fn train_module_sharded<M: Module>(
                 .with_shard(shard.rank, shard.ranks.max(1));
             let mut block_loss = |b: &crate::train::SampledBlock, ctx: &mut Ctx| -> Result<(Tensor, f64)> {
                 let x = data.x.select_rows(&b.nodes)?;
-                let logits = model.forward(&b.graph, &x, ctx)?.narrow(0, 0, b.num_seeds)?;
+                let logits = b.seed_output(&model, &x, smp.trim, ctx)?;
                 let y: Vec<usize> = b.nodes[..b.num_seeds].iter().map(|&i| data.y[i]).collect();
                 let mut loss = cross_entropy(&logits, &y, cfg.label_smoothing)?;
                 if cfg.l1 > 0.0 {
                     loss = (loss + (l1_penalty(&plain_vars)? * cfg.l1)?)?;
                 }
-                if let Some(w) = shard.step_weight {
-                    w.store((b.num_seeds as f32 / b.global_seeds.max(1) as f32).to_bits(), std::sync::atomic::Ordering::SeqCst);
-                }
+                shard.set_step_weight(b.num_seeds, b.global_seeds);
                 Ok((loss, b.num_seeds as f64))
             };
             trainer.fit(&params, opt.as_mut(), &mut ctx, &mut blocks, &mut block_loss, &mut eval)?

@@ -12,7 +12,8 @@
 
 use crate::data::loader::{collate, GraphBatch, GraphLoader, LoaderConfig};
 use crate::data::GraphDataset;
-use crate::graph::Graph;
+use crate::dist::shard::Shard;
+use crate::graph::{Graph, Mfg};
 use crate::rng::{derive, GlmRng};
 use crate::train::Batches;
 use crate::{Error, Result};
@@ -24,6 +25,8 @@ pub struct GraphMiniBatches<'a> {
     loader: GraphLoader<'a>,
     iters: Option<usize>,
     rng: GlmRng,
+    /// This rank's share of every global batch of `batch_size * ranks` graphs.
+    shard: Shard<'a>,
 }
 
 impl<'a> GraphMiniBatches<'a> {
@@ -35,24 +38,87 @@ impl<'a> GraphMiniBatches<'a> {
     /// As [`GraphLoader::new`].
     pub fn new(dataset: &'a GraphDataset, indices: Vec<usize>, batch_size: usize, iters: Option<usize>, seed: u64) -> Result<Self> {
         let lc = LoaderConfig::default().with_batch_size(batch_size).with_seed(seed);
-        Ok(GraphMiniBatches { dataset, loader: GraphLoader::new(dataset, indices, lc)?, iters, rng: derive(seed, 7) })
+        Ok(GraphMiniBatches { dataset, loader: GraphLoader::new(dataset, indices, lc)?, iters, rng: derive(seed, 7), shard: Shard::default() })
+    }
+
+    /// Take `shard.rank`'s share of every global batch of `batch_size *
+    /// shard.ranks` graphs: the same global batches as one process with that
+    /// batch size (the epoch's seeded order, or the same seeded draws), every
+    /// `ranks`-th graph of each. A last global batch with fewer graphs than
+    /// ranks is dropped, so every rank takes the same number of steps; before
+    /// each step the rank's share of the step's graphs goes to
+    /// `shard.step_weight`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there are fewer graphs than ranks.
+    pub fn with_shard(mut self, shard: Shard<'a>) -> Result<Self> {
+        let ranks = shard.ranks.max(1);
+        if self.loader.len() < ranks {
+            return Err(Error::config(
+                "distributed",
+                format!("{} training graphs over {ranks} ranks", self.loader.len()),
+                "every rank needs at least one graph per step: run fewer ranks",
+            ));
+        }
+        self.shard = Shard { ranks, ..shard };
+        Ok(self)
+    }
+
+    /// This rank's share of an epoch's graphs (1 in one process): its
+    /// epoch loss, weighted so, sums over the ranks to the global epoch loss.
+    pub fn epoch_share(&self) -> f32 {
+        let (rank, ranks) = (self.shard.rank, self.shard.ranks.max(1));
+        let global = self.loader.config().batch_size * ranks;
+        let mine = |len: usize| (len + ranks - 1 - rank) / ranks;
+        let (n, all) = match self.iters {
+            Some(_) => {
+                let bs = global.min(self.loader.len());
+                (mine(bs), bs)
+            }
+            None => {
+                let len = self.loader.len();
+                let chunks = (0..len.div_ceil(global)).map(|c| global.min(len - c * global)).filter(|&l| l >= ranks);
+                chunks.fold((0, 0), |(n, all), l| (n + mine(l), all + l))
+            }
+        };
+        n as f32 / all.max(1) as f32
+    }
+
+    /// Steps per epoch (the same on every rank).
+    pub fn steps_per_epoch(&self) -> usize {
+        let ranks = self.shard.ranks.max(1);
+        let global = self.loader.config().batch_size * ranks;
+        match self.iters {
+            Some(n) => n,
+            None => self.loader.len() / global + usize::from(self.loader.len() % global >= ranks),
+        }
     }
 }
 
 impl Batches for GraphMiniBatches<'_> {
     type Batch = GraphBatch;
     fn for_each(&mut self, _epoch: usize, step: &mut dyn FnMut(&GraphBatch) -> Result<()>) -> Result<()> {
+        let (rank, ranks) = (self.shard.rank, self.shard.ranks.max(1));
+        let global = self.loader.config().batch_size * ranks;
+        let mut run = |idx: &[usize]| -> Result<()> {
+            let mine: Vec<usize> = idx.iter().skip(rank).step_by(ranks).copied().collect();
+            self.shard.set_step_weight(mine.len(), idx.len());
+            step(&collate(self.dataset, &mine)?)
+        };
         match self.iters {
             None => {
-                for b in self.loader.epoch() {
-                    step(&b?)?;
+                let e = self.loader.current_epoch();
+                let order = self.loader.order(e);
+                self.loader.set_epoch(e + 1);
+                for c in order.chunks(global).filter(|c| c.len() >= ranks) {
+                    run(c)?;
                 }
             }
             Some(n) => {
-                let bs = self.loader.config().batch_size.min(self.loader.len());
+                let bs = global.min(self.loader.len());
                 for _ in 0..n {
                     let idx: Vec<usize> = self.loader.indices().choose_multiple(&mut self.rng, bs).copied().collect();
-                    step(&collate(self.dataset, &idx)?)?;
+                    run(&idx)?;
                 }
             }
         }
@@ -82,6 +148,16 @@ pub struct SamplingConfig {
     /// Seed nodes per step (per rank when distributed; default 1024).
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// Run each layer only on the rows the next one reads (default true;
+    /// [`Mfg`], PyG's `trim_to_layer`). False runs every layer on the whole
+    /// block, as PyG's `NeighborLoader` examples do: the seed rows are the
+    /// same up to rounding and dropout masks, the cost is several times higher.
+    #[serde(default = "yes")]
+    pub trim: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_batch() -> usize {
@@ -93,7 +169,7 @@ impl SamplingConfig {
     pub const DEFAULT_BATCH: usize = 1024;
     /// `fanouts` per hop, batches of `batch_size` seeds.
     pub fn new(fanouts: Vec<i64>, batch_size: usize) -> SamplingConfig {
-        SamplingConfig { fanouts, batch_size }
+        SamplingConfig { fanouts, batch_size, trim: true }
     }
     /// Check the settings against a model of `num_layers` layers.
     ///
@@ -141,6 +217,29 @@ pub struct SampledBlock {
     pub graph: Graph,
     /// Sampled edges per hop (hop 0: into the seeds).
     pub edges_per_hop: Vec<usize>,
+    /// Nodes per hop, cumulative: `nodes_at[h]` nodes lie within `h` hops of
+    /// the seeds (`nodes_at[0] = num_seeds`, the last: all nodes). The
+    /// nodes are ordered by hop.
+    pub nodes_at: Vec<usize>,
+    /// The block trimmed per layer ([`Mfg::layers`]): layer `l` of a model
+    /// with one layer per hop runs on `layers[l]`; `layers[0].graph` is `graph`.
+    pub layers: Vec<Mfg>,
+}
+
+impl SampledBlock {
+    /// `model`'s output rows of the seeds, `[num_seeds, out_dim]`, for input
+    /// rows `x` of [`SampledBlock::nodes`]: layer by layer on the trimmed
+    /// [`SampledBlock::layers`] when `trim`, else every layer on the whole block.
+    ///
+    /// # Errors
+    /// As the model's forward pass.
+    pub fn seed_output(&self, model: &dyn crate::nn::Module, x: &crate::nn::NodeInput, trim: bool, ctx: &mut crate::nn::Ctx) -> Result<candle_core::Tensor> {
+        if trim {
+            model.forward_block(&self.layers, x, ctx)
+        } else {
+            Ok(model.forward(&self.graph, x, ctx)?.narrow(0, 0, self.num_seeds)?)
+        }
+    }
 }
 
 /// Node mini-batches with sampled in-neighbourhoods (see the [module docs](self)).
@@ -261,6 +360,7 @@ impl<'a> NeighborBlocks<'a> {
         // CSR is built without a sort over all its edges.
         let (mut src, mut dst): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
         let mut edges_per_hop = Vec::with_capacity(self.fanouts.len());
+        let mut nodes_at = vec![nodes.len()];
         let mut frontier = 0..nodes.len();
         for (hop, &fanout) in self.fanouts.iter().enumerate() {
             let before = src.len();
@@ -293,10 +393,19 @@ impl<'a> NeighborBlocks<'a> {
                 src.extend(local);
             }
             edges_per_hop.push(src.len() - before);
+            nodes_at.push(nodes.len());
             frontier = next_start..nodes.len();
         }
         let graph = Graph::from_sorted(nodes.len(), src, dst);
-        Ok(SampledBlock { nodes, num_seeds: seeds.len(), global_seeds: seeds.len(), graph, edges_per_hop })
+        let edges_at: Vec<usize> = edges_per_hop
+            .iter()
+            .scan(0, |acc, &e| {
+                *acc += e;
+                Some(*acc)
+            })
+            .collect();
+        let layers = Mfg::layers(&graph, &nodes_at, &edges_at)?;
+        Ok(SampledBlock { nodes, num_seeds: seeds.len(), global_seeds: seeds.len(), graph, edges_per_hop, nodes_at, layers })
     }
 }
 
@@ -372,6 +481,67 @@ mod tests {
         assert!(NeighborBlocks::new(g, vec![99], 1, vec![None], 0).is_err());
         assert!(NeighborBlocks::new(g, vec![0], 1, vec![Some(0)], 0).is_err());
         assert!(nb.sample(&[1, 1], 0).is_err());
+    }
+
+    #[test]
+    fn trimmed_layers_give_the_seeds_the_whole_blocks_output() {
+        use crate::models::flow::Jk;
+        use crate::models::ModelKind;
+        use crate::nn::{Ctx, Module, NodeInput, Params, SageAggr};
+        let ds = load_karate_builtin().unwrap();
+        let nb = NeighborBlocks::new(&ds.graph, (0..34).collect(), 4, vec![Some(3), Some(2), Some(2)], 5).unwrap();
+        let b = nb.sample(&[0, 33, 5, 12], 1).unwrap();
+        assert_eq!(b.nodes_at.len(), 4);
+        assert_eq!((b.nodes_at[0], b.nodes_at[3]), (4, b.nodes.len()));
+        assert_eq!(b.layers.len(), 3);
+        assert_eq!(b.layers[0].graph.num_edges(), b.graph.num_edges());
+        assert_eq!(b.layers[2].num_dst, 4);
+        assert!(b.layers[1].num_src() < b.nodes.len(), "the fixture trims something");
+        for (l, m) in b.layers.iter().enumerate().skip(1) {
+            assert_eq!(m.num_src(), b.layers[l - 1].num_dst);
+            // the layer graph is the block's edges into its destinations
+            let want: Vec<(usize, usize)> = b.graph.edges().filter(|&(_, d)| d < m.num_dst).collect();
+            assert_eq!(m.graph.edges().collect::<Vec<_>>(), want);
+        }
+        let x = NodeInput::Dense(crate::testing::rand_tensor(&[b.nodes.len(), 6], 9));
+        let mut configs = vec![];
+        for model in [ModelKind::Sage, ModelKind::Gcn, ModelKind::Gin, ModelKind::Gat] {
+            let mut c = crate::models::GnnConfig::recipe(model);
+            c.num_layers = 3;
+            c.hidden_dim = if model == ModelKind::Sage { 8 } else { 4 };
+            configs.push(c);
+        }
+        for aggr in [SageAggr::Sum, SageAggr::Max] {
+            configs.push(crate::models::GnnConfig { aggr, ..configs[0].clone() });
+        }
+        configs.push(crate::models::GnnConfig { residual: true, norm: true, jk: Jk::Cat, ..configs[0].clone() });
+        configs.push(crate::models::GnnConfig { hidden_dim: 2, ..configs[0].clone() });
+        for c in configs {
+            let gnn = c.init(6, 3, &Params::new(2)).unwrap();
+            let whole = gnn.forward(&b.graph, &x, &mut Ctx::eval()).unwrap().narrow(0, 0, 4).unwrap();
+            let trimmed = gnn.forward_block(&b.layers, &x, &mut Ctx::eval()).unwrap();
+            assert_eq!(trimmed.dims(), &[4, 3]);
+            crate::testing::assert_close(&crate::testing::vec(&trimmed), &crate::testing::vec(&whole), 1e-5, &format!("{:?}", c));
+            // the same gradients, up to rounding (evaluation mode: no dropout, running batch-norm statistics)
+            let grads = |trim: bool| -> Vec<Vec<f32>> {
+                let p = Params::new(2);
+                let gnn = c.init(6, 3, &p).unwrap();
+                let out = if trim {
+                    gnn.forward_block(&b.layers, &x, &mut Ctx::eval()).unwrap()
+                } else {
+                    gnn.forward(&b.graph, &x, &mut Ctx::eval()).unwrap().narrow(0, 0, 4).unwrap()
+                };
+                let g = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                p.trainable().iter().map(|(_, v)| g.get(v).map_or_else(Vec::new, crate::testing::vec)).collect()
+            };
+            for (t, w) in grads(true).iter().zip(grads(false)) {
+                crate::testing::assert_close(t, &w, 1e-4, &format!("gradient, {c:?}"));
+            }
+        }
+        // a block for another depth is refused
+        let gnn = crate::models::GnnConfig::recipe(ModelKind::Sage).init(6, 3, &Params::new(0)).unwrap();
+        let err = gnn.forward_block(&b.layers, &x, &mut Ctx::eval()).unwrap_err().to_string();
+        assert!(err.contains("one layer graph per layer"), "{err}");
     }
 
     fn epoch_blocks(nb: &mut NeighborBlocks, epoch: usize) -> Vec<SampledBlock> {

@@ -2,7 +2,7 @@
 
 use crate::graph::Graph;
 use crate::nn::{Ctx, Linear, LinearConfig, LinearInit, Module, NodeInput, Params};
-use crate::ops::{neighbor_max, propagate, spmm_const};
+use crate::ops::{neighbor_max, propagate, propagate_rows, spmm_const, spmm_const_rows};
 use crate::Result;
 use candle_core::Tensor;
 
@@ -75,6 +75,34 @@ impl Module for SageConv {
     /// ReLU fused into the propagation kernel on the mean / sum path.
     fn forward_relu(&self, g: &Graph, x: &NodeInput, _ctx: &mut Ctx) -> Result<Tensor> {
         self.forward_act(g, x, true)
+    }
+    /// Mean and sum aggregate into the destination rows only, projecting
+    /// before or after the aggregation, whichever costs fewer multiply-adds;
+    /// the root transform reads the destination rows only. Max computes
+    /// every row and keeps the destinations.
+    fn forward_dst(&self, g: &Graph, num_dst: usize, x: &NodeInput, relu: bool, _ctx: &mut Ctx) -> Result<Tensor> {
+        let coef = match self.cfg.aggr {
+            _ if num_dst == g.num_nodes() => return self.forward_act(g, x, relu),
+            SageAggr::Mean => Some(g.mean_weight()),
+            SageAggr::Sum => None,
+            SageAggr::Max => return Ok(self.forward_act(g, x, relu)?.narrow(0, 0, num_dst)?),
+        };
+        let root = match &self.lin_r {
+            Some(r) => Some(r.forward_input(&x.head_rows(num_dst)?)?),
+            None => None,
+        };
+        let (n, e, din, dout) = (g.num_nodes(), g.num_edges(), self.cfg.in_dim, self.cfg.out_dim);
+        let tensor_input = matches!(x, NodeInput::Hidden(_) | NodeInput::Dense(_));
+        if !tensor_input || n * din * dout + e * dout <= e * din + num_dst * din * dout {
+            let h = self.lin_l.forward_no_bias(x)?;
+            return Ok(propagate_rows(g, num_dst, coef, &h, root.as_ref(), self.lin_l.bias(), relu)?);
+        }
+        let agg = spmm_const_rows(g, num_dst, coef, &x.to_tensor()?)?;
+        let mut out = self.lin_l.forward(&agg)?;
+        if let Some(r) = root {
+            out = (out + r)?;
+        }
+        Ok(if relu { out.relu()? } else { out })
     }
 }
 
