@@ -5,6 +5,7 @@
 //! knows nothing of tensors, models or gradients. Only `data::download` (and
 //! the server) touch the network.
 
+pub mod csbm;
 pub mod csv;
 pub mod download;
 pub mod edge_split;

@@ -5,7 +5,8 @@
 //! Planetoid folder under the data directory (`cora`, `pubmed`, ... in any
 //! letter case: a folder with `raw/ind.<name>.graph` or `edges.csv` +
 //! `labels.csv`), and `csv:<folder>` / `csv+undirected:<folder>` for the
-//! generic CSV loader ([`CsvOptions::from_folder`]).
+//! generic CSV loader ([`CsvOptions::from_folder`]); `csbm:N` is a seeded
+//! contextual stochastic block model of `N` nodes ([`super::csbm`]).
 
 use super::csv::{load_csv, CsvOptions};
 use super::karate::{load_karate, load_karate_builtin};
@@ -56,6 +57,10 @@ pub fn load_node_dataset(data_dir: &Path, name: &str) -> Result<NodeDataset> {
     }
     if let Some(folder) = strip_prefix_ci(name, "csv:") {
         return load_csv(&CsvOptions::from_folder(Path::new(folder))?);
+    }
+    if let Some(n) = strip_prefix_ci(name, "csbm:") {
+        let n: usize = n.trim().replace('_', "").parse().map_err(|_| Error::config("dataset", name, "csbm:N takes a node count, for example csbm:100000"))?;
+        return super::csbm::csbm(n);
     }
     if name.eq_ignore_ascii_case("karate") {
         return if data_dir.join("karate").join("edges.csv").is_file() { load_karate(data_dir) } else { load_karate_builtin() };
