@@ -40,6 +40,14 @@ fn ranks(n: usize, compression: Compression, mode: SyncMode, job_of: impl Fn(usi
     })
 }
 
+/// Two loss curves of the same length, equal to 1e-4 (relative above 1).
+fn same_curve(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (e, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{what}, epoch {e}: {x} against {y}");
+    }
+}
+
 fn curve(report: &Value, key: &str) -> Vec<f64> {
     report["runs"][0]["history"].as_array().unwrap().iter().map(|e| e[key].as_f64().unwrap()).collect()
 }
@@ -49,11 +57,7 @@ fn two_ranks_give_the_one_process_loss_curve() {
     for model in ["gcn", "gat"] {
         let one = single(&job(model, 40));
         let two: Vec<Value> = ranks(2, Compression::None, SyncMode::EveryStep, |_| job(model, 40)).into_iter().map(Result::unwrap).collect();
-        let (a, b) = (curve(&one, "loss"), curve(&two[0], "loss"));
-        assert_eq!(a.len(), b.len());
-        for (e, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{model} epoch {e}: one process {x}, two ranks {y}");
-        }
+        same_curve(&curve(&one, "loss"), &curve(&two[0], "loss"), &format!("{model}: one process against two ranks"));
         // the replicas evaluate the same parameters, and as one process does
         // (karate has no validation nodes: the last epoch is kept)
         assert_eq!(curve(&two[0], "test_acc"), curve(&two[1], "test_acc"), "{model}");
@@ -114,10 +118,7 @@ fn sampling_every_neighbour_in_one_batch_is_full_batch_training() {
     let full =
         single(&JobSpec::new("karate", "sage").with_task("node").with_overrides(Overrides { epochs: Some(30), dropout: Some(0.0), ..Overrides::default() }));
     let blocks = single(&sampled("sage", 30, vec![-1, -1], 1024));
-    let (a, b) = (curve(&full, "loss"), curve(&blocks, "loss"));
-    for (e, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "epoch {e}: full batch {x}, sampled {y}");
-    }
+    same_curve(&curve(&full, "loss"), &curve(&blocks, "loss"), "full batch against sampled");
     assert_eq!(blocks["config"]["sampling"]["fanouts"], serde_json::json!([-1, -1]));
     // sampled runs are repeatable
     let once = single(&sampled("gcn", 20, vec![3, 2], 4));
@@ -169,11 +170,7 @@ fn graph_ranks_split_each_global_batch_of_graphs() {
     let Some(one) = mutag(8, 32, exact) else { return };
     let one = single(&one);
     let two: Vec<Value> = ranks(2, Compression::None, SyncMode::EveryStep, |_| mutag(8, 16, exact).unwrap()).into_iter().map(Result::unwrap).collect();
-    let (a, b) = (fold_curve(&one, "loss"), fold_curve(&two[0], "loss"));
-    assert_eq!(a.len(), b.len());
-    for (e, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "epoch {e}: one process {x}, two ranks {y}");
-    }
+    same_curve(&fold_curve(&one, "loss"), &fold_curve(&two[0], "loss"), "graph task: one process against two ranks");
     assert_eq!(fold_curve(&two[0], "test_acc"), fold_curve(&two[1], "test_acc"), "replicas evaluate the same parameters");
     assert_eq!(two[0]["distributed"]["global_batch"], 32);
     assert_eq!(two[0]["comm"]["steps"], two[1]["comm"]["steps"]);
@@ -193,11 +190,7 @@ fn two_ranks_give_the_one_process_link_loss_curve() {
     let link = |epochs: usize| JobSpec::new("karate", "gcn").with_task("link").with_overrides(Overrides { epochs: Some(epochs), ..Overrides::default() });
     let one = single(&link(30));
     let two: Vec<Value> = ranks(2, Compression::None, SyncMode::EveryStep, |_| link(30)).into_iter().map(Result::unwrap).collect();
-    let (a, b) = (curve(&one, "loss"), curve(&two[0], "loss"));
-    assert_eq!(a.len(), b.len());
-    for (e, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "link epoch {e}: one process {x}, two ranks {y}");
-    }
+    same_curve(&curve(&one, "loss"), &curve(&two[0], "loss"), "link: one process against two ranks");
     assert_eq!(curve(&two[0], "val_auc"), curve(&two[1], "val_auc"), "replicas evaluate the same parameters");
     assert_eq!(two[0]["comm"]["steps"], 30);
     // compressed: bytes counted, replicas in step
