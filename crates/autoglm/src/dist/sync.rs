@@ -111,7 +111,7 @@ impl<'c> GradSync<'c> {
                 }
             }
             SyncMode::Periodic { period } => {
-                if (self.steps - 1).is_multiple_of(period.max(1) as u64) && self.steps > 1 {
+                if Self::averages_at(self.steps, period) {
                     let mut flat = flatten(vars.iter().map(|v| Some(v.as_tensor().clone())), vars)?;
                     flat.iter_mut().for_each(|p| *p *= self.weight);
                     // parameters are not compressible with error feedback: dense
@@ -137,7 +137,7 @@ impl<'c> GradSync<'c> {
             return Ok(());
         }
         if let SyncMode::Periodic { period } = self.mode {
-            if self.steps == 0 || !((self.steps - 1).is_multiple_of(period.max(1) as u64) && self.steps > 1) {
+            if !Self::averages_at(self.steps, period) {
                 return Ok(());
             }
         }
@@ -148,6 +148,12 @@ impl<'c> GradSync<'c> {
         self.stats.bytes_sent += self.comm.bytes_sent() - before;
         self.stats.bytes_dense += self.comm.bytes_sent() - before;
         unflatten_into_vars(&flat, buffers)
+    }
+
+    /// Whether local SGD averages the parameters at step `step` (1-based):
+    /// every `period` steps after the first.
+    fn averages_at(step: u64, period: usize) -> bool {
+        step > 1 && (step - 1).is_multiple_of(period.max(1) as u64)
     }
 
     fn exchange(&mut self, flat: &mut [f32], dense: bool) -> Result<()> {

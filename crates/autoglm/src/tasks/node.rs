@@ -2,6 +2,7 @@
 //! test node split (the Planetoid protocol), model selection on validation accuracy.
 
 use crate::data::{Features, NodeDataset, Split};
+pub use crate::dist::shard::Shard;
 use crate::eval::metrics::{accuracy, argmax_rows, macro_f1};
 use crate::graph::Graph;
 use crate::models::{Gnn, GnnConfig, ModelKind};
@@ -415,8 +416,6 @@ pub fn train_module<M: Module>(
 ) -> Result<(RunResult, NodeModel<M>)> {
     train_module_sharded(data, cfg, build, hooks, Shard::default())
 }
-
-pub use crate::dist::shard::Shard;
 
 /// [`train_module`] for one rank of a data-parallel run: with
 /// [`NodeTrainConfig::sampling`], every global batch of `batch_size * ranks`

@@ -83,16 +83,6 @@ impl<'a> GraphMiniBatches<'a> {
         };
         n as f32 / all.max(1) as f32
     }
-
-    /// Steps per epoch (the same on every rank).
-    pub fn steps_per_epoch(&self) -> usize {
-        let ranks = self.shard.ranks.max(1);
-        let global = self.loader.config().batch_size * ranks;
-        match self.iters {
-            Some(n) => n,
-            None => self.loader.len() / global + usize::from(self.loader.len() % global >= ranks),
-        }
-    }
 }
 
 impl Batches for GraphMiniBatches<'_> {
